@@ -1,0 +1,92 @@
+/*
+ * img_internal.h - what the image library's own files share and nobody else uses:
+ * bounded serialization helpers, CRC and I/O wrappers, the reader's state.
+ * Invariants: an img_cur never reads past its end (a short field sets bad and yields zeros);
+ * an img_buf either grows or records ENOMEM and ignores further puts.
+ */
+#ifndef SPLITCKPT_IMG_INTERNAL_H
+#define SPLITCKPT_IMG_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "image.h"
+
+/* Growable byte buffer for encoding sections. */
+struct img_buf {
+	uint8_t *p;
+	size_t len, cap;
+	int nomem;
+};
+
+/* Bounded reading cursor over bytes from a file. */
+struct img_cur {
+	const uint8_t *p;
+	size_t left;
+	int bad;
+};
+
+/* Everything img_open parsed; owned by the reader, freed by img_close. */
+struct img_reader {
+	char *path;
+	int fd;
+	uint64_t file_size;
+	struct img_disk_header hdr;
+	struct img_disk_trailer trl;
+	struct img_header_info info;
+	uint8_t *sections; /* raw bytes of all sections; blobs point into it */
+	struct img_blob *blobs;
+	size_t nblobs;
+	struct img_region *regs;
+	struct img_usage *usage;
+	size_t nregs;
+	struct img_disk_index *index;
+	uint64_t nchunks;
+};
+
+/* crc32 (zlib) over any length. */
+uint32_t img_crc(uint32_t crc, const void *p, size_t n);
+
+/* snprintf into err (if err && errlen), returns -e so callers can `return img_fail(...)`. */
+int img_fail(char *err, size_t errlen, int e, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+void img_buf_put(struct img_buf *b, const void *p, size_t n);
+void img_buf_u32(struct img_buf *b, uint32_t v);
+void img_buf_u64(struct img_buf *b, uint64_t v);
+/* u32 length + bytes (without the NUL) of the string in a field of size cap. */
+void img_buf_str(struct img_buf *b, const char *s, size_t cap);
+
+uint32_t img_get_u32(struct img_cur *c);
+uint64_t img_get_u64(struct img_cur *c);
+/* Reads a u32 length + bytes into dst[cap] with a NUL; sets bad if it does not fit. */
+void img_get_str(struct img_cur *c, char *dst, size_t cap);
+
+/* INFO and REGIONS payloads. Encoders append to b; decoders return 0 or -EBADMSG/-ENOMEM
+ * with a message (without the file name) in err. */
+void img_encode_info(struct img_buf *b, const struct img_header_info *h);
+int img_decode_info(const uint8_t *p, size_t n, struct img_header_info *h, char *err,
+		    size_t errlen);
+void img_encode_regions(struct img_buf *b, const struct img_region *r, size_t n);
+int img_decode_regions(const uint8_t *p, size_t n, struct img_region **out, size_t *nout,
+		       char *err, size_t errlen);
+
+/* Checks a region table: page alignment, bounds, no overlap. 0 or -EINVAL with message. */
+int img_check_regions(const struct img_region *r, size_t n, char *err, size_t errlen);
+
+/* Section header for a payload, crc included (payload crc computed over p[0..len)). */
+void img_make_section(struct img_disk_section *s, uint32_t type, uint32_t subtype,
+		      const void *p, uint64_t len);
+
+/* crc32 of a disk chunk header with hcrc taken as 0. */
+uint32_t img_chunk_hcrc(const struct img_disk_chunk *c);
+
+/* pread exactly n bytes; -EIO style -errno, or -ENODATA if the file ends first. */
+int img_pread_full(int fd, void *p, size_t n, uint64_t off);
+
+/* Resolve a thread count: n > 0 is kept (capped at 64), 0 = online CPUs. */
+int img_nthreads(int n);
+
+#endif

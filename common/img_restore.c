@@ -1,0 +1,234 @@
+/*
+ * img_restore.c - reading the data chunks of an opened image: img_restore_memory fills the
+ * caller's mapped regions in place, img_verify checks everything without touching memory.
+ *
+ * Worker threads take chunks in file order from a shared counter (so the file is read almost
+ * sequentially, in large reads), check each chunk header against the already validated index
+ * entry, check the CRC of the stored bytes and inflate. A raw chunk being restored is read
+ * straight into its destination (no copy); a compressed one is read into a per-thread buffer
+ * and inflated into its destination. Every destination lies inside a region (img_open checked
+ * it), so a damaged file can make a restore fail but never write outside the regions.
+ * The first error stops all workers; its message names the file, chunk, region and offset.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#define ZLIB_CONST
+#include <zlib.h>
+
+#define LOG_PREFIX "img"
+#include "img_internal.h"
+#include "log.h"
+
+struct rctx {
+	struct img_reader *r;
+	int restore; /* 1: write memory, 0: verify only */
+	uint64_t next; /* next chunk to take (atomic) */
+	int stop;      /* atomic */
+	pthread_mutex_t mu;
+	int err;
+	char msg[512];
+};
+
+struct rthread {
+	struct rctx *x;
+	pthread_t tid;
+	int started;
+	uint8_t *buf;     /* chunk header + stored bytes */
+	uint8_t *scratch; /* inflate target when verifying */
+	z_stream z;
+	int zinit;
+};
+
+static int chunk_fail(struct rthread *t, uint64_t i, int e, const char *what)
+{
+	struct rctx *x = t->x;
+	const struct img_disk_chunk *c = &x->r->index[i].c;
+	pthread_mutex_lock(&x->mu);
+	if (!x->err) {
+		x->err = e;
+		snprintf(x->msg, sizeof(x->msg), "%s: chunk %llu (region %u @ +0x%llx) %s",
+			 x->r->path, (unsigned long long)i, c->region,
+			 (unsigned long long)c->offset, what);
+	}
+	pthread_mutex_unlock(&x->mu);
+	__atomic_store_n(&x->stop, 1, __ATOMIC_RELAXED);
+	return -e;
+}
+
+/* preadv of the whole iovec, across partial reads. */
+static int preadv_full(int fd, struct iovec *iov, int cnt, uint64_t off)
+{
+	while (cnt > 0) {
+		ssize_t k = preadv(fd, iov, cnt, (off_t)off);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (k == 0)
+			return -ENODATA;
+		off += (uint64_t)k;
+		while (cnt > 0 && (size_t)k >= iov->iov_len) {
+			k -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + k;
+			iov->iov_len -= (size_t)k;
+		}
+	}
+	return 0;
+}
+
+static int do_chunk(struct rthread *t, uint64_t i)
+{
+	struct img_reader *r = t->x->r;
+	const struct img_disk_index *e = &r->index[i];
+	const struct img_disk_chunk *c = &e->c;
+	uint8_t *dst = t->x->restore
+			       ? (uint8_t *)(uintptr_t)(r->regs[c->region].start + c->offset)
+			       : t->scratch;
+	struct img_disk_chunk h;
+	const uint8_t *payload;
+	char m[128];
+	int rc;
+
+	if (t->x->restore && c->flags == IMG_CHUNK_RAW) {
+		struct iovec iov[2] = { { &h, sizeof(h) }, { dst, c->raw_len } };
+		rc = preadv_full(r->fd, iov, 2, e->file_off);
+		payload = dst;
+	} else {
+		rc = img_pread_full(r->fd, t->buf, sizeof(h) + c->stored_len, e->file_off);
+		memcpy(&h, t->buf, sizeof(h));
+		payload = t->buf + sizeof(h);
+	}
+	if (rc == -ENODATA)
+		return chunk_fail(t, i, EBADMSG, "is cut short: file truncated");
+	if (rc) {
+		snprintf(m, sizeof(m), "cannot be read: %s", strerror(-rc));
+		return chunk_fail(t, i, -rc, m);
+	}
+	if (memcmp(&h, c, sizeof(h)))
+		return chunk_fail(t, i, EBADMSG, "header does not match the index");
+	if (img_crc(0, payload, c->stored_len) != c->crc)
+		return chunk_fail(t, i, EBADMSG, "checksum mismatch");
+	if (c->flags == IMG_CHUNK_RAW)
+		return 0;
+	inflateReset(&t->z);
+	t->z.next_in = payload;
+	t->z.avail_in = c->stored_len;
+	t->z.next_out = dst;
+	t->z.avail_out = c->raw_len;
+	rc = inflate(&t->z, Z_FINISH);
+	if (rc != Z_STREAM_END || t->z.total_out != c->raw_len || t->z.avail_in)
+		return chunk_fail(t, i, EBADMSG, "does not decompress to its size");
+	return 0;
+}
+
+static void *rthread_main(void *arg)
+{
+	struct rthread *t = arg;
+	struct rctx *x = t->x;
+	for (;;) {
+		if (__atomic_load_n(&x->stop, __ATOMIC_RELAXED))
+			break;
+		uint64_t i = __atomic_fetch_add(&x->next, 1, __ATOMIC_RELAXED);
+		if (i >= x->r->nchunks || do_chunk(t, i))
+			break;
+	}
+	return NULL;
+}
+
+static int rthread_init(struct rthread *t, struct rctx *x)
+{
+	t->x = x;
+	t->buf = malloc(sizeof(struct img_disk_chunk) + IMG_CHUNK_MAX);
+	if (!x->restore)
+		t->scratch = malloc(IMG_CHUNK_MAX);
+	if (!t->buf || (!x->restore && !t->scratch))
+		return -ENOMEM;
+	if (inflateInit2(&t->z, -15) != Z_OK)
+		return -ENOMEM;
+	t->zinit = 1;
+	return 0;
+}
+
+/* Runs nthreads workers over all chunks; 0 or -errno with the message in err. */
+static int run_chunks(struct img_reader *r, int restore, int nthreads, char *err,
+		      size_t errlen)
+{
+	struct rctx x = { .r = r, .restore = restore };
+	struct rthread *ts;
+	int n = img_nthreads(nthreads), rc = 0, i;
+	if ((uint64_t)n > r->nchunks)
+		n = r->nchunks ? (int)r->nchunks : 1;
+	ts = calloc((size_t)n, sizeof(*ts));
+	if (!ts)
+		return img_fail(err, errlen, ENOMEM, "%s: out of memory", r->path);
+	pthread_mutex_init(&x.mu, NULL);
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (i = 0; i < n && !rc; i++) {
+		rc = rthread_init(&ts[i], &x);
+		if (rc) {
+			rc = img_fail(err, errlen, -rc, "%s: out of memory for read buffers",
+				      r->path);
+			break;
+		}
+		int e = pthread_create(&ts[i].tid, NULL, rthread_main, &ts[i]);
+		if (e)
+			rc = img_fail(err, errlen, e, "%s: cannot start a reader thread: %s",
+				      r->path, strerror(e));
+		ts[i].started = !e;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc)
+		__atomic_store_n(&x.stop, 1, __ATOMIC_RELAXED);
+	for (i = 0; i < n; i++) {
+		if (ts[i].started)
+			pthread_join(ts[i].tid, NULL);
+		if (ts[i].zinit)
+			inflateEnd(&ts[i].z);
+		free(ts[i].buf);
+		free(ts[i].scratch);
+	}
+	free(ts);
+	if (!rc && x.err)
+		rc = img_fail(err, errlen, x.err, "%s", x.msg);
+	pthread_mutex_destroy(&x.mu);
+	return rc;
+}
+
+int img_restore_memory(struct img_reader *r, int nthreads, struct img_write_stats *st,
+		       char *err, size_t errlen)
+{
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = run_chunks(r, 1, nthreads, err, errlen);
+	if (rc || !st)
+		return rc;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	memset(st, 0, sizeof(*st));
+	st->file_bytes = r->file_size;
+	st->data_bytes = r->trl.data_bytes;
+	st->chunks = r->nchunks;
+	for (size_t i = 0; i < r->nregs; i++) {
+		st->raw_chunks += r->usage[i].raw_chunks;
+		if (!(r->regs[i].flags & IMG_REG_NODATA) && r->usage[i].data_bytes < r->regs[i].len)
+			st->zero_bytes += r->regs[i].len - r->usage[i].data_bytes;
+	}
+	st->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+	return 0;
+}
+
+int img_verify(struct img_reader *r, char *err, size_t errlen)
+{
+	return run_chunks(r, 0, 0, err, errlen);
+}
