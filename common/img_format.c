@@ -22,6 +22,8 @@
 
 uint32_t img_crc(uint32_t crc, const void *p, size_t n)
 {
+	if (!n) /* zlib returns 0 for a NULL buffer whatever crc is */
+		return crc;
 	return (uint32_t)crc32_z(crc, p, n);
 }
 
