@@ -1,0 +1,263 @@
+/*
+ * coord_script.c - writes the restart script of a committed generation:
+ *   <scriptdir>/dmtcp_restart_script_<jobid>.sh   the script (a regular file, mode 0755)
+ *   <scriptdir>/dmtcp_restart_script.sh           symlink to it (the newest job wins)
+ * Both are replaced atomically (temp name, fsync, rename; then the directory is fsync'd), so a
+ * crash leaves the previous complete script or the new one, never half of one.
+ *
+ * The script is bash. It takes DMTCP's overrides (-h/--coord-host, -p/--coord-port,
+ * -i/--interval, --ckptdir, --restartdir), finds dmtcp_restart on PATH or falls back to the one
+ * next to this coordinator, and restarts in one dmtcp_restart call the images written on the
+ * host it runs on (all of them when they all come from one host); for other hosts it prints
+ * what to run there. Every value from a worker is single-quoted, so no path or host name can
+ * inject shell code.
+ */
+#define LOG_PREFIX "coord"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coord.h"
+#include "log.h"
+
+struct image {
+	const char *host, *path;
+};
+
+static int cmp_image(const void *a, const void *b)
+{
+	const struct image *x = a, *y = b;
+	int c = strcmp(x->host, y->host);
+	return c ? c : strcmp(x->path, y->path);
+}
+
+/* Write s single-quoted for bash. */
+static void put_quoted(FILE *fp, const char *s)
+{
+	fputc('\'', fp);
+	for (; *s; s++) {
+		if (*s == '\'')
+			fputs("'\\''", fp);
+		else
+			fputc(*s, fp);
+	}
+	fputc('\'', fp);
+}
+
+static const char script_usage[] =
+	"Usage: $0 [OPTIONS]\n"
+	"Restart the job from the checkpoint images listed in this script.\n"
+	"  -h, --coord-host HOST   coordinator host (default: $coord_host)\n"
+	"  -p, --coord-port PORT   coordinator port (default: $coord_port)\n"
+	"  -i, --interval SECS     checkpoint interval after restart (default: $checkpoint_interval)\n"
+	"  --ckptdir DIR           directory for the next checkpoint images\n"
+	"  --restartdir DIR        read the images from DIR (they were moved there)\n"
+	"  --help                  print this text\n";
+
+static const char script_body[] =
+	"usage() {\n"
+	"  cat <<EOF\n%s"
+	"EOF\n"
+	"}\n"
+	"\n"
+	"need_arg() {\n"
+	"  if [ \"$1\" -lt 2 ]; then echo \"$0: option '$2' needs a value\" >&2; usage >&2; exit 1; fi\n"
+	"}\n"
+	"\n"
+	"while [ $# -gt 0 ]; do\n"
+	"  case \"$1\" in\n"
+	"    -h|--coord-host) need_arg $# \"$1\"; coord_host=$2; shift 2 ;;\n"
+	"    -p|--coord-port) need_arg $# \"$1\"; coord_port=$2; shift 2 ;;\n"
+	"    -i|--interval) need_arg $# \"$1\"; checkpoint_interval=$2; shift 2 ;;\n"
+	"    --ckptdir) need_arg $# \"$1\"; ckpt_dir=$2; shift 2 ;;\n"
+	"    --restartdir) need_arg $# \"$1\"; restart_dir=$2; shift 2 ;;\n"
+	"    --coord-host=*) coord_host=${1#*=}; shift ;;\n"
+	"    --coord-port=*) coord_port=${1#*=}; shift ;;\n"
+	"    --interval=*) checkpoint_interval=${1#*=}; shift ;;\n"
+	"    --ckptdir=*) ckpt_dir=${1#*=}; shift ;;\n"
+	"    --restartdir=*) restart_dir=${1#*=}; shift ;;\n"
+	"    --help) usage; exit 0 ;;\n"
+	"    *) echo \"$0: unknown option '$1'\" >&2; usage >&2; exit 1 ;;\n"
+	"  esac\n"
+	"done\n"
+	"\n"
+	"dmtcp_restart=$(command -v dmtcp_restart 2>/dev/null)\n"
+	"if [ -z \"$dmtcp_restart\" ]; then dmtcp_restart=$dmtcp_restart_default; fi\n"
+	"\n"
+	"# Where an image is now: as written, or under --restartdir (flat or per generation).\n"
+	"resolve() {\n"
+	"  resolved=$1\n"
+	"  if [ -z \"$restart_dir\" ]; then return; fi\n"
+	"  local base=${1##*/} dir=${1%%/*}\n"
+	"  local gendir=${dir##*/}\n"
+	"  if [ -e \"$restart_dir/$base\" ]; then resolved=$restart_dir/$base\n"
+	"  elif [ -e \"$restart_dir/$gendir/$base\" ]; then resolved=$restart_dir/$gendir/$base\n"
+	"  else resolved=$restart_dir/$base; fi\n"
+	"}\n"
+	"\n"
+	"this_host=$(hostname 2>/dev/null || uname -n)\n"
+	"run_host=\n"
+	"if [ ${#hosts[@]} -eq 1 ]; then\n"
+	"  run_host=${hosts[0]}\n"
+	"else\n"
+	"  for h in \"${hosts[@]}\"; do\n"
+	"    if [ \"$h\" = \"$this_host\" ] || [ \"${h%%%%.*}\" = \"${this_host%%%%.*}\" ]; then run_host=$h; fi\n"
+	"  done\n"
+	"fi\n"
+	"if [ -z \"$run_host\" ]; then\n"
+	"  echo \"$0: no image of this job was written on $this_host; the images are on: ${hosts[*]}\" >&2\n"
+	"  echo \"$0: run this script on one of those hosts\" >&2\n"
+	"  exit 1\n"
+	"fi\n"
+	"\n"
+	"files=()\n"
+	"for i in \"${!image_files[@]}\"; do\n"
+	"  resolve \"${image_files[$i]}\"\n"
+	"  if [ \"${image_hosts[$i]}\" = \"$run_host\" ]; then\n"
+	"    files+=(\"$resolved\")\n"
+	"  else\n"
+	"    echo \"$0: note: ${image_hosts[$i]} must restart $resolved itself\" \\\n"
+	"         \"(dmtcp_restart --coord-host $coord_host --coord-port $coord_port ...);\" \\\n"
+	"         \"multi-host restart from this script is not supported yet\" >&2\n"
+	"  fi\n"
+	"done\n"
+	"\n"
+	"opts=(--coord-host \"$coord_host\" --coord-port \"$coord_port\")\n"
+	"if [ -n \"$checkpoint_interval\" ]; then opts+=(--interval \"$checkpoint_interval\"); fi\n"
+	"if [ -n \"$ckpt_dir\" ]; then opts+=(--ckptdir \"$ckpt_dir\"); fi\n"
+	"\n"
+	"exec \"$dmtcp_restart\" \"${opts[@]}\" \"${files[@]}\"\n";
+
+static void put_var(FILE *fp, const char *name, const char *value)
+{
+	fprintf(fp, "%s=", name);
+	put_quoted(fp, value);
+	fputc('\n', fp);
+}
+
+static void write_body(FILE *fp, const struct coord *co, struct image *imgs, size_t n)
+{
+	char when[64], num[32];
+	time_t t = time(NULL);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", localtime(&t));
+	fprintf(fp, "#!/bin/bash\n");
+	fprintf(fp, "# dmtcp_restart_script.sh - restarts job %016llx from checkpoint generation "
+		    "%u.\n", (unsigned long long)co->job_id, co->ck.gen);
+	fprintf(fp, "# Written by dmtcp_coordinator (splitckpt %s) at %s;\n", SPLITCKPT_VERSION,
+		when);
+	fprintf(fp, "# %zu processes. Run it with --help for the options.\n\n", n);
+	put_var(fp, "coord_host", co->hostname);
+	snprintf(num, sizeof(num), "%d", co->port);
+	put_var(fp, "coord_port", num);
+	snprintf(num, sizeof(num), "%u", co->interval);
+	put_var(fp, "checkpoint_interval", num);
+	put_var(fp, "ckpt_dir", "");
+	put_var(fp, "restart_dir", "");
+	char def[PATH_MAX + 32];
+	snprintf(def, sizeof(def), "%s/dmtcp_restart", co->self_dir);
+	put_var(fp, "dmtcp_restart_default", def);
+	fprintf(fp, "generation=%u\n\n# The images of this generation and the host of each.\n",
+		co->ck.gen);
+	fprintf(fp, "hosts=(");
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && strcmp(imgs[i].host, imgs[i - 1].host) == 0)
+			continue;
+		fputc(' ', fp);
+		put_quoted(fp, imgs[i].host);
+	}
+	fprintf(fp, " )\nimage_hosts=(");
+	for (size_t i = 0; i < n; i++) {
+		fputs("\n  ", fp);
+		put_quoted(fp, imgs[i].host);
+	}
+	fprintf(fp, "\n)\nimage_files=(");
+	for (size_t i = 0; i < n; i++) {
+		fputs("\n  ", fp);
+		put_quoted(fp, imgs[i].path);
+	}
+	fprintf(fp, "\n)\n\n");
+	fprintf(fp, script_body, script_usage);
+}
+
+/* Write the script to tmp (0755), fsync it. 0 or -1 (errno). */
+static int write_file(const char *tmp, const struct coord *co, struct image *imgs, size_t n)
+{
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0755);
+	if (fd < 0)
+		return -1;
+	fchmod(fd, 0755);
+	FILE *fp = fdopen(fd, "w");
+	if (!fp) {
+		close(fd);
+		return -1;
+	}
+	write_body(fp, co, imgs, n);
+	int e = 0;
+	if (fflush(fp) != 0 || ferror(fp))
+		e = errno ? errno : EIO;
+	if (!e && fsync(fd) < 0)
+		e = errno;
+	if (fclose(fp) != 0 && !e)
+		e = errno;
+	errno = e;
+	return e ? -1 : 0;
+}
+
+static void fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+int coord_write_restart_script(struct coord *co, char *err, size_t errsz)
+{
+	size_t n = 0;
+	struct image *imgs = calloc(co->nclients ? co->nclients : 1, sizeof(*imgs));
+	if (!imgs) {
+		snprintf(err, errsz, "out of memory for the restart script");
+		return -1;
+	}
+	for (size_t i = 0; i < co->nclients; i++) {
+		const struct coord_client *c = co->clients[i];
+		if (c->role == ROLE_WORKER && c->w.in_ckpt && c->w.state == WS_WRITTEN &&
+		    c->w.img_path && c->w.img_host)
+			imgs[n++] = (struct image){.host = c->w.img_host, .path = c->w.img_path};
+	}
+	qsort(imgs, n, sizeof(*imgs), cmp_image);
+
+	char name[64], path[PATH_MAX + 64], tmp[PATH_MAX + 96], link[PATH_MAX + 64];
+	snprintf(name, sizeof(name), "dmtcp_restart_script_%016llx.sh",
+		 (unsigned long long)co->job_id);
+	snprintf(path, sizeof(path), "%s/%s", co->scriptdir, name);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp.%d", co->scriptdir, name, (int)getpid());
+	snprintf(link, sizeof(link), "%s/dmtcp_restart_script.sh", co->scriptdir);
+	int rc = -1;
+	if (write_file(tmp, co, imgs, n) < 0 || rename(tmp, path) < 0) {
+		snprintf(err, errsz, "cannot write the restart script %s: %s", path,
+			 strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	snprintf(tmp, sizeof(tmp), "%s/.dmtcp_restart_script.sh.tmp.%d", co->scriptdir,
+		 (int)getpid());
+	unlink(tmp);
+	if (symlink(name, tmp) < 0 || rename(tmp, link) < 0) {
+		snprintf(err, errsz, "cannot point %s at %s: %s", link, name, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	fsync_dir(co->scriptdir);
+	log_info("restart script: %s", link);
+	rc = 0;
+out:
+	free(imgs);
+	return rc;
+}
