@@ -1,0 +1,438 @@
+/*
+ * ckpt.c - the checkpoint thread: talks to the coordinator and runs this process's part of
+ * each checkpoint (park, write the image, commit, resume).
+ *
+ * It is an ordinary lower-half pthread with its own TLS. While it uses the lower half's libc
+ * it holds the busy word (lh.busy = 1), so that a fork of the application never copies a held
+ * libc lock into the child; it lets go while it waits for threads to park. If the coordinator
+ * goes away the application keeps running and the thread reconnects every 2 seconds.
+ */
+#define LOG_PREFIX "lh"
+#include "ckpt.h"
+#include "arena.h"
+#include "coord_client.h"
+#include "lh.h"
+#include "log.h"
+#include "park.h"
+#include "secret.h"
+#include "sys_nolibc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct coord_conn conn;
+static sem_t ready;
+
+void lh_busy_enter(void)
+{
+	int zero = 0;
+	while (!__atomic_compare_exchange_n(&lh.busy, &zero, 1, 0, __ATOMIC_ACQUIRE,
+					    __ATOMIC_RELAXED)) {
+		zero = 0;
+		sched_yield();
+	}
+}
+
+void lh_busy_leave(void)
+{
+	__atomic_store_n(&lh.busy, 0, __ATOMIC_RELEASE);
+}
+
+/* Moves fd to LH_FD_MIN or above, close-on-exec, out of the application's way. */
+static int move_fd_high(int fd)
+{
+	if (fd < 0 || fd >= LH_FD_MIN)
+		return fd;
+	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, LH_FD_MIN);
+	if (nfd < 0)
+		return fd;
+	close(fd);
+	return nfd;
+}
+
+static void fill_hello(struct proto_hello_worker *h)
+{
+	memset(h, 0, sizeof(*h));
+	snprintf(h->secret, sizeof(h->secret), "%s", lhc.secret);
+	h->vpid = lh.vpid;
+	h->real_pid = getpid();
+	snprintf(h->uniquepid, sizeof(h->uniquepid), "%s", lhc.upid);
+	snprintf(h->progname, sizeof(h->progname), "%s", lhc.progname);
+	gethostname(h->hostname, sizeof(h->hostname) - 1);
+	snprintf(h->cmdline, sizeof(h->cmdline), "%s", lhc.cmdline);
+	h->restarted_from = lhc.restarted_from;
+	h->interval = lhc.interval;
+}
+
+/* Connects and says hello. 0, or -errno (message logged when loud). */
+static int coord_join(int loud)
+{
+	if (!lhc.secret[0] || !secret_is_valid(lhc.secret)) {
+		char s[SECRET_HEX_LEN + 1];
+		if (secret_load(lhc.port, s) == 0)
+			snprintf(lhc.secret, sizeof(lhc.secret), "%s", s);
+	}
+	int rc = coord_connect(&conn, lhc.host, lhc.port, 5000);
+	if (rc < 0) {
+		if (loud)
+			log_err("cannot reach the coordinator at %s:%d: %s", lhc.host, lhc.port,
+				strerror(-rc));
+		return rc;
+	}
+	conn.fd = move_fd_high(conn.fd);
+	lh.coord_fd = conn.fd;
+	struct proto_hello_worker h;
+	struct proto_welcome w;
+	char errbuf[512] = "";
+	fill_hello(&h);
+	rc = coord_hello_worker(&conn, &h, &w, errbuf, sizeof(errbuf), 10000);
+	if (rc < 0) {
+		if (loud)
+			log_err("the coordinator at %s:%d refused this process: %s", lhc.host,
+				lhc.port, errbuf[0] ? errbuf : strerror(-rc));
+		coord_close(&conn);
+		lh.coord_fd = -1;
+		return rc;
+	}
+	lhc.job_id = w.coord_id;
+	snprintf(lhc.coord_ckptdir, sizeof(lhc.coord_ckptdir), "%s", w.ckptdir);
+	return 0;
+}
+
+static const char *image_dir(void)
+{
+	if (lhc.ckptdir[0])
+		return lhc.ckptdir;
+	if (lhc.coord_ckptdir[0])
+		return lhc.coord_ckptdir;
+	return lhc.launch_cwd;
+}
+
+static int mkdir_p(const char *path)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static void image_names(uint32_t gen, char *dir, size_t dl, char *file, size_t fl)
+{
+	snprintf(dir, dl, "%s/gen-%06u", image_dir(), gen);
+	snprintf(file, fl, "%s/ckpt_%s_%s.dmtcp", dir, lhc.progname, lhc.upid);
+}
+
+struct cur_ckpt {
+	uint32_t gen, nprocs;
+	char path[4096];
+	int written;
+};
+static struct cur_ckpt cur;
+
+static void cmdline_read(void)
+{
+	/* set by lh_main from argv; nothing to do here */
+}
+
+static int write_image(uint32_t gen, uint32_t nprocs, uint64_t *bytes, char *err, size_t errlen)
+{
+	char dir[4096];
+	image_names(gen, dir, sizeof(dir), cur.path, sizeof(cur.path));
+	int rc = mkdir_p(dir);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot create checkpoint directory %s: %s", dir, strerror(-rc));
+		return rc;
+	}
+	struct img_region *regs = NULL;
+	size_t nregs = 0;
+	void *arena_blob = NULL, *proc = NULL, *fds = NULL, *fdata = NULL;
+	size_t arena_len = 0, proc_len = 0, fds_len = 0, fdata_len = 0;
+	rc = lh_collect_regions(&regs, &nregs, &arena_blob, &arena_len);
+	if (rc == 0)
+		rc = lh_collect_proc(&proc, &proc_len);
+	if (rc == 0)
+		rc = lh_collect_fds(&fds, &fds_len, &fdata, &fdata_len);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot collect the process state: %s", strerror(-rc));
+		goto out;
+	}
+	struct lh_thread_ctx *threads = calloc(lh.nslots + 1, sizeof(*threads));
+	int nthr = 0;
+	for (int i = 0; i < lh.nslots; i++)
+		if (lh.slots[i].state == 2)
+			threads[nthr++] = lh.slots[i].ctx;
+	struct img_header_info h;
+	memset(&h, 0, sizeof(h));
+	h.generation = gen;
+	h.nprocs = nprocs;
+	h.job_id = lhc.job_id;
+	h.uid = getuid();
+	h.vpid = lh.vpid;
+	h.vppid = lh.vppid;
+	h.time_sec = time(NULL);
+	h.arena_base = ARENA_BASE;
+	h.arena_size = ARENA_SIZE;
+	snprintf(h.uniquepid, sizeof(h.uniquepid), "%s", lhc.upid);
+	snprintf(h.progname, sizeof(h.progname), "%s", lhc.progname);
+	gethostname(h.hostname, sizeof(h.hostname) - 1);
+	snprintf(h.cmdline, sizeof(h.cmdline), "%s", lhc.cmdline);
+	if (!getcwd(h.cwd, sizeof(h.cwd)))
+		h.cwd[0] = 0;
+	struct img_blob blobs[5];
+	size_t nb = 0;
+	blobs[nb++] = (struct img_blob){IMG_BLOB_PROC, proc, proc_len};
+	blobs[nb++] = (struct img_blob){IMG_BLOB_THREADS, threads, nthr * sizeof(*threads)};
+	blobs[nb++] = (struct img_blob){IMG_BLOB_ARENA, arena_blob, arena_len};
+	blobs[nb++] = (struct img_blob){IMG_BLOB_FDS, fds, fds_len};
+	if (fdata_len)
+		blobs[nb++] = (struct img_blob){IMG_BLOB_FILEDATA, fdata, fdata_len};
+	struct img_write_opts o = {.compress = lhc.gzip, .nthreads = 0, .level = 1};
+	struct img_write_stats st;
+	memset(&st, 0, sizeof(st));
+	rc = img_write(cur.path, &h, blobs, nb, regs, nregs, &o, &st, err, errlen);
+	free(threads);
+	if (rc == 0) {
+		*bytes = st.file_bytes;
+		log_debug("generation %u: %s, %llu bytes in %.3f s", gen, cur.path,
+			  (unsigned long long)st.file_bytes, st.seconds);
+	}
+out:
+	free(regs);
+	free(arena_blob);
+	free(proc);
+	free(fds);
+	free(fdata);
+	return rc;
+}
+
+/* After every image of generation gen is durable: point the top-level name at it and drop
+ * our images of generations older than the ones kept. */
+static void commit(uint32_t gen)
+{
+	char dir[4096], file[4096], link[4096], tmp[4200], target[512];
+	image_names(gen, dir, sizeof(dir), file, sizeof(file));
+	snprintf(link, sizeof(link), "%s/ckpt_%s_%s.dmtcp", image_dir(), lhc.progname, lhc.upid);
+	snprintf(target, sizeof(target), "gen-%06u/ckpt_%s_%s.dmtcp", gen, lhc.progname, lhc.upid);
+	snprintf(tmp, sizeof(tmp), "%s.lnk%d", link, (int)getpid());
+	unlink(tmp);
+	if (symlink(target, tmp) < 0 || rename(tmp, link) < 0) {
+		log_warn("cannot update %s: %s", link, strerror(errno));
+		unlink(tmp);
+	}
+	if (lhc.keep <= 0)
+		return;
+	for (uint32_t g = gen > (uint32_t)lhc.keep ? gen - lhc.keep : 0; g > 0; g--) {
+		image_names(g, dir, sizeof(dir), file, sizeof(file));
+		if (unlink(file) < 0 && errno == ENOENT && g + 64 < gen)
+			break;
+		rmdir(dir); /* fails while other processes' images are still there */
+	}
+}
+
+static void send_written(int status, uint64_t bytes, const char *text)
+{
+	struct proto_written w;
+	memset(&w, 0, sizeof(w));
+	w.status = status;
+	w.bytes = bytes;
+	snprintf(w.path, sizeof(w.path), "%s", cur.path);
+	gethostname(w.hostname, sizeof(w.hostname) - 1);
+	snprintf(w.text, sizeof(w.text), "%s", text ? text : "");
+	coord_send_written(&conn, &w, 30000);
+}
+
+static void handle(struct proto_msg *m)
+{
+	switch (m->hdr.type) {
+	case MSG_SUSPEND: {
+		struct proto_suspend s;
+		if (proto_dec_suspend(m, &s) < 0)
+			break;
+		cur.gen = s.generation;
+		cur.nprocs = s.nprocs;
+		cur.written = 0;
+		lh_busy_leave();
+		int rc = park_all();
+		lh_busy_enter();
+		if (rc < 0)
+			log_err("cannot stop the application's threads: %s", strerror(-rc));
+		coord_send_empty(&conn, MSG_SUSPENDED, 30000);
+		break;
+	}
+	case MSG_WRITE: {
+		char err[1024] = "";
+		uint64_t bytes = 0;
+		int rc = write_image(cur.gen, cur.nprocs, &bytes, err, sizeof(err));
+		if (rc < 0)
+			log_err("checkpoint generation %u failed: %s", cur.gen, err);
+		cur.written = rc == 0;
+		send_written(rc < 0 ? -rc : 0, bytes, err);
+		break;
+	}
+	case MSG_RESUME: {
+		struct proto_resume r;
+		if (proto_dec_resume(m, &r) < 0)
+			r.committed = 0;
+		if (r.committed && cur.written)
+			commit(cur.gen);
+		unpark_all();
+		coord_send_empty(&conn, MSG_RESUMED, 30000);
+		break;
+	}
+	case MSG_KILL:
+		kill(getpid(), SIGKILL);
+		break;
+	case MSG_ERROR: {
+		char text[512];
+		if (proto_dec_error(m, text, sizeof(text)) == 0)
+			log_err("coordinator: %s", text);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+/* The coordinator vanished in the middle of a checkpoint: let the application run on. */
+static void lost_coordinator(void)
+{
+	if (__atomic_load_n(&lh.ckpt_active, __ATOMIC_ACQUIRE)) {
+		log_warn("the coordinator went away during checkpoint generation %u; "
+			 "resuming the application without it",
+			 cur.gen);
+		unpark_all();
+	}
+	coord_close(&conn);
+	lh.coord_fd = -1;
+}
+
+static void *ckpt_thread(void *arg)
+{
+	(void)arg;
+	park_add_lower_tid((int)sys_gettid());
+	/* Offset of the tid field in the lower libc's struct pthread: used when a forked child
+	 * borrows the main thread's TLS and must say who it is. */
+	int me = (int)sys_gettid();
+	const int *p = (const int *)pthread_self();
+	for (int off = 0; off < 4096; off += 4)
+		if (p[off / 4] == me) {
+			lh.lower_tid_off = off;
+			break;
+		}
+	sem_post(&ready);
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	time_t next_try = 0;
+	for (;;) {
+		if (conn.fd < 0) {
+			if (lhc.no_coord) {
+				sleep(3600);
+				continue;
+			}
+			time_t now = time(NULL);
+			if (now < next_try) {
+				sleep(1);
+				continue;
+			}
+			lh_busy_enter();
+			int rc = coord_join(0);
+			lh_busy_leave();
+			next_try = now + 2;
+			if (rc < 0)
+				continue;
+			log_info("reconnected to the coordinator at %s:%d", lhc.host, lhc.port);
+		}
+		struct pollfd pfd = {.fd = conn.fd, .events = POLLIN};
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
+			lost_coordinator();
+			continue;
+		}
+		lh_busy_enter();
+		struct proto_msg m;
+		memset(&m, 0, sizeof(m));
+		int rc = coord_recv(&conn, &m, 0);
+		if (rc == -ETIMEDOUT) {
+			lh_busy_leave();
+			continue;
+		}
+		if (rc < 0) {
+			lost_coordinator();
+			lh_busy_leave();
+			continue;
+		}
+		handle(&m);
+		proto_msg_free(&m);
+		lh_busy_leave();
+	}
+	return NULL;
+}
+
+int lh_ckpt_start(void)
+{
+	coord_conn_init(&conn);
+	lh.coord_fd = -1;
+	if (!lhc.no_coord && coord_join(1) < 0)
+		return -1;
+	sem_init(&ready, 0, 0);
+	pthread_t t;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	int rc = pthread_create(&t, &a, ckpt_thread, NULL);
+	pthread_attr_destroy(&a);
+	if (rc != 0) {
+		log_err("cannot start the checkpoint thread: %s", strerror(rc));
+		return -1;
+	}
+	while (sem_wait(&ready) < 0 && errno == EINTR)
+		;
+	cmdline_read();
+	return 0;
+}
+
+/* In a forked child: the parent's connection is shared with the parent; drop our copy and
+ * join as a new process. Runs on the application's thread with borrowed lower-half TLS. */
+void lh_after_fork_child(int parent_vpid)
+{
+	if (lh.lower_tid_off > 0)
+		*(int *)(lh.main_lower_fs + lh.lower_tid_off) = (int)sys_gettid();
+	if (conn.fd >= 0)
+		sys_call1(SYS_close, conn.fd);
+	conn.fd = -1;
+	coord_close(&conn);
+	coord_conn_init(&conn);
+	lh.coord_fd = -1;
+	lh.vppid = parent_vpid;
+	lh.parent_in_tree = 1;
+	lh.vpid = (int)sys_getpid(); /* a new process: its real pid is its virtual pid */
+	lh.nthr = 0;
+	lh.nslots = 0;
+	lh.ckpt_active = 0;
+	lhc.restarted_from = 0;
+	lh_new_upid();
+	lh_priv_env_build();
+	lh.busy = 0;
+	if (lh_ckpt_start() < 0)
+		log_warn("forked child %d runs without checkpoints", lh.vpid);
+}

@@ -1,0 +1,54 @@
+/*
+ * ckpt.h - the checkpoint thread of the lower half and its configuration (ckpt.c, state.c).
+ */
+#ifndef LH_CKPT_H
+#define LH_CKPT_H
+
+#include <stdint.h>
+
+#include "image.h"
+
+struct lh_config {
+	char host[256];
+	int port;
+	char secret[80];
+	char ckptdir[4096]; /* "" = coordinator's, else cwd at launch */
+	int gzip;
+	int open_files;
+	int quiet;
+	int interval;
+	int no_coord;
+	int keep;
+	char tmpdir[4096];
+	/* identity of this process */
+	char upid[64];
+	char progname[256];
+	char cmdline[4096];
+	uint32_t restarted_from; /* generation, 0 for a fresh launch */
+	uint64_t job_id;
+	char coord_ckptdir[4096];
+	char launch_cwd[4096];
+};
+
+extern struct lh_config lhc;
+
+/* Reads SPLITCKPT_* from the environment into lhc. */
+void lh_config_load(void);
+/* (Re)computes lh.priv_env: every SPLITCKPT_* variable of ours plus our ids. */
+void lh_priv_env_build(void);
+/* Makes a fresh uniquepid for this process (launch, or a forked child). */
+void lh_new_upid(void);
+
+/* Connects to the coordinator (HELLO/WELCOME) unless there is none; returns 0 or -1 with the
+ * error printed. Then starts the checkpoint thread. */
+int lh_ckpt_start(void);
+
+/* state.c: what a checkpoint saves besides memory, and putting it back. */
+struct lh_saved;
+int lh_collect_regions(struct img_region **out, size_t *n, void **arena_blob, size_t *arena_len);
+int lh_collect_proc(void **blob, size_t *len);
+int lh_collect_fds(void **blob, size_t *len, void **filedata, size_t *fdlen);
+int lh_restore_proc(const void *blob, uint64_t len);
+int lh_restore_fds(const void *blob, uint64_t len, const void *filedata, uint64_t fdlen);
+
+#endif

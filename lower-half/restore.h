@@ -1,0 +1,11 @@
+/*
+ * restore.h - restarting a process from its image (restore.c).
+ */
+#ifndef LH_RESTORE_H
+#define LH_RESTORE_H
+
+/* Restores the process saved in path and resumes it; returns only on error (-1, logged),
+ * before any application code has run. strict: refuse images of other users. */
+int lh_restore(const char *path, int strict);
+
+#endif

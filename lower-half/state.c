@@ -1,0 +1,445 @@
+/*
+ * state.c - everything a checkpoint saves besides the threads: the memory map of the upper
+ * half (from the arena table, detailed by /proc/self/maps), the process's kernel state
+ * (signal dispositions, umask, rlimits, itimers, cwd) and its open descriptors; and the
+ * restart side of the last two.
+ *
+ * Runs on the checkpoint thread while the application is parked, or on the restarting main
+ * thread before the application runs. Blob layouts are versioned by a magic per blob.
+ */
+#define LOG_PREFIX "lh"
+#include "arena.h"
+#include "ckpt.h"
+#include "lh.h"
+#include "log.h"
+#include "sys_nolibc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define PROC_MAGIC 0x434f5250u /* "PROC" */
+#define FDS_MAGIC 0x53534446u  /* "FDSS" */
+#define NSIG_K 64
+
+struct lh_proc_blob {
+	uint32_t magic, size;
+	int32_t vpid, vppid;
+	uint32_t umask;
+	int32_t ckpt_sig;
+	struct lh_ksigaction act[NSIG_K + 1];
+	struct rlimit rlim[RLIM_NLIMITS];
+	struct itimerval itv[3];
+	char cwd[4096];
+	char upid[64];
+	char app_exe[4096];
+	uint32_t nproc;
+	struct lh_idmap proc[LH_MAX_PROCS];
+};
+
+/* ---------- memory map ---------- */
+
+struct maps_ent {
+	uint64_t s, e, off;
+	int prot, shared;
+	char path[256];
+};
+
+static int parse_maps(struct maps_ent **out, size_t *n)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return -errno;
+	size_t cap = 256, k = 0;
+	struct maps_ent *v = malloc(cap * sizeof(*v));
+	char line[4096 + 256];
+	while (v && fgets(line, sizeof(line), f)) {
+		unsigned long s, e, off;
+		char perm[8], path[4096] = "";
+		int pos = 0;
+		if (sscanf(line, "%lx-%lx %7s %lx %*s %*s%n", &s, &e, perm, &off, &pos) < 4)
+			continue;
+		char *p = line + pos;
+		while (*p == ' ')
+			p++;
+		snprintf(path, sizeof(path), "%s", p);
+		path[strcspn(path, "\n")] = 0;
+		if (k == cap) {
+			cap *= 2;
+			struct maps_ent *nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				v = NULL;
+				break;
+			}
+			v = nv;
+		}
+		struct maps_ent *m = &v[k++];
+		m->s = s;
+		m->e = e;
+		m->off = off;
+		m->prot = (perm[0] == 'r' ? PROT_READ : 0) | (perm[1] == 'w' ? PROT_WRITE : 0) |
+			  (perm[2] == 'x' ? PROT_EXEC : 0);
+		m->shared = perm[3] == 's';
+		snprintf(m->path, sizeof(m->path), "%s", path);
+	}
+	fclose(f);
+	if (!v)
+		return -ENOMEM;
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+int lh_collect_regions(struct img_region **out, size_t *n, void **arena_blob, size_t *arena_len)
+{
+	uint32_t cap = arena_count() + 16;
+	struct arena_saved *as = malloc(sizeof(*as) + cap * sizeof(struct arena_range));
+	if (!as)
+		return -ENOMEM;
+	struct arena_range *rg = (struct arena_range *)(as + 1);
+	long nr = arena_snapshot(as, rg, cap);
+	if (nr < 0) {
+		free(as);
+		return (int)nr;
+	}
+	struct maps_ent *m = NULL;
+	size_t nm = 0;
+	int rc = parse_maps(&m, &nm);
+	if (rc < 0) {
+		free(as);
+		return rc;
+	}
+	size_t rcap = nm + nr + 16, k = 0;
+	struct img_region *r = calloc(rcap, sizeof(*r));
+	if (!r) {
+		free(as);
+		free(m);
+		return -ENOMEM;
+	}
+	/* Every piece of a recorded range, with the protection and backing maps shows. */
+	for (long i = 0; i < nr; i++) {
+		for (size_t j = 0; j < nm && k < rcap; j++) {
+			uint64_t s = m[j].s > rg[i].start ? m[j].s : rg[i].start;
+			uint64_t e = m[j].e < rg[i].end ? m[j].e : rg[i].end;
+			if (s >= e)
+				continue;
+			struct img_region *x = &r[k++];
+			x->start = s;
+			x->len = e - s;
+			x->prot = m[j].prot;
+			x->flags = 0;
+			if (m[j].shared)
+				x->flags |= IMG_REG_SHARED;
+			if (m[j].path[0] == '/') {
+				x->flags |= IMG_REG_FILE;
+				x->file_offset = m[j].off + (s - m[j].s);
+			} else {
+				x->flags |= IMG_REG_ANON;
+			}
+			if (m[j].prot == PROT_NONE)
+				x->flags |= IMG_REG_NODATA;
+			snprintf(x->path, sizeof(x->path), "%s", m[j].path);
+		}
+	}
+	/* Anything else that is neither ours nor a kernel mapping: report it. */
+	extern char __executable_start[];
+	(void)__executable_start;
+	free(m);
+	*out = r;
+	*n = k;
+	*arena_blob = as;
+	*arena_len = sizeof(*as) + nr * sizeof(struct arena_range);
+	return 0;
+}
+
+/* ---------- process state ---------- */
+
+int lh_collect_proc(void **blob, size_t *len)
+{
+	struct lh_proc_blob *b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->magic = PROC_MAGIC;
+	b->size = sizeof(*b);
+	b->vpid = lh.vpid;
+	b->vppid = lh.vppid;
+	mode_t um = umask(022);
+	umask(um);
+	b->umask = um;
+	b->ckpt_sig = lh.ckpt_sig;
+	for (int s = 1; s <= NSIG_K; s++) {
+		if (s == SIGSYS)
+			b->act[s] = lh.virt_act[0];
+		else if (s == lh.ckpt_sig)
+			b->act[s] = lh.virt_act[1];
+		else
+			sys_call4(SYS_rt_sigaction, s, 0, &b->act[s], 8);
+	}
+	for (int i = 0; i < RLIM_NLIMITS; i++)
+		getrlimit(i, &b->rlim[i]);
+	for (int i = 0; i < 3; i++)
+		getitimer(i, &b->itv[i]);
+	if (!getcwd(b->cwd, sizeof(b->cwd)))
+		b->cwd[0] = 0;
+	snprintf(b->upid, sizeof(b->upid), "%s", lhc.upid);
+	snprintf(b->app_exe, sizeof(b->app_exe), "%s", lh.app_exe);
+	*blob = b;
+	*len = sizeof(*b);
+	return 0;
+}
+
+int lh_restore_proc(const void *blob, uint64_t len)
+{
+	const struct lh_proc_blob *b = blob;
+	if (len != sizeof(*b) || b->magic != PROC_MAGIC || b->size != sizeof(*b))
+		return -EBADMSG;
+	lh.vpid = b->vpid;
+	lh.vppid = b->vppid;
+	umask(b->umask);
+	if (b->cwd[0] && chdir(b->cwd) < 0)
+		log_warn("cannot go back to the working directory %s: %s (staying in the current "
+			 "one)",
+			 b->cwd, strerror(errno));
+	for (int s = 1; s <= NSIG_K; s++) {
+		if (s == SIGKILL || s == SIGSTOP)
+			continue;
+		if (s == SIGSYS) {
+			lh.virt_act[0] = b->act[s];
+			continue;
+		}
+		if (s == lh.ckpt_sig) {
+			lh.virt_act[1] = b->act[s];
+			continue;
+		}
+		struct lh_ksigaction a = b->act[s];
+		a.mask &= ~((1ULL << (SIGSYS - 1)) | (1ULL << (lh.ckpt_sig - 1)));
+		sys_call4(SYS_rt_sigaction, s, &a, 0, 8);
+	}
+	for (int i = 0; i < RLIM_NLIMITS; i++) {
+		struct rlimit cur;
+		if (getrlimit(i, &cur) == 0 && b->rlim[i].rlim_cur <= cur.rlim_max) {
+			struct rlimit want = {b->rlim[i].rlim_cur, cur.rlim_max};
+			setrlimit(i, &want);
+		}
+	}
+	for (int i = 0; i < 3; i++)
+		if (b->itv[i].it_value.tv_sec || b->itv[i].it_value.tv_usec)
+			setitimer(i, &b->itv[i], NULL);
+	snprintf(lhc.upid, sizeof(lhc.upid), "%s", b->upid);
+	snprintf(lh.app_exe, sizeof(lh.app_exe), "%s", b->app_exe);
+	return 0;
+}
+
+/* ---------- descriptors ---------- */
+
+enum { FDT_NONE = 0, FDT_FILE, FDT_DIR, FDT_CHR, FDT_PIPE, FDT_SOCK, FDT_OTHER };
+
+struct lh_fd_rec {
+	int32_t fd, type, flags, fdflags;
+	int64_t pos;
+	uint64_t ino, size;
+	uint64_t data_off, data_len; /* in the FILEDATA blob (--ckpt-open-files) */
+	char path[4096];
+};
+
+struct lh_fds_blob {
+	uint32_t magic, n;
+	struct lh_fd_rec rec[];
+};
+
+static long fdinfo_flags(int fd)
+{
+	char p[64], line[256];
+	snprintf(p, sizeof(p), "/proc/self/fdinfo/%d", fd);
+	FILE *f = fopen(p, "re");
+	if (!f)
+		return -1;
+	long flags = -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "flags: %lo", &flags) == 1)
+			break;
+	fclose(f);
+	return flags;
+}
+
+int lh_collect_fds(void **blob, size_t *len, void **filedata, size_t *fdlen)
+{
+	size_t cap = 64;
+	struct lh_fds_blob *b = calloc(1, sizeof(*b) + cap * sizeof(struct lh_fd_rec));
+	char *fdata = NULL;
+	size_t fdsz = 0;
+	if (!b)
+		return -ENOMEM;
+	b->magic = FDS_MAGIC;
+	for (int fd = 0; fd < LH_FD_MIN; fd++) {
+		struct stat st;
+		if (fstat(fd, &st) < 0)
+			continue;
+		if (b->n == cap) {
+			cap *= 2;
+			struct lh_fds_blob *nb = realloc(b, sizeof(*b) + cap * sizeof(struct lh_fd_rec));
+			if (!nb) {
+				free(b);
+				free(fdata);
+				return -ENOMEM;
+			}
+			b = nb;
+		}
+		struct lh_fd_rec *r = &b->rec[b->n++];
+		memset(r, 0, sizeof(*r));
+		r->fd = fd;
+		char lp[64];
+		snprintf(lp, sizeof(lp), "/proc/self/fd/%d", fd);
+		ssize_t n = readlink(lp, r->path, sizeof(r->path) - 1);
+		r->path[n > 0 ? n : 0] = 0;
+		r->type = S_ISREG(st.st_mode)	? FDT_FILE
+			  : S_ISDIR(st.st_mode) ? FDT_DIR
+			  : S_ISCHR(st.st_mode) ? FDT_CHR
+			  : S_ISFIFO(st.st_mode) ? FDT_PIPE
+			  : S_ISSOCK(st.st_mode) ? FDT_SOCK
+						 : FDT_OTHER;
+		r->flags = (int32_t)fdinfo_flags(fd);
+		r->fdflags = fcntl(fd, F_GETFD);
+		r->pos = (r->type == FDT_FILE || r->type == FDT_DIR) ? lseek(fd, 0, SEEK_CUR) : 0;
+		r->ino = st.st_ino;
+		r->size = st.st_size;
+		if (lhc.open_files && r->type == FDT_FILE && st.st_size > 0 &&
+		    st.st_size < (1L << 30)) {
+			char *nd = realloc(fdata, fdsz + st.st_size);
+			if (!nd)
+				continue;
+			fdata = nd;
+			ssize_t got = pread(fd, fdata + fdsz, st.st_size, 0);
+			if (got < 0 && (r->flags & O_ACCMODE) == O_WRONLY) {
+				/* write-only descriptor: read the file by name */
+				int rfd = open(r->path, O_RDONLY | O_CLOEXEC);
+				got = rfd >= 0 ? pread(rfd, fdata + fdsz, st.st_size, 0) : -1;
+				if (rfd >= 0)
+					close(rfd);
+			}
+			if (got == st.st_size) {
+				r->data_off = fdsz;
+				r->data_len = got;
+				fdsz += got;
+			} else {
+				log_warn("cannot save the content of %s (fd %d)", r->path, fd);
+			}
+		}
+	}
+	*blob = b;
+	*len = sizeof(*b) + b->n * sizeof(struct lh_fd_rec);
+	*filedata = fdata;
+	*fdlen = fdsz;
+	return 0;
+}
+
+static int put_fd(int want, int have)
+{
+	if (have == want)
+		return 0;
+	if (dup2(have, want) < 0)
+		return -errno;
+	close(have);
+	return 0;
+}
+
+/* Pipes: both ends held by this process are joined again (matched by inode); an end whose
+ * partner lived in another process gets a fresh pipe of its own. */
+static struct {
+	uint64_t ino;
+	int rd, wr;
+} pipes[64];
+static int npipes;
+
+static int pipe_end(const struct lh_fd_rec *r)
+{
+	int wr = (r->flags & O_ACCMODE) == O_WRONLY;
+	for (int i = 0; i < npipes; i++)
+		if (pipes[i].ino == r->ino) {
+			int *e = wr ? &pipes[i].wr : &pipes[i].rd;
+			int fd = *e >= 0 ? fcntl(*e, F_DUPFD_CLOEXEC, LH_FD_MIN - 64) : -1;
+			return fd;
+		}
+	int p[2];
+	if (npipes == 64 || pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	pipes[npipes].ino = r->ino;
+	pipes[npipes].rd = fcntl(p[0], F_DUPFD_CLOEXEC, LH_FD_MIN - 64);
+	pipes[npipes].wr = fcntl(p[1], F_DUPFD_CLOEXEC, LH_FD_MIN - 64);
+	close(p[0]);
+	close(p[1]);
+	npipes++;
+	return fcntl(wr ? pipes[npipes - 1].wr : pipes[npipes - 1].rd, F_DUPFD_CLOEXEC,
+		     LH_FD_MIN - 64);
+}
+
+int lh_restore_fds(const void *blob, uint64_t len, const void *filedata, uint64_t fdlen)
+{
+	const struct lh_fds_blob *b = blob;
+	if (len < sizeof(*b) || b->magic != FDS_MAGIC ||
+	    (len - sizeof(*b)) / sizeof(struct lh_fd_rec) < b->n)
+		return -EBADMSG;
+	/* First write back saved contents, so that reopening sees them. */
+	for (uint32_t i = 0; i < b->n; i++) {
+		const struct lh_fd_rec *r = &b->rec[i];
+		if (!r->data_len || r->data_off + r->data_len > fdlen || r->data_off > fdlen)
+			continue;
+		int wfd = open(r->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (wfd < 0 || pwrite(wfd, (const char *)filedata + r->data_off, r->data_len, 0) !=
+				       (ssize_t)r->data_len)
+			log_warn("cannot restore the content of %s: %s", r->path, strerror(errno));
+		if (wfd >= 0)
+			close(wfd);
+	}
+	for (uint32_t i = 0; i < b->n; i++) {
+		const struct lh_fd_rec *r = &b->rec[i];
+		if (r->fd <= 2 || r->fd >= LH_FD_MIN)
+			continue; /* stdio stays the restarting terminal's or redirects */
+		int fd = -1;
+		int fl = r->flags >= 0 ? (r->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY)) : O_RDONLY;
+		switch (r->type) {
+		case FDT_FILE:
+		case FDT_DIR:
+		case FDT_CHR:
+			fd = open(r->path, fl);
+			if (fd < 0 && r->type == FDT_FILE && (fl & O_ACCMODE) != O_RDONLY) {
+				fd = open(r->path, fl | O_CREAT, 0644);
+				if (fd >= 0)
+					log_warn("%s (fd %d) was missing; created it empty", r->path,
+						 r->fd);
+			}
+			if (fd >= 0 && r->type == FDT_FILE && !(fl & O_APPEND) &&
+			    lseek(fd, r->pos, SEEK_SET) < 0)
+				log_warn("cannot seek %s to %lld", r->path, (long long)r->pos);
+			break;
+		case FDT_PIPE:
+			fd = pipe_end(r);
+			break;
+		default:
+			break;
+		}
+		if (fd < 0) {
+			log_warn("cannot reopen fd %d (%s); it is /dev/null after restart", r->fd,
+				 r->path);
+			fd = open("/dev/null", O_RDWR);
+		}
+		if (fd >= 0 && put_fd(r->fd, fd) < 0)
+			log_warn("cannot place fd %d: %s", r->fd, strerror(errno));
+		if (r->fdflags >= 0)
+			fcntl(r->fd, F_SETFD, r->fdflags);
+	}
+	for (int i = 0; i < npipes; i++) {
+		close(pipes[i].rd);
+		close(pipes[i].wr);
+	}
+	npipes = 0;
+	return 0;
+}
