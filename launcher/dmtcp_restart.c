@@ -1,0 +1,199 @@
+/*
+ * dmtcp_restart.c - `dmtcp_restart [opts] ckpt_*.dmtcp...`: restart a job from its images.
+ * The images (given, or the newest complete generation of --restartdir / --ckptdir, or of a
+ * directory given as the only argument) are opened and checked first: one job, one generation,
+ * every process once, our uid (unless --no-strict-checking). Then a coordinator is joined or
+ * started like dmtcp_launch does, the SPLITCKPT_* environment is set, and the lower half is
+ * exec'd as
+ *     splitckpt-lh --restore [--no-strict-checking] <abs image paths...>
+ * New images go to --ckptdir, else to the checkpoint directory the images came from.
+ */
+#define LOG_PREFIX "restart"
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "image.h"
+#include "launch_common.h"
+#include "lc_images.h"
+#include "log.h"
+
+enum { OPT_RESTARTDIR = LC_OPT_LAST, OPT_NO_STRICT, OPT_INSPECT };
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: dmtcp_restart [OPTIONS] <ckpt1.dmtcp> [ckpt2.dmtcp...]\n"
+		"       dmtcp_restart [OPTIONS] --restartdir DIR\n"
+		"       dmtcp_restart --inspect FILE\n"
+		"Restart processes from checkpoint images (splitckpt " SPLITCKPT_VERSION ").\n\n"
+		"Connecting to the coordinator:\n"
+		"  -h, --coord-host HOST   coordinator host (env DMTCP_COORD_HOST; localhost)\n"
+		"  -p, --coord-port PORT   coordinator port (env DMTCP_COORD_PORT; 7779);\n"
+		"                          0 starts a new coordinator on a free port\n"
+		"  --port-file FILE        write the coordinator's port to FILE\n"
+		"  -j, --join-coordinator  join a running coordinator (error if none)\n"
+		"  --new-coordinator       start a new coordinator (error if one runs there)\n"
+		"  --any-coordinator       join one if it runs, else start one (default)\n"
+		"  -i, --interval N        checkpoint every N seconds (0 = never)\n"
+		"  --coord-logfile FILE    log file of a coordinator started by dmtcp_restart\n\n"
+		"Images:\n"
+		"  --ckptdir DIR           where new images go (default: where the old ones are);\n"
+		"                          without image arguments, restart from DIR as below\n"
+		"  --restartdir DIR        restart the newest complete generation in DIR\n"
+		"                          (DIR/gen-NNNNNN/ckpt_*.dmtcp)\n"
+		"  --no-strict-checking    restart images made by another user or an incomplete\n"
+		"                          set of images\n"
+		"  --inspect FILE          print what is inside an image and exit\n\n"
+		"Other:\n"
+		"  --tmpdir DIR            scratch directory (env DMTCP_TMPDIR; /tmp)\n"
+		"  -q, --quiet             fewer messages (repeat for fewer still)\n"
+		"  --help                  print this help and exit\n"
+		"  --version               print the version and exit\n");
+}
+
+static const struct option long_opts[] = {
+    {"coord-host", required_argument, NULL, 'h'},
+    {"coord-port", required_argument, NULL, 'p'},
+    {"port-file", required_argument, NULL, LC_OPT_PORT_FILE},
+    {"join-coordinator", no_argument, NULL, 'j'},
+    {"join", no_argument, NULL, 'j'},
+    {"new-coordinator", no_argument, NULL, LC_OPT_NEW_COORD},
+    {"any-coordinator", no_argument, NULL, LC_OPT_ANY_COORD},
+    {"interval", required_argument, NULL, 'i'},
+    {"gzip", no_argument, NULL, LC_OPT_GZIP},
+    {"no-gzip", no_argument, NULL, LC_OPT_NO_GZIP},
+    {"ckptdir", required_argument, NULL, LC_OPT_CKPTDIR},
+    {"ckpt-signal", required_argument, NULL, LC_OPT_CKPT_SIGNAL},
+    {"tmpdir", required_argument, NULL, LC_OPT_TMPDIR},
+    {"quiet", no_argument, NULL, 'q'},
+    {"coord-logfile", required_argument, NULL, LC_OPT_COORD_LOGFILE},
+    {"keep", required_argument, NULL, LC_OPT_KEEP},
+    {"restartdir", required_argument, NULL, OPT_RESTARTDIR},
+    {"no-strict-checking", no_argument, NULL, OPT_NO_STRICT},
+    {"inspect", required_argument, NULL, OPT_INSPECT},
+    {"help", no_argument, NULL, LC_OPT_HELP},
+    {"version", no_argument, NULL, LC_OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+struct restart_args {
+	const char *restartdir;
+	const char *inspect;
+	int strict;
+	int ckptdir_given;
+};
+
+static int bad_option(struct lc_opts *o, char **argv)
+{
+	const char *what = argv[optind - 1];
+	if (optopt && optopt < 0x100 && what[0] == '-' && what[1] != '-')
+		lc_error(o, "unknown option or missing argument: -%c", optopt);
+	else
+		lc_error(o, "unknown option or missing argument: %s", what);
+	usage(stderr);
+	return 1;
+}
+
+/* Returns -1 to continue, else the exit status. */
+static int parse(struct lc_opts *o, struct restart_args *ra, int argc, char **argv)
+{
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "h:p:ji:q", long_opts, NULL)) != -1) {
+		switch (c) {
+		case LC_OPT_HELP:
+			usage(stdout);
+			return 0;
+		case LC_OPT_VERSION:
+			printf("dmtcp_restart (splitckpt) %s\n", SPLITCKPT_VERSION);
+			return 0;
+		case OPT_RESTARTDIR:
+			ra->restartdir = optarg;
+			continue;
+		case OPT_NO_STRICT:
+			ra->strict = 0;
+			continue;
+		case OPT_INSPECT:
+			ra->inspect = optarg;
+			continue;
+		case LC_OPT_CKPTDIR:
+			ra->ckptdir_given = 1;
+			break;
+		}
+		int r = c == '?' || c == ':' ? 1 : lc_opts_apply(o, c, optarg);
+		if (r < 0)
+			return 1;
+		if (r > 0)
+			return bad_option(o, argv);
+	}
+	return -1;
+}
+
+/* Fill set from the arguments or the directories; returns 0 or -1 (printed). */
+static int collect(struct lc_opts *o, const struct restart_args *ra, int nimg, char **imgs,
+		   struct lc_image_set *set)
+{
+	struct stat st;
+	if (nimg == 1 && !stat(imgs[0], &st) && S_ISDIR(st.st_mode))
+		return lc_images_pick(o, imgs[0], set);
+	if (nimg > 0) {
+		if (ra->restartdir) {
+			lc_error(o, "give either image files or --restartdir, not both");
+			return -1;
+		}
+		return lc_images_load(o, imgs, (size_t)nimg, set);
+	}
+	if (ra->restartdir)
+		return lc_images_pick(o, ra->restartdir, set);
+	if (ra->ckptdir_given)
+		return lc_images_pick(o, o->ckptdir, set);
+	lc_error(o, "no checkpoint images given (ckpt_*.dmtcp files, --restartdir DIR or "
+		    "--ckptdir DIR)");
+	usage(stderr);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct lc_opts o;
+	struct restart_args ra = {.strict = 1};
+	if (lc_opts_init(&o, "dmtcp_restart"))
+		return 1;
+	int rc = parse(&o, &ra, argc, argv);
+	if (rc >= 0)
+		return rc;
+	log_set_quiet(o.quiet);
+	if (ra.inspect)
+		return img_inspect(ra.inspect, stdout) == 0 ? 0 : 1;
+
+	struct lc_image_set set = {0};
+	if (collect(&o, &ra, argc - optind, argv + optind, &set) ||
+	    lc_images_check(&o, &set, ra.strict))
+		return 1;
+	if (!o.ckptdir[0])
+		lc_images_base_dir(&set, o.ckptdir, sizeof(o.ckptdir));
+	if (lc_opts_prepare_dirs(&o) || lc_coord_ensure(&o) || lc_export_env(&o, 0))
+		return 1;
+
+	char **lh_argv = calloc(set.n + 4, sizeof(char *));
+	if (!lh_argv) {
+		lc_error(&o, "out of memory");
+		return 1;
+	}
+	size_t a = 0;
+	lh_argv[a++] = "splitckpt-lh";
+	lh_argv[a++] = "--restore";
+	if (!ra.strict)
+		lh_argv[a++] = "--no-strict-checking";
+	for (size_t i = 0; i < set.n; i++)
+		lh_argv[a++] = set.v[i].path;
+	lh_argv[a] = NULL;
+	if (o.quiet == 0)
+		log_info("restarting %zu process(es) of generation %u (%s...); new images go to %s",
+			 set.n, set.v[0].h.generation, set.v[0].path, o.ckptdir);
+	lc_exec_lower_half(&o, lh_argv);
+	return 1;
+}
