@@ -165,13 +165,15 @@ static int write_image(uint32_t gen, uint32_t nprocs, uint64_t *bytes, char *err
 	}
 	struct img_region *regs = NULL;
 	size_t nregs = 0;
-	void *arena_blob = NULL, *proc = NULL, *fds = NULL, *fdata = NULL;
-	size_t arena_len = 0, proc_len = 0, fds_len = 0, fdata_len = 0;
+	void *arena_blob = NULL, *proc = NULL, *fds = NULL, *fdata = NULL, *pipes = NULL;
+	size_t arena_len = 0, proc_len = 0, fds_len = 0, fdata_len = 0, pipes_len = 0;
 	rc = lh_collect_regions(&regs, &nregs, &arena_blob, &arena_len);
 	if (rc == 0)
 		rc = lh_collect_proc(&proc, &proc_len);
 	if (rc == 0)
 		rc = lh_collect_fds(&fds, &fds_len, &fdata, &fdata_len);
+	if (rc == 0)
+		rc = lh_collect_pipes(&pipes, &pipes_len);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot collect the process state: %s", strerror(-rc));
 		goto out;
@@ -198,7 +200,7 @@ static int write_image(uint32_t gen, uint32_t nprocs, uint64_t *bytes, char *err
 	snprintf(h.cmdline, sizeof(h.cmdline), "%s", lhc.cmdline);
 	if (!getcwd(h.cwd, sizeof(h.cwd)))
 		h.cwd[0] = 0;
-	struct img_blob blobs[5];
+	struct img_blob blobs[6];
 	size_t nb = 0;
 	blobs[nb++] = (struct img_blob){IMG_BLOB_PROC, proc, proc_len};
 	blobs[nb++] = (struct img_blob){IMG_BLOB_THREADS, threads, nthr * sizeof(*threads)};
@@ -206,6 +208,8 @@ static int write_image(uint32_t gen, uint32_t nprocs, uint64_t *bytes, char *err
 	blobs[nb++] = (struct img_blob){IMG_BLOB_FDS, fds, fds_len};
 	if (fdata_len)
 		blobs[nb++] = (struct img_blob){IMG_BLOB_FILEDATA, fdata, fdata_len};
+	if (pipes_len)
+		blobs[nb++] = (struct img_blob){IMG_BLOB_PIPES, pipes, pipes_len};
 	struct img_write_opts o = {.compress = lhc.gzip, .nthreads = 0, .level = 1};
 	struct img_write_stats st;
 	memset(&st, 0, sizeof(st));
@@ -222,6 +226,7 @@ out:
 	free(proc);
 	free(fds);
 	free(fdata);
+	free(pipes);
 	return rc;
 }
 

@@ -48,6 +48,12 @@ struct lh_saved;
 int lh_collect_regions(struct img_region **out, size_t *n, void **arena_blob, size_t *arena_len);
 int lh_collect_proc(void **blob, size_t *len);
 int lh_collect_fds(void **blob, size_t *len, void **filedata, size_t *fdlen);
+int lh_collect_pipes(void **blob, size_t *len);
+/* Restart of several processes: pipes are created once, before the processes are forked, and
+ * refilled with what was in them; each process then takes its ends by inode. */
+int lh_pipes_precreate(uint64_t ino, const void *data, uint64_t len);
+int lh_fds_pipe_inodes(const void *blob, uint64_t len, uint64_t *ino, int max);
+int lh_pipes_blob_apply(const void *blob, uint64_t len);
 int lh_restore_proc(const void *blob, uint64_t len);
 int lh_restore_fds(const void *blob, uint64_t len, const void *filedata, uint64_t fdlen);
 

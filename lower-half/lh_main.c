@@ -213,12 +213,12 @@ int main(int argc, char **argv, char **envp)
 			strict = 0;
 			i++;
 		}
-		if (i != argc - 1) {
-			log_err("restart of several images at once is done by dmtcp_restart");
+		if (i >= argc) {
+			usage();
 			return 2;
 		}
 		environ = envp;
-		lh_restore(argv[i], strict);
+		lh_restore_many(argv + i, argc - i, strict);
 		return 1;
 	}
 	usage();

@@ -8,4 +8,8 @@
  * before any application code has run. strict: refuse images of other users. */
 int lh_restore(const char *path, int strict);
 
+/* Restarts several processes of one checkpoint as one tree (this process becomes the root).
+ * Returns only on error. */
+int lh_restore_many(char **paths, int n, int strict);
+
 #endif

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -270,6 +271,78 @@ static long fdinfo_flags(int fd)
 	return flags;
 }
 
+/* Bytes waiting in a pipe, copied without consuming them (tee into a scratch pipe). */
+static ssize_t pipe_peek(int fd, char **out)
+{
+	int n = 0;
+	*out = NULL;
+	if (ioctl(fd, FIONREAD, &n) < 0 || n <= 0)
+		return 0;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -1;
+	fcntl(p[1], F_SETPIPE_SZ, n);
+	char *buf = malloc(n);
+	ssize_t got = 0;
+	ssize_t t = buf ? tee(fd, p[1], n, SPLICE_F_NONBLOCK) : -1;
+	while (t > 0 && got < t) {
+		ssize_t r = read(p[0], buf + got, t - got);
+		if (r <= 0)
+			break;
+		got += r;
+	}
+	close(p[0]);
+	close(p[1]);
+	if (got <= 0) {
+		free(buf);
+		return 0;
+	}
+	*out = buf;
+	return got;
+}
+
+struct lh_pipe_rec {
+	uint64_t ino;
+	uint64_t len;
+};
+
+int lh_collect_pipes(void **blob, size_t *len)
+{
+	char *b = NULL;
+	size_t sz = 0;
+	uint64_t seen[64];
+	int nseen = 0;
+	for (int fd = 0; fd < LH_FD_MIN; fd++) {
+		struct stat st;
+		if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) || nseen == 64)
+			continue;
+		int dup = 0;
+		for (int i = 0; i < nseen; i++)
+			dup |= seen[i] == st.st_ino;
+		if (dup || (fcntl(fd, F_GETFL) & O_ACCMODE) == O_WRONLY)
+			continue;
+		seen[nseen++] = st.st_ino;
+		char *data;
+		ssize_t n = pipe_peek(fd, &data);
+		if (n <= 0)
+			continue;
+		char *nb = realloc(b, sz + sizeof(struct lh_pipe_rec) + n);
+		if (!nb) {
+			free(data);
+			continue;
+		}
+		b = nb;
+		struct lh_pipe_rec r = {st.st_ino, (uint64_t)n};
+		memcpy(b + sz, &r, sizeof(r));
+		memcpy(b + sz + sizeof(r), data, n);
+		sz += sizeof(r) + n;
+		free(data);
+	}
+	*blob = b;
+	*len = sz;
+	return 0;
+}
+
 int lh_collect_fds(void **blob, size_t *len, void **filedata, size_t *fdlen)
 {
 	size_t cap = 64;
@@ -379,6 +452,62 @@ static int pipe_end(const struct lh_fd_rec *r)
 	npipes++;
 	return fcntl(wr ? pipes[npipes - 1].wr : pipes[npipes - 1].rd, F_DUPFD_CLOEXEC,
 		     LH_FD_MIN - 64);
+}
+
+int lh_pipes_precreate(uint64_t ino, const void *data, uint64_t len)
+{
+	int i;
+	for (i = 0; i < npipes; i++)
+		if (pipes[i].ino == ino)
+			goto fill;
+	if (npipes == 64)
+		return -ENOSPC;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pipes[npipes].ino = ino;
+	pipes[npipes].rd = fcntl(p[0], F_DUPFD_CLOEXEC, LH_FD_MIN - 64);
+	pipes[npipes].wr = fcntl(p[1], F_DUPFD_CLOEXEC, LH_FD_MIN - 64);
+	close(p[0]);
+	close(p[1]);
+	i = npipes++;
+fill:
+	if (len) {
+		fcntl(pipes[i].wr, F_SETPIPE_SZ, (int)len);
+		if (write(pipes[i].wr, data, len) != (ssize_t)len)
+			log_warn("cannot put back %llu bytes that were in a pipe",
+				 (unsigned long long)len);
+	}
+	return 0;
+}
+
+int lh_fds_pipe_inodes(const void *blob, uint64_t len, uint64_t *ino, int max)
+{
+	const struct lh_fds_blob *b = blob;
+	if (len < sizeof(*b) || b->magic != FDS_MAGIC ||
+	    (len - sizeof(*b)) / sizeof(struct lh_fd_rec) < b->n)
+		return -EBADMSG;
+	int k = 0;
+	for (uint32_t i = 0; i < b->n && k < max; i++)
+		if (b->rec[i].type == FDT_PIPE && b->rec[i].fd > 2)
+			ino[k++] = b->rec[i].ino;
+	return k;
+}
+
+int lh_pipes_blob_apply(const void *blob, uint64_t len)
+{
+	const char *p = blob;
+	uint64_t off = 0;
+	while (off + sizeof(struct lh_pipe_rec) <= len) {
+		struct lh_pipe_rec r;
+		memcpy(&r, p + off, sizeof(r));
+		off += sizeof(r);
+		if (r.len > len - off)
+			return -EBADMSG;
+		lh_pipes_precreate(r.ino, p + off, r.len);
+		off += r.len;
+	}
+	return 0;
 }
 
 int lh_restore_fds(const void *blob, uint64_t len, const void *filedata, uint64_t fdlen)
