@@ -108,10 +108,11 @@ static void on_hello_worker(struct coord *co, struct coord_client *c, const stru
 	char name[400];
 	coord_worker_name(c, name, sizeof(name));
 	if (h->restarted_from)
-		log_info("%s joined, restarted from generation %u (%zu processes)", name,
-			 h->restarted_from, co->nworkers);
+		log_info("%s joined, restarted from generation %u (%zu process%s)", name,
+			 h->restarted_from, co->nworkers, co->nworkers == 1 ? "" : "es");
 	else
-		log_info("%s joined (%zu processes)", name, co->nworkers);
+		log_info("%s joined (%zu process%s)", name, co->nworkers,
+			 co->nworkers == 1 ? "" : "es");
 out:
 	free(h);
 }
