@@ -166,7 +166,8 @@ static int write_image(uint32_t gen, uint32_t nprocs, uint64_t *bytes, char *err
 	struct img_region *regs = NULL;
 	size_t nregs = 0;
 	void *arena_blob = NULL, *proc = NULL, *fds = NULL, *fdata = NULL, *pipes = NULL;
-	size_t arena_len = 0, proc_len = 0, fds_len = 0, fdata_len = 0, pipes_len = 0;
+	void *fids = NULL;
+	size_t arena_len = 0, proc_len = 0, fds_len = 0, fdata_len = 0, pipes_len = 0, fids_len = 0;
 	rc = lh_collect_regions(&regs, &nregs, &arena_blob, &arena_len);
 	if (rc == 0)
 		rc = lh_collect_proc(&proc, &proc_len);
@@ -174,6 +175,8 @@ static int write_image(uint32_t gen, uint32_t nprocs, uint64_t *bytes, char *err
 		rc = lh_collect_fds(&fds, &fds_len, &fdata, &fdata_len);
 	if (rc == 0)
 		rc = lh_collect_pipes(&pipes, &pipes_len);
+	if (rc == 0)
+		rc = lh_fileids_build(regs, nregs, &fids, &fids_len);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot collect the process state: %s", strerror(-rc));
 		goto out;
@@ -200,7 +203,7 @@ static int write_image(uint32_t gen, uint32_t nprocs, uint64_t *bytes, char *err
 	snprintf(h.cmdline, sizeof(h.cmdline), "%s", lhc.cmdline);
 	if (!getcwd(h.cwd, sizeof(h.cwd)))
 		h.cwd[0] = 0;
-	struct img_blob blobs[6];
+	struct img_blob blobs[7];
 	size_t nb = 0;
 	blobs[nb++] = (struct img_blob){IMG_BLOB_PROC, proc, proc_len};
 	blobs[nb++] = (struct img_blob){IMG_BLOB_THREADS, threads, nthr * sizeof(*threads)};
@@ -210,6 +213,7 @@ static int write_image(uint32_t gen, uint32_t nprocs, uint64_t *bytes, char *err
 		blobs[nb++] = (struct img_blob){IMG_BLOB_FILEDATA, fdata, fdata_len};
 	if (pipes_len)
 		blobs[nb++] = (struct img_blob){IMG_BLOB_PIPES, pipes, pipes_len};
+	blobs[nb++] = (struct img_blob){LH_BLOB_FILEIDS, fids, fids_len};
 	struct img_write_opts o = {.compress = lhc.gzip, .nthreads = 0, .level = 1};
 	struct img_write_stats st;
 	memset(&st, 0, sizeof(st));
@@ -227,6 +231,7 @@ out:
 	free(fds);
 	free(fdata);
 	free(pipes);
+	free(fids);
 	return rc;
 }
 

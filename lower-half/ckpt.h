@@ -8,6 +8,17 @@
 
 #include "image.h"
 
+/* Region flag of ours: an unmodified private file mapping; not stored, mapped again from the
+ * file at restart (its identity is checked through IMG_BLOB_FILEIDS). */
+#define LH_REG_FROMFILE 0x100u
+#define LH_BLOB_FILEIDS 8
+
+struct lh_fileid {
+	uint64_t start;
+	uint64_t dev, ino, size;
+	int64_t mtime_sec, mtime_nsec;
+};
+
 struct lh_config {
 	char host[256];
 	int port;
@@ -54,6 +65,9 @@ int lh_collect_pipes(void **blob, size_t *len);
 int lh_pipes_precreate(uint64_t ino, const void *data, uint64_t len);
 int lh_fds_pipe_inodes(const void *blob, uint64_t len, uint64_t *ino, int max);
 int lh_pipes_blob_apply(const void *blob, uint64_t len);
+/* Identity of the files behind LH_REG_FROMFILE regions, and mapping them back (checked). */
+int lh_fileids_build(const struct img_region *r, size_t n, void **blob, size_t *len);
+int lh_map_from_file(const char *img, const struct img_region *r, const void *ids, uint64_t idlen);
 int lh_restore_proc(const void *blob, uint64_t len);
 int lh_restore_fds(const void *blob, uint64_t len, const void *filedata, uint64_t fdlen);
 

@@ -72,9 +72,15 @@ static const char *who_is_at(uint64_t a, char *buf, size_t n)
 	return buf;
 }
 
-static int map_regions(const char *path, const struct img_region *r, size_t n)
+static int map_regions(const char *path, const struct img_region *r, size_t n, const void *ids,
+		       uint64_t idlen)
 {
 	for (size_t i = 0; i < n; i++) {
+		if (r[i].flags & LH_REG_FROMFILE) {
+			if (lh_map_from_file(path, &r[i], ids, idlen) < 0)
+				return -1;
+			continue;
+		}
 		int inside = arena_contains(r[i].start, r[i].len);
 		int prot = (r[i].flags & IMG_REG_NODATA) ? PROT_NONE : PROT_READ | PROT_WRITE;
 		int flags = MAP_PRIVATE | MAP_ANONYMOUS | (inside ? MAP_FIXED : MAP_FIXED_NOREPLACE);
@@ -96,7 +102,8 @@ static int map_regions(const char *path, const struct img_region *r, size_t n)
 static void set_prot(const struct img_region *r, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!(r[i].flags & IMG_REG_NODATA) && r[i].prot != (PROT_READ | PROT_WRITE))
+		if (!(r[i].flags & (IMG_REG_NODATA | LH_REG_FROMFILE)) &&
+		    r[i].prot != (PROT_READ | PROT_WRITE))
 			sys_mprotect((void *)r[i].start, r[i].len, (int)r[i].prot);
 }
 
@@ -161,7 +168,10 @@ int lh_restore(const char *path, int strict)
 	}
 	size_t nreg;
 	const struct img_region *reg = img_regions(rd, &nreg);
-	if (map_regions(path, reg, nreg) < 0)
+	const void *ids = NULL;
+	uint64_t idlen = 0;
+	img_blob(rd, LH_BLOB_FILEIDS, &ids, &idlen);
+	if (map_regions(path, reg, nreg, ids, idlen) < 0)
 		goto fail;
 	struct img_write_stats st;
 	memset(&st, 0, sizeof(st));

@@ -99,6 +99,29 @@ static int parse_maps(struct maps_ent **out, size_t *n)
 	return 0;
 }
 
+/* True when no page of [s, e) of a private file mapping differs from the file: every page is
+ * either not present (it would be read from the file) or still the file's page cache page. */
+static int file_pages_clean(int pm, uint64_t s, uint64_t e)
+{
+	uint64_t buf[512];
+	for (uint64_t a = s; a < e;) {
+		size_t np = (e - a) / 4096;
+		if (np > 512)
+			np = 512;
+		ssize_t got = pread(pm, buf, np * 8, (a / 4096) * 8);
+		if (got != (ssize_t)(np * 8))
+			return 0;
+		for (size_t i = 0; i < np; i++) {
+			uint64_t v = buf[i];
+			int present = (v >> 63) & 1, swapped = (v >> 62) & 1, filepg = (v >> 61) & 1;
+			if (swapped || (present && !filepg))
+				return 0;
+		}
+		a += np * 4096;
+	}
+	return 1;
+}
+
 int lh_collect_regions(struct img_region **out, size_t *n, void **arena_blob, size_t *arena_len)
 {
 	uint32_t cap = arena_count() + 16;
@@ -118,6 +141,7 @@ int lh_collect_regions(struct img_region **out, size_t *n, void **arena_blob, si
 		free(as);
 		return rc;
 	}
+	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	size_t rcap = nm + nr + 16, k = 0;
 	struct img_region *r = calloc(rcap, sizeof(*r));
 	if (!r) {
@@ -147,12 +171,14 @@ int lh_collect_regions(struct img_region **out, size_t *n, void **arena_blob, si
 			}
 			if (m[j].prot == PROT_NONE)
 				x->flags |= IMG_REG_NODATA;
+			else if ((x->flags & IMG_REG_FILE) && !m[j].shared && pm >= 0 &&
+				 strlen(m[j].path) < sizeof(x->path) && file_pages_clean(pm, s, e))
+				x->flags |= IMG_REG_NODATA | LH_REG_FROMFILE;
 			snprintf(x->path, sizeof(x->path), "%s", m[j].path);
 		}
 	}
-	/* Anything else that is neither ours nor a kernel mapping: report it. */
-	extern char __executable_start[];
-	(void)__executable_start;
+	if (pm >= 0)
+		close(pm);
 	free(m);
 	*out = r;
 	*n = k;
@@ -570,5 +596,56 @@ int lh_restore_fds(const void *blob, uint64_t len, const void *filedata, uint64_
 		close(pipes[i].wr);
 	}
 	npipes = 0;
+	return 0;
+}
+
+/* ---------- unmodified file mappings ---------- */
+
+int lh_fileids_build(const struct img_region *r, size_t n, void **blob, size_t *len)
+{
+	struct lh_fileid *v = calloc(n + 1, sizeof(*v));
+	size_t k = 0;
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (!(r[i].flags & LH_REG_FROMFILE))
+			continue;
+		struct stat st;
+		if (stat(r[i].path, &st) < 0)
+			return -errno;
+		v[k++] = (struct lh_fileid){r[i].start, st.st_dev, st.st_ino, st.st_size,
+					    st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
+	}
+	*blob = v;
+	*len = k * sizeof(*v);
+	return 0;
+}
+
+int lh_map_from_file(const char *img, const struct img_region *r, const void *ids, uint64_t idlen)
+{
+	const struct lh_fileid *v = ids;
+	const struct lh_fileid *id = NULL;
+	for (uint64_t i = 0; ids && i < idlen / sizeof(*v); i++)
+		if (v[i].start == r->start)
+			id = &v[i];
+	struct stat st;
+	int fd = open(r->path, O_RDONLY | O_CLOEXEC);
+	if (!id || fd < 0 || fstat(fd, &st) < 0 || (uint64_t)st.st_size != id->size ||
+	    st.st_mtim.tv_sec != id->mtime_sec || st.st_mtim.tv_nsec != id->mtime_nsec) {
+		log_err("%s: %s is %s since the checkpoint; its pages were not saved, so this image "
+			"cannot be restarted here",
+			img, r->path, fd < 0 ? "missing" : "changed");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	long m = sys_mmap((void *)r->start, r->len, (int)r->prot, MAP_PRIVATE | MAP_FIXED, fd,
+			  (long)r->file_offset);
+	close(fd);
+	if (m < 0) {
+		log_err("%s: cannot map %s back at 0x%lx: %s", img, r->path, (unsigned long)r->start,
+			strerror((int)-m));
+		return -1;
+	}
 	return 0;
 }
