@@ -7,9 +7,9 @@
  *
  * The script is bash. It takes DMTCP's overrides (-h/--coord-host, -p/--coord-port,
  * -i/--interval, --ckptdir, --restartdir), finds dmtcp_restart on PATH or falls back to the one
- * next to this coordinator, and restarts in one dmtcp_restart call the images written on the
- * host it runs on (all of them when they all come from one host); for other hosts it prints
- * what to run there. Every value from a worker is single-quoted, so no path or host name can
+ * next to this coordinator (../launcher/dmtcp_restart in a build tree), and restarts in one
+ * dmtcp_restart call the images written on the host it runs on (all of them when they all come
+ * from one host); for other hosts it prints what to run there. Every value from a worker is single-quoted, so no path or host name can
  * inject shell code.
  */
 #define LOG_PREFIX "coord"
@@ -158,9 +158,13 @@ static void write_body(FILE *fp, const struct coord *co, struct image *imgs, siz
 	put_var(fp, "checkpoint_interval", num);
 	put_var(fp, "ckpt_dir", "");
 	put_var(fp, "restart_dir", "");
-	char def[PATH_MAX + 32];
+	char def[PATH_MAX + 32], build[PATH_MAX + 48];
 	snprintf(def, sizeof(def), "%s/dmtcp_restart", co->self_dir);
-	put_var(fp, "dmtcp_restart_default", def);
+	snprintf(build, sizeof(build), "%s/../launcher/dmtcp_restart", co->self_dir);
+	if (access(def, X_OK) != 0 && access(build, X_OK) == 0) /* a build tree */
+		put_var(fp, "dmtcp_restart_default", build);
+	else
+		put_var(fp, "dmtcp_restart_default", def);
 	fprintf(fp, "generation=%u\n\n# The images of this generation and the host of each.\n",
 		co->ck.gen);
 	fprintf(fp, "hosts=(");

@@ -201,7 +201,7 @@ case_ckpt() {
   [ "$(count_in "$T/run3.out" "ARG $T/moved/ckpt_")" -eq 3 ] || fail "--restartdir not applied"
   "$s" --bogus >"$T/run4.out" 2>&1 && fail "script accepted --bogus"
   # without dmtcp_restart on PATH it falls back to the one next to the coordinator
-  grep -q "^dmtcp_restart_default='$(dirname "$COORD")/dmtcp_restart'" "$s" ||
+  grep -Eq "^dmtcp_restart_default='$(dirname "$COORD")/(\.\./launcher/)?dmtcp_restart'" "$s" ||
     fail "default dmtcp_restart path missing"
   # a second checkpoint: generation 2
   cmd -bc >"$T/bc2.out" 2>&1 || fail "second -bc failed"
