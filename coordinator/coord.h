@@ -28,6 +28,7 @@
 #define COORD_DEFAULT_PORT 7779
 #define COORD_QUIT_GRACE_MS 3000 /* how long quitting waits for workers to go away */
 #define COORD_MAX_WBUF (64u << 20) /* a peer that does not read gets dropped past this */
+#define COORD_HELLO_TIMEOUT_S 30   /* a connection that sends no HELLO in time is dropped */
 
 struct coord_opts {
 	int port; /* 0 = any free port */
@@ -46,7 +47,7 @@ struct coord_opts {
  * and usage already printed: exit 1). */
 int coord_parse_options(int argc, char **argv, struct coord_opts *o);
 
-enum coord_ev_kind { EV_NONE = 0, EV_LISTEN, EV_CLIENT, EV_TIMER, EV_STDIN, EV_SIGNAL };
+enum coord_ev_kind { EV_NONE = 0, EV_LISTEN, EV_CLIENT, EV_TIMER, EV_STDIN, EV_SIGNAL, EV_SWEEP };
 
 /* First member of everything registered in epoll (epoll_event.data.ptr). */
 struct coord_ev {
@@ -91,6 +92,7 @@ struct coord_client {
 	int fd;
 	enum client_role role;
 	char peer[64]; /* "ip:port" */
+	int64_t t_accept_us;
 	/* dropping: set by coord_client_drop, acted on by coord_reap */
 	int dropped;
 	char *drop_reason;
@@ -135,8 +137,8 @@ struct coord_barriers {
 
 struct coord {
 	struct coord_opts opt;
-	int epfd, listen_fd, timer_fd, stdin_fd, signal_fd;
-	struct coord_ev ev_listen, ev_timer, ev_stdin, ev_signal;
+	int epfd, listen_fd, timer_fd, stdin_fd, signal_fd, sweep_fd;
+	struct coord_ev ev_listen, ev_timer, ev_stdin, ev_signal, ev_sweep;
 	int port;
 	char hostname[PROTO_MAX_HOST];
 	char ckptdir[PATH_MAX];	  /* absolute --ckptdir, "" if none */
@@ -188,6 +190,8 @@ void coord_client_reject(struct coord *co, struct coord_client *c, const char *f
 /* Close and free every dropped client, running departure effects. */
 void coord_reap(struct coord *co);
 void coord_client_free_all(struct coord *co);
+/* Drop the connections that did not say HELLO within COORD_HELLO_TIMEOUT_S. */
+void coord_clients_sweep(struct coord *co);
 /* Queue a finished message (proto_buf_finish done) for c, patching in c's next seq. */
 void coord_client_send_raw(struct coord *co, struct coord_client *c, const uint8_t *msg,
 			   size_t len);

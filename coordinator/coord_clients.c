@@ -41,6 +41,7 @@ struct coord_client *coord_client_new(struct coord *co, int fd, const char *peer
 	c->id = ++co->next_client_id;
 	c->fd = fd;
 	c->role = ROLE_NEW;
+	c->t_accept_us = coord_now_us();
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
 	if (epoll_ctl(co->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -332,6 +333,16 @@ void coord_reap(struct coord *co)
 			log_debug("connection %s closed: %s", c->peer,
 				  c->drop_reason ? c->drop_reason : "");
 		client_close(co, c);
+	}
+}
+
+void coord_clients_sweep(struct coord *co)
+{
+	int64_t limit = coord_now_us() - (int64_t)COORD_HELLO_TIMEOUT_S * 1000000;
+	for (size_t i = 0; i < co->nclients; i++) {
+		struct coord_client *c = co->clients[i];
+		if (c->role == ROLE_NEW && !c->dropped && c->t_accept_us < limit)
+			coord_client_reject(co, c, "no HELLO within %d s", COORD_HELLO_TIMEOUT_S);
 	}
 }
 

@@ -1,6 +1,7 @@
 /*
- * coord_loop.c - the coordinator's event loop: listening socket, epoll, interval timerfd,
- * signalfd (SIGINT/SIGTERM/SIGHUP), and the keyboard on stdin.
+ * coord_loop.c - the coordinator's event loop: listening socket, epoll, interval timerfd, a
+ * 5-second housekeeping timerfd (drops connections that never say HELLO), signalfd
+ * (SIGINT/SIGTERM/SIGHUP), and the keyboard on stdin.
  *
  * Invariants: every fd is non-blocking and close-on-exec; epoll is level-triggered, one read per
  * readiness per client so no peer can starve the others; dropped clients are reaped after each
@@ -107,14 +108,18 @@ int coord_loop_init(struct coord *co)
 	signal(SIGTTIN, SIG_IGN); /* a read of the terminal from the background fails instead */
 	co->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	co->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (co->signal_fd < 0 || co->timer_fd < 0) {
+	co->sweep_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (co->signal_fd < 0 || co->timer_fd < 0 || co->sweep_fd < 0) {
 		log_perror("cannot create the signal/timer fds");
 		return -1;
 	}
 	if (watch(co, co->listen_fd, &co->ev_listen, EV_LISTEN) < 0 ||
 	    watch(co, co->signal_fd, &co->ev_signal, EV_SIGNAL) < 0 ||
-	    watch(co, co->timer_fd, &co->ev_timer, EV_TIMER) < 0)
+	    watch(co, co->timer_fd, &co->ev_timer, EV_TIMER) < 0 ||
+	    watch(co, co->sweep_fd, &co->ev_sweep, EV_SWEEP) < 0)
 		return -1;
+	struct itimerspec sweep = {.it_value.tv_sec = 5, .it_interval.tv_sec = 5};
+	timerfd_settime(co->sweep_fd, 0, &sweep, NULL);
 	co->stdin_fd = -1;
 	if (stdin_usable(co) && watch(co, 0, &co->ev_stdin, EV_STDIN) == 0)
 		co->stdin_fd = 0;
@@ -250,6 +255,12 @@ static void on_event(struct coord *co, const struct epoll_event *e)
 	case EV_SIGNAL:
 		on_signal(co);
 		break;
+	case EV_SWEEP: {
+		uint64_t n;
+		if (read(co->sweep_fd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+			coord_clients_sweep(co);
+		break;
+	}
 	case EV_STDIN:
 		on_stdin(co);
 		break;
@@ -296,7 +307,8 @@ int coord_loop_run(struct coord *co)
 
 void coord_loop_fini(struct coord *co)
 {
-	int *fds[] = {&co->listen_fd, &co->timer_fd, &co->signal_fd, &co->epfd, &spare_fd};
+	int *fds[] = {&co->listen_fd, &co->timer_fd, &co->sweep_fd, &co->signal_fd, &co->epfd,
+		      &spare_fd};
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);

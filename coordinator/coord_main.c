@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -145,8 +146,19 @@ static void banner(const struct coord *co)
 		log_info("type '?' and Enter for the keyboard commands");
 }
 
+/* One fd per process of the job: take all the descriptors we are allowed. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int start(struct coord *co)
 {
+	raise_fd_limit();
 	if (setup_dirs(co) < 0)
 		return -1;
 	if (co->opt.logfile) {
@@ -193,7 +205,7 @@ int main(int argc, char **argv)
 	if (rc != 0)
 		return rc > 0 ? 0 : 1;
 	log_set_quiet(co.opt.quiet);
-	co.listen_fd = co.timer_fd = co.signal_fd = co.epfd = co.stdin_fd = -1;
+	co.listen_fd = co.timer_fd = co.sweep_fd = co.signal_fd = co.epfd = co.stdin_fd = -1;
 	co.interval = co.opt.interval;
 	co.ck.next_gen = 1;
 	if (gethostname(co.hostname, sizeof(co.hostname) - 1) < 0)
