@@ -43,10 +43,7 @@ static int left_ms(int64_t deadline)
 	return d <= 0 ? 0 : d > 1000000000 ? 1000000000 : (int)d;
 }
 
-static int64_t deadline_of(int timeout_ms)
-{
-	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-}
+static int64_t deadline_of(int timeout_ms) { return timeout_ms < 0 ? -1 : now_ms() + timeout_ms; }
 
 /* Wait for events on fd until deadline: 0 ready, -ETIMEDOUT, or -errno. */
 static int wait_fd(int fd, short events, int64_t deadline)
@@ -71,10 +68,7 @@ void coord_conn_init(struct coord_conn *c)
 	pthread_mutex_init(&c->recv_lock, NULL);
 }
 
-int coord_conn_fd(const struct coord_conn *c)
-{
-	return c->fd;
-}
+int coord_conn_fd(const struct coord_conn *c) { return c->fd; }
 
 static void reset_recv(struct coord_conn *c)
 {
@@ -164,8 +158,8 @@ static int send_all(struct coord_conn *c, const uint8_t *p, size_t n, int64_t de
 		if (w < 0 && errno == EINTR)
 			continue;
 		int rc = w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
-				 ? wait_fd(c->fd, POLLOUT, deadline)
-				 : -(w < 0 ? errno : EPIPE);
+			     ? wait_fd(c->fd, POLLOUT, deadline)
+			     : -(w < 0 ? errno : EPIPE);
 		if (rc < 0) {
 			if (done > 0 || rc != -ETIMEDOUT)
 				c->broken = 1;

@@ -13,30 +13,33 @@
 #include <string.h>
 
 static const char *const type_names[MSG_TYPE_COUNT] = {
-	[MSG_NONE] = "NONE",
-	[MSG_HELLO_WORKER] = "HELLO_WORKER",
-	[MSG_WELCOME] = "WELCOME",
-	[MSG_ERROR] = "ERROR",
-	[MSG_SUSPEND] = "SUSPEND",
-	[MSG_SUSPENDED] = "SUSPENDED",
-	[MSG_WRITE] = "WRITE",
-	[MSG_WRITTEN] = "WRITTEN",
-	[MSG_RESUME] = "RESUME",
-	[MSG_RESUMED] = "RESUMED",
-	[MSG_KILL] = "KILL",
-	[MSG_BARRIER] = "BARRIER",
-	[MSG_BARRIER_DONE] = "BARRIER_DONE",
-	[MSG_HELLO_CMD] = "HELLO_CMD",
-	[MSG_CMD] = "CMD",
-	[MSG_CMD_REPLY] = "CMD_REPLY",
+    [MSG_NONE] = "NONE",
+    [MSG_HELLO_WORKER] = "HELLO_WORKER",
+    [MSG_WELCOME] = "WELCOME",
+    [MSG_ERROR] = "ERROR",
+    [MSG_SUSPEND] = "SUSPEND",
+    [MSG_SUSPENDED] = "SUSPENDED",
+    [MSG_WRITE] = "WRITE",
+    [MSG_WRITTEN] = "WRITTEN",
+    [MSG_RESUME] = "RESUME",
+    [MSG_RESUMED] = "RESUMED",
+    [MSG_KILL] = "KILL",
+    [MSG_BARRIER] = "BARRIER",
+    [MSG_BARRIER_DONE] = "BARRIER_DONE",
+    [MSG_HELLO_CMD] = "HELLO_CMD",
+    [MSG_CMD] = "CMD",
+    [MSG_CMD_REPLY] = "CMD_REPLY",
 };
 
 static const char *const cmd_names[CMD_OP_COUNT] = {
-	[CMD_NONE] = "NONE",	 [CMD_STATUS] = "STATUS",
-	[CMD_LIST] = "LIST",	 [CMD_CKPT] = "CHECKPOINT",
-	[CMD_CKPT_BLOCKING] = "BLOCKING_CHECKPOINT",
-	[CMD_INTERVAL] = "INTERVAL",
-	[CMD_KILL] = "KILL",	 [CMD_QUIT] = "QUIT",
+    [CMD_NONE] = "NONE",
+    [CMD_STATUS] = "STATUS",
+    [CMD_LIST] = "LIST",
+    [CMD_CKPT] = "CHECKPOINT",
+    [CMD_CKPT_BLOCKING] = "BLOCKING_CHECKPOINT",
+    [CMD_INTERVAL] = "INTERVAL",
+    [CMD_KILL] = "KILL",
+    [CMD_QUIT] = "QUIT",
 };
 
 const char *proto_type_name(uint32_t type)
@@ -44,10 +47,7 @@ const char *proto_type_name(uint32_t type)
 	return type < MSG_TYPE_COUNT ? type_names[type] : "?";
 }
 
-const char *proto_cmd_name(uint32_t op)
-{
-	return op < CMD_OP_COUNT ? cmd_names[op] : "?";
-}
+const char *proto_cmd_name(uint32_t op) { return op < CMD_OP_COUNT ? cmd_names[op] : "?"; }
 
 static int fail(int e)
 {

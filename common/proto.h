@@ -37,17 +37,17 @@
 /* Message types. The numbers are part of the protocol: never renumber, only append. */
 enum proto_msg_type {
 	MSG_NONE = 0,
-	MSG_HELLO_WORKER = 1, /* W->C */
-	MSG_WELCOME = 2,      /* C->W and C->K: reply to a good HELLO_* */
-	MSG_ERROR = 3,	      /* C->any: then the coordinator closes the connection */
-	MSG_SUSPEND = 4,      /* C->W */
-	MSG_SUSPENDED = 5,    /* W->C */
-	MSG_WRITE = 6,	      /* C->W */
-	MSG_WRITTEN = 7,      /* W->C */
-	MSG_RESUME = 8,	      /* C->W */
-	MSG_RESUMED = 9,      /* W->C */
-	MSG_KILL = 10,	      /* C->W */
-	MSG_BARRIER = 11,     /* W->C */
+	MSG_HELLO_WORKER = 1,  /* W->C */
+	MSG_WELCOME = 2,       /* C->W and C->K: reply to a good HELLO_* */
+	MSG_ERROR = 3,	       /* C->any: then the coordinator closes the connection */
+	MSG_SUSPEND = 4,       /* C->W */
+	MSG_SUSPENDED = 5,     /* W->C */
+	MSG_WRITE = 6,	       /* C->W */
+	MSG_WRITTEN = 7,       /* W->C */
+	MSG_RESUME = 8,	       /* C->W */
+	MSG_RESUMED = 9,       /* W->C */
+	MSG_KILL = 10,	       /* C->W */
+	MSG_BARRIER = 11,      /* W->C */
 	MSG_BARRIER_DONE = 12, /* C->W */
 	MSG_HELLO_CMD = 13,    /* K->C */
 	MSG_CMD = 14,	       /* K->C */
@@ -161,8 +161,8 @@ struct proto_hello_cmd {
 };
 
 struct proto_welcome {
-	uint64_t coord_id; /* the job id: random, fixed for the coordinator's life */
-	uint32_t next_gen; /* generation the next checkpoint will have */
+	uint64_t coord_id;	      /* the job id: random, fixed for the coordinator's life */
+	uint32_t next_gen;	      /* generation the next checkpoint will have */
 	char ckptdir[PROTO_MAX_PATH]; /* coordinator's --ckptdir, "" if none */
 	uint32_t interval;	      /* current checkpoint interval (s), 0 = none */
 };
@@ -173,8 +173,8 @@ struct proto_suspend {
 };
 
 struct proto_written {
-	uint32_t status; /* 0 = image durable, else an errno value */
-	uint64_t bytes;	 /* bytes of the image file */
+	uint32_t status;	   /* 0 = image durable, else an errno value */
+	uint64_t bytes;		   /* bytes of the image file */
 	char path[PROTO_MAX_PATH]; /* absolute path of the image */
 	char hostname[PROTO_MAX_HOST];
 	char text[PROTO_MAX_TEXT]; /* what went wrong (status != 0), may be "" */

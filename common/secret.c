@@ -53,10 +53,7 @@ int secret_generate(char hex[SECRET_HEX_LEN + 1])
 	return 0;
 }
 
-int secret_random_u64(uint64_t *out)
-{
-	return get_random(out, sizeof(*out));
-}
+int secret_random_u64(uint64_t *out) { return get_random(out, sizeof(*out)); }
 
 static int is_hex(char c)
 {

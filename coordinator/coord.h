@@ -26,7 +26,7 @@
 #include "secret.h"
 
 #define COORD_DEFAULT_PORT 7779
-#define COORD_QUIT_GRACE_MS 3000 /* how long quitting waits for workers to go away */
+#define COORD_QUIT_GRACE_MS 3000   /* how long quitting waits for workers to go away */
 #define COORD_MAX_WBUF (64u << 20) /* a peer that does not read gets dropped past this */
 #define COORD_HELLO_TIMEOUT_S 30   /* a connection that sends no HELLO in time is dropped */
 
@@ -36,7 +36,7 @@ struct coord_opts {
 	int daemon;
 	int exit_on_last;
 	int exit_after_ckpt;
-	uint32_t interval; /* seconds, 0 = none */
+	uint32_t interval;   /* seconds, 0 = none */
 	const char *ckptdir; /* as given; NULL = none */
 	const char *tmpdir;
 	const char *logfile;
@@ -58,7 +58,7 @@ enum client_role { ROLE_NONE = 0, ROLE_NEW, ROLE_WORKER, ROLE_CMD };
 
 enum worker_state {
 	WS_NONE = 0,
-	WS_HELD,       /* joined during a checkpoint: not part of it */
+	WS_HELD, /* joined during a checkpoint: not part of it */
 	WS_RUNNING,
 	WS_SUSPENDING, /* SUSPEND sent */
 	WS_SUSPENDED,
@@ -105,7 +105,7 @@ struct coord_client {
 	size_t wlen, woff, wcap;
 	int want_out; /* EPOLLOUT registered */
 	uint32_t seq;
-	struct coord_worker w;	/* role == ROLE_WORKER */
+	struct coord_worker w; /* role == ROLE_WORKER */
 	enum cmd_wait waiting; /* role == ROLE_CMD: blocking checkpoint */
 };
 
@@ -183,10 +183,10 @@ void coord_begin_quit(struct coord *co);
 struct coord_client *coord_client_new(struct coord *co, int fd, const char *peer);
 /* Queue c for closing (reason is logged); safe anywhere, idempotent. */
 void coord_client_drop(struct coord *co, struct coord_client *c, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Send MSG_ERROR(text) to c, then drop it: the answer to a bad peer. */
 void coord_client_reject(struct coord *co, struct coord_client *c, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Close and free every dropped client, running departure effects. */
 void coord_reap(struct coord *co);
 void coord_client_free_all(struct coord *co);

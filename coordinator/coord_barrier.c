@@ -131,8 +131,9 @@ void coord_barrier_enter(struct coord *co, struct coord_client *c, const struct 
 		return;
 	}
 	if (b->count != m->count)
-		log_warn("barrier '%s': worker %u says %u processes, the first one said %u; using %u",
-			 m->name, c->w.vpid, m->count, b->count, b->count);
+		log_warn(
+		    "barrier '%s': worker %u says %u processes, the first one said %u; using %u",
+		    m->name, c->w.vpid, m->count, b->count, b->count);
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 8;
 		struct coord_client **p = realloc(b->members, cap * sizeof(*p));

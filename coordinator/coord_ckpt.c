@@ -26,9 +26,10 @@
 #include "log.h"
 
 static const char *const state_names[] = {
-	[WS_NONE] = "NONE",	       [WS_HELD] = "JOINING",	     [WS_RUNNING] = "RUNNING",
-	[WS_SUSPENDING] = "SUSPENDING", [WS_SUSPENDED] = "SUSPENDED", [WS_WRITING] = "WRITING",
-	[WS_WRITTEN] = "WRITTEN",      [WS_RESUMING] = "RESUMING",
+    [WS_NONE] = "NONE",		  [WS_HELD] = "JOINING",
+    [WS_RUNNING] = "RUNNING",	  [WS_SUSPENDING] = "SUSPENDING",
+    [WS_SUSPENDED] = "SUSPENDED", [WS_WRITING] = "WRITING",
+    [WS_WRITTEN] = "WRITTEN",	  [WS_RESUMING] = "RESUMING",
 };
 
 const char *coord_worker_state_name(enum worker_state s)
@@ -136,8 +137,10 @@ int coord_ckpt_request(struct coord *co, struct coord_client *waiter, char *msg,
 		ck->pending = 1;
 		if (waiter)
 			waiter->waiting = WAIT_NEXT;
-		snprintf(msg, n, "checkpoint generation %u is in progress; generation %u will "
-				 "follow it\n", ck->gen, ck->next_gen);
+		snprintf(msg, n,
+			 "checkpoint generation %u is in progress; generation %u will "
+			 "follow it\n",
+			 ck->gen, ck->next_gen);
 		return 0;
 	}
 	if (co->nworkers == 0) {
@@ -192,8 +195,8 @@ static void commit(struct coord *co)
 	char size[32], text[256];
 	coord_fmt_bytes(ck->bytes, size, sizeof(size));
 	snprintf(text, sizeof(text),
-		 "checkpoint generation %u complete: %zu processes, %s written in %.3f s\n", ck->gen,
-		 ck->nparts, size, ms / 1000.0);
+		 "checkpoint generation %u complete: %zu processes, %s written in %.3f s\n",
+		 ck->gen, ck->nparts, size, ms / 1000.0);
 	log_info("%.*s", (int)strlen(text) - 1, text);
 	reply_waiters(co, 0, text, ck->bytes, ms);
 	ck->phase = CK_RESUMING;
@@ -350,8 +353,9 @@ void coord_ckpt_on_written(struct coord *co, struct coord_client *c, const struc
 	c->w.img_host = strdup(m->hostname[0] ? m->hostname : c->w.hostname);
 	char name[400];
 	if (m->status != 0)
-		fail(co, "%s could not write its image: %s%s%s", coord_worker_name(c, name, sizeof(name)),
-		     m->text[0] ? m->text : "", m->text[0] ? ": " : "", strerror((int)m->status));
+		fail(co, "%s could not write its image: %s%s%s",
+		     coord_worker_name(c, name, sizeof(name)), m->text[0] ? m->text : "",
+		     m->text[0] ? ": " : "", strerror((int)m->status));
 	else if (m->path[0] != '/')
 		fail(co, "%s reported a relative image path '%s'",
 		     coord_worker_name(c, name, sizeof(name)), m->path);

@@ -57,11 +57,9 @@ struct coord_client *coord_client_new(struct coord *co, int fd, const char *peer
 const char *coord_worker_name(const struct coord_client *c, char *buf, size_t n)
 {
 	if (c->role == ROLE_WORKER)
-		snprintf(buf, n, "worker %u (%s on %s)", c->w.vpid, c->w.progname,
-			 c->w.hostname);
+		snprintf(buf, n, "worker %u (%s on %s)", c->w.vpid, c->w.progname, c->w.hostname);
 	else
-		snprintf(buf, n, "%s %s", c->role == ROLE_CMD ? "command client" : "peer",
-			 c->peer);
+		snprintf(buf, n, "%s %s", c->role == ROLE_CMD ? "command client" : "peer", c->peer);
 	return buf;
 }
 
@@ -108,8 +106,8 @@ static void set_want_out(struct coord *co, struct coord_client *c, int on)
 void coord_client_flush(struct coord *co, struct coord_client *c)
 {
 	while (c->woff < c->wlen) {
-		ssize_t w = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t w =
+		    send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w > 0) {
 			c->woff += w;
 			continue;
@@ -130,8 +128,7 @@ void coord_client_flush(struct coord *co, struct coord_client *c)
 		set_want_out(co, c, 0);
 }
 
-void coord_client_send_raw(struct coord *co, struct coord_client *c, const uint8_t *msg,
-			   size_t len)
+void coord_client_send_raw(struct coord *co, struct coord_client *c, const uint8_t *msg, size_t len)
 {
 	if (c->dropped)
 		return; /* nothing more is going to reach it */
@@ -203,8 +200,10 @@ static size_t parse_input(struct coord *co, struct coord_client *c)
 		proto_hdr_decode(c->rbuf + off, &h);
 		int rc = proto_hdr_check(&h);
 		if (rc == -EPROTO) {
-			coord_client_reject(co, c, "bad magic 0x%08x (not a splitckpt peer, or "
-						   "another protocol version)", h.magic_ver);
+			coord_client_reject(co, c,
+					    "bad magic 0x%08x (not a splitckpt peer, or "
+					    "another protocol version)",
+					    h.magic_ver);
 		} else if (rc == -EMSGSIZE) {
 			coord_client_reject(co, c, "message length %u above the limit %u", h.len,
 					    PROTO_MAX_PAYLOAD);
@@ -255,8 +254,8 @@ void coord_client_on_readable(struct coord *co, struct coord_client *c)
 	}
 	ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
 	if (n == 0) {
-		coord_client_drop(co, c, "%s", c->rlen ? "closed in the middle of a message"
-						      : "disconnected");
+		coord_client_drop(co, c, "%s",
+				  c->rlen ? "closed in the middle of a message" : "disconnected");
 		return;
 	}
 	if (n < 0) {

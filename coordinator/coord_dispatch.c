@@ -47,9 +47,8 @@ void coord_reply(struct coord *co, struct coord_client *c, uint32_t status, cons
 
 static void send_welcome(struct coord *co, struct coord_client *c)
 {
-	struct proto_welcome w = {.coord_id = co->job_id,
-				  .next_gen = co->ck.next_gen,
-				  .interval = co->interval};
+	struct proto_welcome w = {
+	    .coord_id = co->job_id, .next_gen = co->ck.next_gen, .interval = co->interval};
 	snprintf(w.ckptdir, sizeof(w.ckptdir), "%s", co->ckptdir);
 	struct proto_buf b;
 	proto_enc_welcome(&b, &w);
@@ -76,8 +75,9 @@ static void on_hello_worker(struct coord *co, struct coord_client *c, const stru
 		goto out;
 	}
 	if (!secret_equal(h->secret, co->secret)) {
-		coord_client_reject(co, c, "wrong job secret (this coordinator belongs to another "
-					   "job or user)");
+		coord_client_reject(co, c,
+				    "wrong job secret (this coordinator belongs to another "
+				    "job or user)");
 		goto out;
 	}
 	if (co->quitting) {
@@ -125,8 +125,9 @@ static void on_hello_cmd(struct coord *co, struct coord_client *c, const struct 
 		return;
 	}
 	if (!secret_equal(h.secret, co->secret)) {
-		coord_client_reject(co, c, "wrong job secret (this coordinator belongs to another "
-					   "job or user)");
+		coord_client_reject(co, c,
+				    "wrong job secret (this coordinator belongs to another "
+				    "job or user)");
 		return;
 	}
 	c->role = ROLE_CMD;
@@ -209,7 +210,8 @@ static void on_cmd(struct coord *co, struct coord_client *c, const struct proto_
 		coord_reply(co, c, 0, line, 0, 0, 0);
 		break;
 	case CMD_KILL:
-		snprintf(line, sizeof(line), "killing the %zu processes of the job\n", co->nworkers);
+		snprintf(line, sizeof(line), "killing the %zu processes of the job\n",
+			 co->nworkers);
 		coord_do_kill(co);
 		coord_reply(co, c, 0, line, 0, 0, 0);
 		break;

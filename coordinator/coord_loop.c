@@ -46,10 +46,11 @@ int coord_listen(struct coord *co)
 				 .sin_addr.s_addr = htonl(INADDR_ANY)};
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		if (errno == EADDRINUSE)
-			fprintf(stderr,
-				"dmtcp_coordinator: port %d is in use on %s (another coordinator?); "
-				"use -p 0 --port-file F or another port\n",
-				co->opt.port, co->hostname);
+			fprintf(
+			    stderr,
+			    "dmtcp_coordinator: port %d is in use on %s (another coordinator?); "
+			    "use -p 0 --port-file F or another port\n",
+			    co->opt.port, co->hostname);
 		else
 			fprintf(stderr, "dmtcp_coordinator: cannot bind port %d: %s\n",
 				co->opt.port, strerror(errno));
@@ -307,8 +308,8 @@ int coord_loop_run(struct coord *co)
 
 void coord_loop_fini(struct coord *co)
 {
-	int *fds[] = {&co->listen_fd, &co->timer_fd, &co->sweep_fd, &co->signal_fd, &co->epfd,
-		      &spare_fd};
+	int *fds[] = {&co->listen_fd, &co->timer_fd, &co->sweep_fd,
+		      &co->signal_fd, &co->epfd,     &spare_fd};
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);

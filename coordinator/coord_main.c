@@ -61,7 +61,8 @@ static int setup_dirs(struct coord *co)
 {
 	if (co->opt.ckptdir) {
 		if (mkdir_p(co->opt.ckptdir) < 0 || !realpath(co->opt.ckptdir, co->ckptdir)) {
-			fprintf(stderr, "dmtcp_coordinator: cannot use checkpoint directory '%s': %s\n",
+			fprintf(stderr,
+				"dmtcp_coordinator: cannot use checkpoint directory '%s': %s\n",
 				co->opt.ckptdir, strerror(errno));
 			return -1;
 		}
@@ -139,9 +140,9 @@ static void banner(const struct coord *co)
 		log_info("checkpoint interval: %u s", co->interval);
 	else
 		log_info("checkpoint interval: none (checkpoint on request)");
-	log_info("restart scripts go to %s%s%s", co->scriptdir, co->opt.exit_on_last ?
-		 "; exit on last process" : "", co->opt.exit_after_ckpt ?
-		 "; exit after the first checkpoint" : "");
+	log_info("restart scripts go to %s%s%s", co->scriptdir,
+		 co->opt.exit_on_last ? "; exit on last process" : "",
+		 co->opt.exit_after_ckpt ? "; exit after the first checkpoint" : "");
 	if (co->stdin_fd >= 0)
 		log_info("type '?' and Enter for the keyboard commands");
 }

@@ -11,37 +11,34 @@
 #include "coord.h"
 
 static const char usage_text[] =
-	"Usage: dmtcp_coordinator [OPTIONS]\n"
-	"Runs the coordinator of one checkpointed job: it tells every process of the job when\n"
-	"to checkpoint, waits until all images are on disk and writes dmtcp_restart_script.sh.\n"
-	"\n"
-	"Options:\n"
-	"  -p, --coord-port PORT   TCP port to listen on (env DMTCP_COORD_PORT, default 7779);\n"
-	"                          0 picks any free port (use it with --port-file)\n"
-	"  --port-file FILE        write the port number to FILE once listening\n"
-	"  --ckptdir DIR           where the restart script goes and the default image\n"
-	"                          directory for the processes (env DMTCP_CHECKPOINT_DIR);\n"
-	"                          created if missing\n"
-	"  --tmpdir DIR            directory for temporary files (env DMTCP_TMPDIR)\n"
-	"  -i, --interval SECS     checkpoint every SECS seconds (env\n"
-	"                          DMTCP_CHECKPOINT_INTERVAL); 0 = only on request\n"
-	"  --exit-on-last          exit when the last process of the job disconnects\n"
-	"  --exit-after-ckpt       after the first complete checkpoint, kill the job and exit\n"
-	"  --daemon                run in the background (no keyboard commands); messages go\n"
-	"                          to --coord-logfile\n"
-	"  --coord-logfile FILE    also write messages to FILE\n"
-	"  -q, --quiet             fewer messages (twice: errors only)\n"
-	"  -h, --help              print this text and exit\n"
-	"  --version               print the version and exit\n"
-	"\n"
-	"Keys (foreground, one per line on stdin):\n"
-	"  c checkpoint   s status   l list processes   i [SECS] show/set interval\n"
-	"  k kill the job   q kill the job and quit   ? help\n";
+    "Usage: dmtcp_coordinator [OPTIONS]\n"
+    "Runs the coordinator of one checkpointed job: it tells every process of the job when\n"
+    "to checkpoint, waits until all images are on disk and writes dmtcp_restart_script.sh.\n"
+    "\n"
+    "Options:\n"
+    "  -p, --coord-port PORT   TCP port to listen on (env DMTCP_COORD_PORT, default 7779);\n"
+    "                          0 picks any free port (use it with --port-file)\n"
+    "  --port-file FILE        write the port number to FILE once listening\n"
+    "  --ckptdir DIR           where the restart script goes and the default image\n"
+    "                          directory for the processes (env DMTCP_CHECKPOINT_DIR);\n"
+    "                          created if missing\n"
+    "  --tmpdir DIR            directory for temporary files (env DMTCP_TMPDIR)\n"
+    "  -i, --interval SECS     checkpoint every SECS seconds (env\n"
+    "                          DMTCP_CHECKPOINT_INTERVAL); 0 = only on request\n"
+    "  --exit-on-last          exit when the last process of the job disconnects\n"
+    "  --exit-after-ckpt       after the first complete checkpoint, kill the job and exit\n"
+    "  --daemon                run in the background (no keyboard commands); messages go\n"
+    "                          to --coord-logfile\n"
+    "  --coord-logfile FILE    also write messages to FILE\n"
+    "  -q, --quiet             fewer messages (twice: errors only)\n"
+    "  -h, --help              print this text and exit\n"
+    "  --version               print the version and exit\n"
+    "\n"
+    "Keys (foreground, one per line on stdin):\n"
+    "  c checkpoint   s status   l list processes   i [SECS] show/set interval\n"
+    "  k kill the job   q kill the job and quit   ? help\n";
 
-static void usage(FILE *fp)
-{
-	fputs(usage_text, fp);
-}
+static void usage(FILE *fp) { fputs(usage_text, fp); }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 {
@@ -58,8 +55,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 
 static int bad_value(const char *opt, const char *val, const char *what)
 {
-	fprintf(stderr, "dmtcp_coordinator: bad value '%s' for %s (expected %s)\n", val, opt,
-		what);
+	fprintf(stderr, "dmtcp_coordinator: bad value '%s' for %s (expected %s)\n", val, opt, what);
 	fprintf(stderr, "Try 'dmtcp_coordinator --help' for the list of options.\n");
 	return -1;
 }
@@ -100,20 +96,20 @@ enum {
 };
 
 static const struct option long_opts[] = {
-	{"coord-port", required_argument, NULL, 'p'},
-	{"port", required_argument, NULL, 'p'},
-	{"port-file", required_argument, NULL, OPT_PORT_FILE},
-	{"ckptdir", required_argument, NULL, OPT_CKPTDIR},
-	{"tmpdir", required_argument, NULL, OPT_TMPDIR},
-	{"interval", required_argument, NULL, 'i'},
-	{"exit-on-last", no_argument, NULL, OPT_EXIT_ON_LAST},
-	{"exit-after-ckpt", no_argument, NULL, OPT_EXIT_AFTER_CKPT},
-	{"daemon", no_argument, NULL, OPT_DAEMON},
-	{"coord-logfile", required_argument, NULL, OPT_LOGFILE},
-	{"quiet", no_argument, NULL, 'q'},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, OPT_VERSION},
-	{NULL, 0, NULL, 0},
+    {"coord-port", required_argument, NULL, 'p'},
+    {"port", required_argument, NULL, 'p'},
+    {"port-file", required_argument, NULL, OPT_PORT_FILE},
+    {"ckptdir", required_argument, NULL, OPT_CKPTDIR},
+    {"tmpdir", required_argument, NULL, OPT_TMPDIR},
+    {"interval", required_argument, NULL, 'i'},
+    {"exit-on-last", no_argument, NULL, OPT_EXIT_ON_LAST},
+    {"exit-after-ckpt", no_argument, NULL, OPT_EXIT_AFTER_CKPT},
+    {"daemon", no_argument, NULL, OPT_DAEMON},
+    {"coord-logfile", required_argument, NULL, OPT_LOGFILE},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
 };
 
 static int unknown(int argc, char **argv)
@@ -123,8 +119,7 @@ static int unknown(int argc, char **argv)
 		fprintf(stderr, "dmtcp_coordinator: unknown option or missing value: '-%c'\n",
 			optopt);
 	else
-		fprintf(stderr, "dmtcp_coordinator: unknown option or missing value: '%s'\n",
-			what);
+		fprintf(stderr, "dmtcp_coordinator: unknown option or missing value: '%s'\n", what);
 	usage(stderr);
 	return -1;
 }

@@ -72,7 +72,8 @@ char *coord_status_text(const struct coord *co)
 	} else {
 		fprintf(fp, "  LAST_CKPT_GENERATION=none\n");
 	}
-	fprintf(fp, "  CKPTDIR=%s\n", co->ckptdir[0] ? co->ckptdir : "(not set: each process's own)");
+	fprintf(fp, "  CKPTDIR=%s\n",
+		co->ckptdir[0] ? co->ckptdir : "(not set: each process's own)");
 	fprintf(fp, "  RESTART_SCRIPT_DIR=%s\n", co->scriptdir);
 	if (fclose(fp) != 0) {
 		free(text);
@@ -94,9 +95,8 @@ char *coord_list_text(const struct coord *co)
 		const struct coord_client *c = co->clients[i];
 		if (c->role != ROLE_WORKER || c->dropped)
 			continue;
-		fprintf(fp, "%zu, %s[%u:%u]@%s, %s, %s\n", ++k, c->w.progname, c->w.vpid,
-			c->w.pid, c->w.hostname, c->w.uniquepid,
-			coord_worker_state_name(c->w.state));
+		fprintf(fp, "%zu, %s[%u:%u]@%s, %s, %s\n", ++k, c->w.progname, c->w.vpid, c->w.pid,
+			c->w.hostname, c->w.uniquepid, coord_worker_state_name(c->w.state));
 	}
 	if (fclose(fp) != 0) {
 		free(text);

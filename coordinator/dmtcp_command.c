@@ -28,27 +28,27 @@ struct cmd_opts {
 };
 
 static const char usage_text[] =
-	"Usage: dmtcp_command [OPTIONS] COMMAND\n"
-	"Sends COMMAND to the coordinator of a checkpointed job.\n"
-	"\n"
-	"Options:\n"
-	"  -h, --coord-host HOST   coordinator host (env DMTCP_COORD_HOST, default localhost)\n"
-	"  -p, --coord-port PORT   coordinator port (env DMTCP_COORD_PORT, default 7779)\n"
-	"  --port-file FILE        read the port from FILE (as written by the coordinator)\n"
-	"  --help                  print this text\n"
-	"  --version               print the version\n"
-	"\n"
-	"Commands:\n"
-	"  -s, --status            coordinator status\n"
-	"  -l, --list              list the processes of the job\n"
-	"  -c, --checkpoint        start a checkpoint and return\n"
-	"  -bc, --bcheckpoint      checkpoint and wait until every image is on disk\n"
-	"  -i, --interval SECS     set the checkpoint interval (0 = only on request)\n"
-	"  -k, --kill              kill all processes of the job\n"
-	"  -q, --quit              kill all processes and stop the coordinator\n"
-	"\n"
-	"The job secret comes from $SPLITCKPT_SECRET or the coordinator's file in\n"
-	"$SPLITCKPT_STATE_DIR (default ~/.splitckpt).\n";
+    "Usage: dmtcp_command [OPTIONS] COMMAND\n"
+    "Sends COMMAND to the coordinator of a checkpointed job.\n"
+    "\n"
+    "Options:\n"
+    "  -h, --coord-host HOST   coordinator host (env DMTCP_COORD_HOST, default localhost)\n"
+    "  -p, --coord-port PORT   coordinator port (env DMTCP_COORD_PORT, default 7779)\n"
+    "  --port-file FILE        read the port from FILE (as written by the coordinator)\n"
+    "  --help                  print this text\n"
+    "  --version               print the version\n"
+    "\n"
+    "Commands:\n"
+    "  -s, --status            coordinator status\n"
+    "  -l, --list              list the processes of the job\n"
+    "  -c, --checkpoint        start a checkpoint and return\n"
+    "  -bc, --bcheckpoint      checkpoint and wait until every image is on disk\n"
+    "  -i, --interval SECS     set the checkpoint interval (0 = only on request)\n"
+    "  -k, --kill              kill all processes of the job\n"
+    "  -q, --quit              kill all processes and stop the coordinator\n"
+    "\n"
+    "The job secret comes from $SPLITCKPT_SECRET or the coordinator's file in\n"
+    "$SPLITCKPT_STATE_DIR (default ~/.splitckpt).\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -238,8 +238,10 @@ static int read_replies(const struct cmd_opts *o, struct coord_conn *c)
 		struct proto_cmd_reply r;
 		int rc = coord_recv(c, &msg, timeout);
 		if (rc < 0) {
-			fprintf(stderr, "dmtcp_command: lost the coordinator at %s:%d before its "
-					"answer: %s\n", o->host, o->port,
+			fprintf(stderr,
+				"dmtcp_command: lost the coordinator at %s:%d before its "
+				"answer: %s\n",
+				o->host, o->port,
 				rc == -ECONNRESET ? "connection closed" : strerror(-rc));
 			return 1;
 		}
@@ -252,7 +254,8 @@ static int read_replies(const struct cmd_opts *o, struct coord_conn *c)
 			return 1;
 		}
 		if (proto_dec_cmd_reply(&msg, &r) < 0) {
-			fprintf(stderr, "dmtcp_command: unexpected %s message from the coordinator\n",
+			fprintf(stderr,
+				"dmtcp_command: unexpected %s message from the coordinator\n",
 				proto_type_name(msg.hdr.type));
 			proto_msg_free(&msg);
 			return 1;

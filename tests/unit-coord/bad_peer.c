@@ -136,8 +136,8 @@ int main(int argc, char **argv)
 		hdr(m, PROTO_MAGIC_VER, 999, 0);
 		rc = send_all(fd, m, PROTO_HDR_SIZE);
 	} else if (!strcmp(mode, "wrong-secret")) {
-		rc = send_hello(fd, "00000000000000000000000000000000000000000000000000000000000000ff",
-				0, 0);
+		rc = send_hello(
+		    fd, "00000000000000000000000000000000000000000000000000000000000000ff", 0, 0);
 	} else if (!strcmp(mode, "short-hello")) {
 		rc = send_hello(fd, secret, 0, 6); /* declared len cuts the last field */
 	} else if (!strcmp(mode, "long-hello")) {

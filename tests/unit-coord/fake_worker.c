@@ -11,10 +11,10 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,12 +182,13 @@ static int on_message(struct fw *f, struct coord_conn *c, struct proto_msg *m)
 
 static int parse(int argc, char **argv, struct fw *f)
 {
-	static const struct option lo[] = {
-		{"host", 1, 0, 'H'},	   {"port", 1, 0, 'p'},	   {"port-file", 1, 0, 'P'},
-		{"vpid", 1, 0, 'v'},	   {"prog", 1, 0, 'n'},	   {"hostname", 1, 0, 'N'},
-		{"dir", 1, 0, 'd'},	   {"mode", 1, 0, 'm'},	   {"slow-ms", 1, 0, 's'},
-		{"restarted-from", 1, 0, 'r'}, {"interval", 1, 0, 'i'}, {"ready-file", 1, 0, 'R'},
-		{"barrier", 1, 0, 'b'},	   {0, 0, 0, 0}};
+	static const struct option lo[] = {{"host", 1, 0, 'H'},	     {"port", 1, 0, 'p'},
+					   {"port-file", 1, 0, 'P'}, {"vpid", 1, 0, 'v'},
+					   {"prog", 1, 0, 'n'},	     {"hostname", 1, 0, 'N'},
+					   {"dir", 1, 0, 'd'},	     {"mode", 1, 0, 'm'},
+					   {"slow-ms", 1, 0, 's'},   {"restarted-from", 1, 0, 'r'},
+					   {"interval", 1, 0, 'i'},  {"ready-file", 1, 0, 'R'},
+					   {"barrier", 1, 0, 'b'},   {0, 0, 0, 0}};
 	int c;
 	f->host = "localhost";
 	f->prog = "fake_worker";
@@ -196,24 +197,53 @@ static int parse(int argc, char **argv, struct fw *f)
 	gethostname(f->hostname, sizeof(f->hostname) - 1);
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
-		case 'H': f->host = optarg; break;
-		case 'p': f->port = atoi(optarg); break;
-		case 'P': f->port = read_port(optarg); break;
-		case 'v': f->vpid = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'n': f->prog = optarg; break;
-		case 'N': snprintf(f->hostname, sizeof(f->hostname), "%s", optarg); break;
-		case 'd': f->dir = optarg; break;
-		case 's': f->slow_ms = atoi(optarg); break;
-		case 'r': f->restarted_from = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'i': f->interval = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'R': f->ready_file = optarg; break;
-		case 'b': f->barrier = optarg; break;
+		case 'H':
+			f->host = optarg;
+			break;
+		case 'p':
+			f->port = atoi(optarg);
+			break;
+		case 'P':
+			f->port = read_port(optarg);
+			break;
+		case 'v':
+			f->vpid = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'n':
+			f->prog = optarg;
+			break;
+		case 'N':
+			snprintf(f->hostname, sizeof(f->hostname), "%s", optarg);
+			break;
+		case 'd':
+			f->dir = optarg;
+			break;
+		case 's':
+			f->slow_ms = atoi(optarg);
+			break;
+		case 'r':
+			f->restarted_from = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'i':
+			f->interval = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'R':
+			f->ready_file = optarg;
+			break;
+		case 'b':
+			f->barrier = optarg;
+			break;
 		case 'm':
-			if (!strcmp(optarg, "normal")) f->mode = MODE_NORMAL;
-			else if (!strcmp(optarg, "die-on-suspend")) f->mode = MODE_DIE_ON_SUSPEND;
-			else if (!strcmp(optarg, "die-on-write")) f->mode = MODE_DIE_ON_WRITE;
-			else if (!strcmp(optarg, "fail-write")) f->mode = MODE_FAIL_WRITE;
-			else return -1;
+			if (!strcmp(optarg, "normal"))
+				f->mode = MODE_NORMAL;
+			else if (!strcmp(optarg, "die-on-suspend"))
+				f->mode = MODE_DIE_ON_SUSPEND;
+			else if (!strcmp(optarg, "die-on-write"))
+				f->mode = MODE_DIE_ON_WRITE;
+			else if (!strcmp(optarg, "fail-write"))
+				f->mode = MODE_FAIL_WRITE;
+			else
+				return -1;
 			break;
 		default:
 			return -1;
@@ -240,10 +270,11 @@ int main(int argc, char **argv)
 {
 	struct fw f = {0};
 	if (parse(argc, argv, &f) < 0) {
-		fprintf(stderr, "usage: fake_worker --port P|--port-file F [--vpid N] [--prog NAME] "
-				"[--hostname H] [--dir D] [--mode normal|die-on-suspend|die-on-write|"
-				"fail-write] [--slow-ms MS] [--restarted-from G] [--interval S] "
-				"[--ready-file F] [--barrier NAME:COUNT]\n");
+		fprintf(stderr,
+			"usage: fake_worker --port P|--port-file F [--vpid N] [--prog NAME] "
+			"[--hostname H] [--dir D] [--mode normal|die-on-suspend|die-on-write|"
+			"fail-write] [--slow-ms MS] [--restarted-from G] [--interval S] "
+			"[--ready-file F] [--barrier NAME:COUNT]\n");
 		return 1;
 	}
 	static struct proto_hello_worker h;
@@ -268,8 +299,8 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		rc = coord_hello_worker(&c, &h, &w, err, sizeof(err), 5000);
 	if (rc < 0) {
-		fprintf(stderr, "fake_worker %u: cannot join %s:%d: %s %s\n", f.vpid, f.host, f.port,
-			strerror(-rc), rc == -EACCES ? err : "");
+		fprintf(stderr, "fake_worker %u: cannot join %s:%d: %s %s\n", f.vpid, f.host,
+			f.port, strerror(-rc), rc == -EACCES ? err : "");
 		return 1;
 	}
 	out(&f, "welcome job %016llx next_gen %u interval %u ckptdir '%s'",

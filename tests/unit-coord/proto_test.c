@@ -17,12 +17,12 @@
 
 static int failures;
 
-#define CHECK(cond)                                                                          \
-	do {                                                                                 \
-		if (!(cond)) {                                                               \
-			printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);               \
-			failures++;                                                          \
-		}                                                                            \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                     \
+			failures++;                                                                \
+		}                                                                                  \
 	} while (0)
 
 /* Finish b into a msg that points at its payload (b keeps the bytes). */
@@ -47,8 +47,8 @@ static void check_exact(struct proto_buf *b, dec_fn dec, void *out)
 	for (uint32_t l = 0; l < full; l++) {
 		m.hdr.len = l;
 		if (dec(&m, out) != -EBADMSG) {
-			printf("FAIL: %s decoded with %u of %u bytes\n", proto_type_name(m.hdr.type),
-			       l, full);
+			printf("FAIL: %s decoded with %u of %u bytes\n",
+			       proto_type_name(m.hdr.type), l, full);
 			failures++;
 		}
 	}
@@ -107,8 +107,13 @@ static void test_messages(void)
 	CHECK(ba2.count == 3 && !strcmp(ba2.name, "restart-1"));
 	proto_buf_free(&b);
 
-	struct proto_cmd_reply r = {.status = 1, .more = 0, .text = "hello\n", .text_len = 6,
-				    .generation = 2, .bytes = 3, .ms = 4},
+	struct proto_cmd_reply r = {.status = 1,
+				    .more = 0,
+				    .text = "hello\n",
+				    .text_len = 6,
+				    .generation = 2,
+				    .bytes = 3,
+				    .ms = 4},
 			       r2;
 	proto_enc_cmd_reply(&b, &r);
 	check_exact(&b, dec_reply, &r2);
