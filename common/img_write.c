@@ -36,10 +36,15 @@
 #define SEG_PAGES (IMG_CHUNK_MAX / IMG_PAGE_SIZE)
 #define NBUF 3          /* buffers per worker */
 #define QCAP 1024       /* finished chunks waiting for the writer */
+#ifndef QBYTES
+#define QBYTES (16u << 20) /* and at most this many stored bytes, so they are still cached */
+#endif
 #define BATCH 256       /* chunks per writev (2 iovecs each, under IOV_MAX) */
 #define SAMPLE_PIECE (8u << 10)
 #define SAMPLE_PIECES 4u
+#ifndef KICK_BYTES
 #define KICK_BYTES (32ull << 20) /* start writeback every this many bytes */
+#endif
 
 struct wbuf {
 	uint8_t *mem;
@@ -78,6 +83,7 @@ struct wctx {
 	uint64_t cur_off;
 	struct wjob q[QCAP];
 	size_t qhead, qlen;
+	uint64_t qbytes; /* stored bytes of the queued chunks */
 	int running; /* workers that have not finished */
 	int abort;
 	int err; /* first worker error (positive errno) */
@@ -169,7 +175,8 @@ static void put_buf(struct wctx *w, struct wbuf *b)
 static int push_job(struct wctx *w, const struct wjob *j)
 {
 	pthread_mutex_lock(&w->mu);
-	while (w->qlen == QCAP && !w->abort)
+	while ((w->qlen == QCAP || (w->qlen && w->qbytes + j->c.stored_len > QBYTES)) &&
+	       !w->abort)
 		pthread_cond_wait(&w->cv_worker, &w->mu);
 	if (w->abort) {
 		pthread_mutex_unlock(&w->mu);
@@ -178,6 +185,7 @@ static int push_job(struct wctx *w, const struct wjob *j)
 	}
 	w->q[(w->qhead + w->qlen) % QCAP] = *j;
 	w->qlen++;
+	w->qbytes += j->c.stored_len;
 	pthread_cond_signal(&w->cv_writer);
 	pthread_mutex_unlock(&w->mu);
 	return 0;
@@ -363,13 +371,64 @@ static int writev_full(int fd, struct iovec *iov, int cnt)
 	return 0;
 }
 
-/* The writer's state: the output file and the chunk index it builds. */
+/* The writer's state: the output file and the chunk index it builds, and the flusher thread
+ * that starts writeback of what was written (so that disk I/O overlaps the copying into the
+ * page cache and the final fsync has little left to wait for, without blocking the writer). */
 struct wout {
 	int fd;
-	uint64_t pos, kicked;
+	uint64_t pos;
 	struct img_disk_index *idx;
 	uint64_t n, cap, data_bytes, stored_bytes, raw_chunks;
+	pthread_t ftid;
+	int fstarted, fdone;
+	pthread_mutex_t fmu;
+	pthread_cond_t fcv;
+	uint64_t written, kicked; /* under fmu */
 };
+
+static void *flusher_main(void *arg)
+{
+	struct wout *o = arg;
+	pthread_mutex_lock(&o->fmu);
+	for (;;) {
+		while (!o->fdone && o->written - o->kicked < KICK_BYTES)
+			pthread_cond_wait(&o->fcv, &o->fmu);
+		if (o->fdone)
+			break;
+		uint64_t from = o->kicked, to = o->written;
+		o->kicked = to;
+		pthread_mutex_unlock(&o->fmu);
+		sync_file_range(o->fd, (off_t)from, (off_t)(to - from), SYNC_FILE_RANGE_WRITE);
+		pthread_mutex_lock(&o->fmu);
+	}
+	pthread_mutex_unlock(&o->fmu);
+	return NULL;
+}
+
+/* Starts the flusher; without it (thread creation failed) the final fsync does all. */
+static void flusher_start(struct wout *o)
+{
+	pthread_mutex_init(&o->fmu, NULL);
+	pthread_cond_init(&o->fcv, NULL);
+	o->written = o->kicked = o->pos;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	o->fstarted = pthread_create(&o->ftid, NULL, flusher_main, o) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void flusher_stop(struct wout *o)
+{
+	pthread_mutex_lock(&o->fmu);
+	o->fdone = 1;
+	pthread_cond_signal(&o->fcv);
+	pthread_mutex_unlock(&o->fmu);
+	if (o->fstarted)
+		pthread_join(o->ftid, NULL);
+	pthread_cond_destroy(&o->fcv);
+	pthread_mutex_destroy(&o->fmu);
+}
 
 static int write_batch(struct wout *o, const struct wjob *jobs, size_t n)
 {
@@ -400,11 +459,12 @@ static int write_batch(struct wout *o, const struct wjob *jobs, size_t n)
 		iov[2 * i + 1] = (struct iovec){ (void *)jobs[i].data, hdr[i].stored_len };
 	}
 	int rc = writev_full(o->fd, iov, (int)(2 * n));
-	if (!rc && o->pos - o->kicked >= KICK_BYTES) {
-		/* Start writeback now so that the final fsync has little left to wait for. */
-		sync_file_range(o->fd, (off_t)o->kicked, (off_t)(o->pos - o->kicked),
-				SYNC_FILE_RANGE_WRITE);
-		o->kicked = o->pos;
+	if (!rc && o->fstarted) {
+		pthread_mutex_lock(&o->fmu);
+		o->written = o->pos;
+		if (o->written - o->kicked >= KICK_BYTES)
+			pthread_cond_signal(&o->fcv);
+		pthread_mutex_unlock(&o->fmu);
 	}
 	return rc;
 }
@@ -422,8 +482,10 @@ static int writer_loop(struct wctx *w, struct wout *o)
 			return 0;
 		}
 		size_t n = w->qlen < BATCH ? w->qlen : BATCH;
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			jobs[i] = w->q[(w->qhead + i) % QCAP];
+			w->qbytes -= jobs[i].c.stored_len;
+		}
 		w->qhead = (w->qhead + n) % QCAP;
 		w->qlen -= n;
 		pthread_cond_broadcast(&w->cv_worker);
@@ -666,7 +728,9 @@ int img_write(const char *final_path, const struct img_header_info *h,
 		goto out_unlink;
 	}
 	uint64_t data_off = o.pos;
+	flusher_start(&o);
 	rc = write_chunks(w, &o, img_nthreads(op->nthreads), &zero, err, errlen);
+	flusher_stop(&o);
 	if (rc)
 		goto out_unlink;
 	rc = write_tail(&o, nregs, data_off);
