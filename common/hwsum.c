@@ -34,16 +34,13 @@ static void add(size_t *at, const char *fmt, ...)
 		*at += (size_t)k;
 }
 
-static const char *plural(int n)
-{
-	return n == 1 ? "" : "s";
-}
+static const char *plural(int n) { return n == 1 ? "" : "s"; }
 
 static void compute(void)
 {
-	static const hwloc_obj_type_t caches[] = { HWLOC_OBJ_L3CACHE, HWLOC_OBJ_L2CACHE,
-						   HWLOC_OBJ_L1CACHE };
-	static const char *const cache_names[] = { "L3", "L2", "L1" };
+	static const hwloc_obj_type_t caches[] = {HWLOC_OBJ_L3CACHE, HWLOC_OBJ_L2CACHE,
+						  HWLOC_OBJ_L1CACHE};
+	static const char *const cache_names[] = {"L3", "L2", "L1"};
 	hwloc_topology_t t;
 	size_t at = 0;
 

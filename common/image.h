@@ -47,16 +47,16 @@ enum img_blob_type {
 #define IMG_F_COMPRESSED 0x1u
 
 /* img_region.flags */
-#define IMG_REG_ANON 0x1u   /* anonymous memory (private unless IMG_REG_SHARED) */
-#define IMG_REG_STACK 0x2u  /* a thread stack */
-#define IMG_REG_SHARED 0x4u /* MAP_SHARED */
-#define IMG_REG_FILE 0x8u   /* backed by path at file_offset */
+#define IMG_REG_ANON 0x1u    /* anonymous memory (private unless IMG_REG_SHARED) */
+#define IMG_REG_STACK 0x2u   /* a thread stack */
+#define IMG_REG_SHARED 0x4u  /* MAP_SHARED */
+#define IMG_REG_FILE 0x8u    /* backed by path at file_offset */
 #define IMG_REG_NODATA 0x10u /* do not read or store (PROT_NONE reservation) */
 
-struct img_header_info { /* filled by the caller; the library stores and returns it */
+struct img_header_info {	     /* filled by the caller; the library stores and returns it */
 	uint32_t generation, nprocs; /* nprocs = processes in the job for this generation */
-	uint64_t job_id;             /* coordinator id */
-	uint32_t uid;                /* filled by the caller */
+	uint64_t job_id;	     /* coordinator id */
+	uint32_t uid;		     /* filled by the caller */
 	int32_t vpid, vppid;
 	uint64_t time_sec; /* filled by the caller */
 	uint64_t arena_base, arena_size;
@@ -67,8 +67,8 @@ struct img_header_info { /* filled by the caller; the library stores and returns
 
 struct img_region {
 	uint64_t start, len; /* page aligned */
-	uint32_t prot;       /* PROT_* as mapped */
-	uint32_t flags;      /* IMG_REG_* */
+	uint32_t prot;	     /* PROT_* as mapped */
+	uint32_t flags;	     /* IMG_REG_* */
 	uint64_t file_offset;
 	char path[256]; /* backing file or "[name]" */
 };
@@ -103,10 +103,9 @@ struct img_usage {
  * Creates nthreads worker threads (all signals blocked in them) and joins them before it
  * returns. Not async-signal-safe. st may be NULL.
  * Returns 0, or -errno with a message in err (naming the file). On error the .tmp is removed. */
-int img_write(const char *final_path, const struct img_header_info *h,
-	      const struct img_blob *blobs, size_t nblobs, const struct img_region *regs,
-	      size_t nregs, const struct img_write_opts *o, struct img_write_stats *st, char *err,
-	      size_t errlen);
+int img_write(const char *final_path, const struct img_header_info *h, const struct img_blob *blobs,
+	      size_t nblobs, const struct img_region *regs, size_t nregs,
+	      const struct img_write_opts *o, struct img_write_stats *st, char *err, size_t errlen);
 
 struct img_reader;
 
@@ -163,16 +162,16 @@ const char *img_blob_name(uint32_t type);
 /* ------------------------------------------------------------------------------------------
  * On-disk structures (version 1). Readers never trust them: see img_read.c.
  */
-#define IMG_MAGIC "SPLTCKPT"         /* 8 bytes, no NUL */
+#define IMG_MAGIC "SPLTCKPT"	     /* 8 bytes, no NUL */
 #define IMG_TRAILER_MAGIC "SPLTEND1" /* 8 bytes, no NUL */
 #define IMG_SECT_MAGIC 0x54434553u   /* "SECT" */
 #define IMG_CHUNK_MAGIC 0x4b4e4843u  /* "CHNK" */
 #define IMG_PAGE_SIZE 4096u
-#define IMG_CHUNK_MAX (4u << 20)           /* memory bytes in one chunk, at most */
-#define IMG_HEADER_MAX 4096u               /* header_size, at most */
-#define IMG_SECTIONS_MAX (4ull << 30)      /* sections_len, at most */
-#define IMG_REGIONS_MAX (1u << 20)         /* regions in one image, at most */
-#define IMG_ADDR_LIMIT (1ull << 57)        /* no region ends above this */
+#define IMG_CHUNK_MAX (4u << 20)      /* memory bytes in one chunk, at most */
+#define IMG_HEADER_MAX 4096u	      /* header_size, at most */
+#define IMG_SECTIONS_MAX (4ull << 30) /* sections_len, at most */
+#define IMG_REGIONS_MAX (1u << 20)    /* regions in one image, at most */
+#define IMG_ADDR_LIMIT (1ull << 57)   /* no region ends above this */
 
 enum img_sect_type {
 	IMG_SEC_NONE = 0,
@@ -185,10 +184,10 @@ enum img_sect_type {
 enum img_chunk_flags { IMG_CHUNK_NONE = 0, IMG_CHUNK_RAW = 1, IMG_CHUNK_ZLIB = 2 };
 
 struct img_disk_header {
-	char magic[8];         /* IMG_MAGIC */
+	char magic[8];	       /* IMG_MAGIC */
 	uint32_t version;      /* IMG_VERSION of the writer */
 	uint32_t header_size;  /* bytes of this header (>= 64, <= IMG_HEADER_MAX) */
-	uint32_t flags;        /* IMG_F_* */
+	uint32_t flags;	       /* IMG_F_* */
 	uint32_t nsections;    /* sections between the header and the data */
 	uint64_t sections_len; /* their bytes */
 	uint64_t data_off;     /* header_size + sections_len: the first chunk */
@@ -198,23 +197,23 @@ struct img_disk_header {
 };
 
 struct img_disk_section {
-	uint32_t magic;   /* IMG_SECT_MAGIC */
-	uint32_t type;    /* enum img_sect_type */
+	uint32_t magic;	  /* IMG_SECT_MAGIC */
+	uint32_t type;	  /* enum img_sect_type */
 	uint32_t subtype; /* blob type for IMG_SEC_BLOB, else 0 */
-	uint32_t crc;     /* crc32 of this struct with crc 0, then of the payload */
-	uint64_t len;     /* payload bytes */
+	uint32_t crc;	  /* crc32 of this struct with crc 0, then of the payload */
+	uint64_t len;	  /* payload bytes */
 };
 
 struct img_disk_chunk {
-	uint32_t magic;  /* IMG_CHUNK_MAGIC */
-	uint32_t seq;    /* position in the file (and in the index) */
-	uint32_t region; /* index into the region table */
-	uint32_t flags;  /* enum img_chunk_flags */
-	uint64_t offset; /* in the region, page aligned */
+	uint32_t magic;	     /* IMG_CHUNK_MAGIC */
+	uint32_t seq;	     /* position in the file (and in the index) */
+	uint32_t region;     /* index into the region table */
+	uint32_t flags;	     /* enum img_chunk_flags */
+	uint64_t offset;     /* in the region, page aligned */
 	uint32_t raw_len;    /* memory bytes, page multiple, <= IMG_CHUNK_MAX */
 	uint32_t stored_len; /* bytes that follow */
-	uint32_t crc;        /* crc32 of the stored bytes */
-	uint32_t hcrc;       /* crc32 of this struct with hcrc 0 */
+	uint32_t crc;	     /* crc32 of the stored bytes */
+	uint32_t hcrc;	     /* crc32 of this struct with hcrc 0 */
 };
 
 struct img_disk_index {

@@ -58,15 +58,9 @@ void img_buf_put(struct img_buf *b, const void *p, size_t n)
 	b->len += n;
 }
 
-void img_buf_u32(struct img_buf *b, uint32_t v)
-{
-	img_buf_put(b, &v, sizeof(v));
-}
+void img_buf_u32(struct img_buf *b, uint32_t v) { img_buf_put(b, &v, sizeof(v)); }
 
-void img_buf_u64(struct img_buf *b, uint64_t v)
-{
-	img_buf_put(b, &v, sizeof(v));
-}
+void img_buf_u64(struct img_buf *b, uint64_t v) { img_buf_put(b, &v, sizeof(v)); }
 
 void img_buf_str(struct img_buf *b, const char *s, size_t cap)
 {
@@ -142,10 +136,9 @@ void img_encode_info(struct img_buf *b, const struct img_header_info *h)
 	img_buf_str(b, h->hwloc_summary, sizeof(h->hwloc_summary));
 }
 
-int img_decode_info(const uint8_t *p, size_t n, struct img_header_info *h, char *err,
-		    size_t errlen)
+int img_decode_info(const uint8_t *p, size_t n, struct img_header_info *h, char *err, size_t errlen)
 {
-	struct img_cur c = { p, n, 0 };
+	struct img_cur c = {p, n, 0};
 	memset(h, 0, sizeof(*h));
 	h->generation = img_get_u32(&c);
 	h->nprocs = img_get_u32(&c);
@@ -184,10 +177,10 @@ void img_encode_regions(struct img_buf *b, const struct img_region *r, size_t n)
 	}
 }
 
-int img_decode_regions(const uint8_t *p, size_t n, struct img_region **out, size_t *nout,
-		       char *err, size_t errlen)
+int img_decode_regions(const uint8_t *p, size_t n, struct img_region **out, size_t *nout, char *err,
+		       size_t errlen)
 {
-	struct img_cur c = { p, n, 0 };
+	struct img_cur c = {p, n, 0};
 	uint32_t cnt = img_get_u32(&c);
 	*out = NULL;
 	*nout = 0;
@@ -203,7 +196,7 @@ int img_decode_regions(const uint8_t *p, size_t n, struct img_region **out, size
 			return img_fail(err, errlen, EBADMSG, "region table: entry %u is malformed",
 					i);
 		}
-		struct img_cur e = { c.p, elen, 0 };
+		struct img_cur e = {c.p, elen, 0};
 		c.p += elen;
 		c.left -= elen;
 		r[i].start = img_get_u64(&e);
@@ -214,8 +207,8 @@ int img_decode_regions(const uint8_t *p, size_t n, struct img_region **out, size
 		img_get_str(&e, r[i].path, sizeof(r[i].path));
 		if (e.bad) {
 			free(r);
-			return img_fail(err, errlen, EBADMSG,
-					"region table: entry %u is malformed", i);
+			return img_fail(err, errlen, EBADMSG, "region table: entry %u is malformed",
+					i);
 		}
 	}
 	if (c.left) {
@@ -242,10 +235,10 @@ int img_check_regions(const struct img_region *r, size_t n, char *err, size_t er
 	for (size_t i = 0; i < n; i++) {
 		if (r[i].start % IMG_PAGE_SIZE || r[i].len % IMG_PAGE_SIZE || !r[i].len ||
 		    r[i].start >= IMG_ADDR_LIMIT || r[i].len > IMG_ADDR_LIMIT - r[i].start)
-			return img_fail(err, errlen, EINVAL,
-					"region %zu (0x%llx +0x%llx) is not a page-aligned user range",
-					i, (unsigned long long)r[i].start,
-					(unsigned long long)r[i].len);
+			return img_fail(
+			    err, errlen, EINVAL,
+			    "region %zu (0x%llx +0x%llx) is not a page-aligned user range", i,
+			    (unsigned long long)r[i].start, (unsigned long long)r[i].len);
 	}
 	if (n < 2)
 		return 0;
@@ -265,8 +258,8 @@ int img_check_regions(const struct img_region *r, size_t n, char *err, size_t er
 	return rc;
 }
 
-void img_make_section(struct img_disk_section *s, uint32_t type, uint32_t subtype,
-		      const void *p, uint64_t len)
+void img_make_section(struct img_disk_section *s, uint32_t type, uint32_t subtype, const void *p,
+		      uint64_t len)
 {
 	memset(s, 0, sizeof(*s));
 	s->magic = IMG_SECT_MAGIC;
@@ -313,7 +306,7 @@ int img_nthreads(int n)
 
 const char *img_blob_name(uint32_t type)
 {
-	static const char *const names[] = { NULL, "PROC", "THREADS", "FDS",
-					     "FILEDATA", "PIPES", "ARENA", "LAYOUT" };
+	static const char *const names[] = {NULL,	"PROC",	 "THREADS", "FDS",
+					    "FILEDATA", "PIPES", "ARENA",   "LAYOUT"};
 	return type < sizeof(names) / sizeof(names[0]) ? names[type] : NULL;
 }

@@ -34,7 +34,7 @@ static void field(FILE *out, const char *name, const char *s)
 
 static const char *human(uint64_t n, char *buf, size_t len)
 {
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	double v = (double)n;
 	unsigned u = 0;
 	while (v >= 1024 && u < 4) {
@@ -50,7 +50,7 @@ static const char *human(uint64_t n, char *buf, size_t len)
 
 static const char *reg_flags(uint32_t f, char *buf, size_t len)
 {
-	static const char *const names[] = { "anon", "stack", "shared", "file", "nodata" };
+	static const char *const names[] = {"anon", "stack", "shared", "file", "nodata"};
 	size_t at = 0;
 	buf[0] = 0;
 	for (unsigned i = 0; i < 5; i++)
@@ -110,8 +110,8 @@ static void print_regions(FILE *out, const struct img_reader *r)
 {
 	char f[64], d[32], s[32];
 	fprintf(out, "regions (%zu)\n", r->nregs);
-	fprintf(out, "  %4s  %-14s %-14s %-4s %-18s %10s %10s  %s\n", "#", "start", "end",
-		"prot", "flags", "data", "stored", "path");
+	fprintf(out, "  %4s  %-14s %-14s %-4s %-18s %10s %10s  %s\n", "#", "start", "end", "prot",
+		"flags", "data", "stored", "path");
 	for (size_t i = 0; i < r->nregs; i++) {
 		const struct img_region *g = &r->regs[i];
 		const struct img_usage *u = &r->usage[i];

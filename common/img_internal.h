@@ -51,7 +51,7 @@ uint32_t img_crc(uint32_t crc, const void *p, size_t n);
 
 /* snprintf into err (if err && errlen), returns -e so callers can `return img_fail(...)`. */
 int img_fail(char *err, size_t errlen, int e, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 void img_buf_put(struct img_buf *b, const void *p, size_t n);
 void img_buf_u32(struct img_buf *b, uint32_t v);
@@ -70,15 +70,15 @@ void img_encode_info(struct img_buf *b, const struct img_header_info *h);
 int img_decode_info(const uint8_t *p, size_t n, struct img_header_info *h, char *err,
 		    size_t errlen);
 void img_encode_regions(struct img_buf *b, const struct img_region *r, size_t n);
-int img_decode_regions(const uint8_t *p, size_t n, struct img_region **out, size_t *nout,
-		       char *err, size_t errlen);
+int img_decode_regions(const uint8_t *p, size_t n, struct img_region **out, size_t *nout, char *err,
+		       size_t errlen);
 
 /* Checks a region table: page alignment, bounds, no overlap. 0 or -EINVAL with message. */
 int img_check_regions(const struct img_region *r, size_t n, char *err, size_t errlen);
 
 /* Section header for a payload, crc included (payload crc computed over p[0..len)). */
-void img_make_section(struct img_disk_section *s, uint32_t type, uint32_t subtype,
-		      const void *p, uint64_t len);
+void img_make_section(struct img_disk_section *s, uint32_t type, uint32_t subtype, const void *p,
+		      uint64_t len);
 
 /* crc32 of a disk chunk header with hcrc taken as 0. */
 uint32_t img_chunk_hcrc(const struct img_disk_chunk *c);
@@ -88,5 +88,52 @@ int img_pread_full(int fd, void *p, size_t n, uint64_t off);
 
 /* Resolve a thread count: n > 0 is kept (capped at 64), 0 = online CPUs. */
 int img_nthreads(int n);
+
+/* ---- the writer pipeline (img_scan.c produces chunks, img_write.c writes them) ---- */
+#define IMG_QCAP 1024	       /* finished chunks waiting for the writer, at most */
+#define IMG_QBYTES (16u << 20) /* and stored bytes in them, so they are still in cache */
+
+struct img_wbuf {
+	uint8_t *mem; /* IMG_CHUNK_MAX bytes, allocated on first use */
+	int refs;     /* the worker filling it + every chunk pointing into it; under mu */
+};
+
+struct img_wjob {		 /* one finished chunk */
+	struct img_disk_chunk c; /* all fields but seq and hcrc */
+	const void *data;	 /* stored bytes: process memory or a worker buffer */
+	struct img_wbuf *buf;	 /* reference to drop once written, or NULL */
+};
+
+struct img_worker;
+
+struct img_wctx {
+	const char *path; /* final path, for messages */
+	const struct img_region *regs;
+	size_t nregs;
+	int compress, level;
+	int mem_fd, pm_fd; /* /proc/self/mem and /proc/self/pagemap, or -1 */
+	pthread_mutex_t mu;
+	pthread_cond_t cv_writer, cv_worker;
+	size_t cur_reg; /* next segment to hand out */
+	uint64_t cur_off;
+	struct img_wjob q[IMG_QCAP]; /* ring: qhead, qlen */
+	size_t qhead, qlen;
+	uint64_t qbytes;
+	int running; /* workers that have not finished */
+	int abort;
+	int err; /* first worker error (positive errno) and its message */
+	char msg[256];
+	struct img_worker *workers;
+	int nworkers;
+	uint64_t zero_bytes; /* summed by img_scan_join */
+};
+
+/* Records the first error (e > 0) and makes every thread of the pipeline stop. */
+void img_wctx_abort(struct img_wctx *w, int e, const char *msg);
+/* Starts nthreads workers on w (signals blocked in them). On failure the pipeline is aborted
+ * and -errno returned with a message; img_scan_join must be called either way. */
+int img_scan_start(struct img_wctx *w, int nthreads, char *err, size_t errlen);
+/* Joins the workers and frees their buffers: only once the writer holds no chunk. */
+void img_scan_join(struct img_wctx *w);
 
 #endif

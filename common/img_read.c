@@ -51,8 +51,7 @@ static int read_header(struct img_reader *r, char *err, size_t errlen)
 	memset(buf + offsetof(struct img_disk_header, crc), 0, sizeof(h->crc));
 	if (img_crc(0, buf, h->header_size) != want)
 		return BAD("%s: header checksum mismatch", r->path);
-	if (h->sections_len > IMG_SECTIONS_MAX ||
-	    h->data_off != h->header_size + h->sections_len ||
+	if (h->sections_len > IMG_SECTIONS_MAX || h->data_off != h->header_size + h->sections_len ||
 	    h->nsections > h->sections_len / sizeof(struct img_disk_section))
 		return BAD("%s: header is inconsistent (sections %u, %llu bytes, data at %llu)",
 			   r->path, h->nsections, (unsigned long long)h->sections_len,
@@ -91,9 +90,8 @@ static int read_trailer(struct img_reader *r, char *err, size_t errlen)
 	return 0;
 }
 
-static int add_section(struct img_reader *r, const struct img_disk_section *s,
-		       const uint8_t *p, int *have_info, int *have_regs, char *err,
-		       size_t errlen)
+static int add_section(struct img_reader *r, const struct img_disk_section *s, const uint8_t *p,
+		       int *have_info, int *have_regs, char *err, size_t errlen)
 {
 	char m[200];
 	int rc;
@@ -118,7 +116,7 @@ static int add_section(struct img_reader *r, const struct img_disk_section *s,
 		for (size_t i = 0; i < r->nblobs; i++)
 			if (r->blobs[i].type == s->subtype)
 				return BAD("%s: two blobs of type %u", r->path, s->subtype);
-		r->blobs[r->nblobs++] = (struct img_blob){ s->subtype, p, s->len };
+		r->blobs[r->nblobs++] = (struct img_blob){s->subtype, p, s->len};
 		return 0;
 	default: /* a section type appended by a later writer: covered by its CRC, skipped */
 		return 0;
@@ -170,7 +168,8 @@ static int read_sections(struct img_reader *r, char *err, size_t errlen)
 		return BAD("%s: %llu stray bytes after the sections", r->path,
 			   (unsigned long long)(len - pos));
 	if (!have_info || !have_regs)
-		return BAD("%s: no %s section", r->path, have_info ? "region table" : "header info");
+		return BAD("%s: no %s section", r->path,
+			   have_info ? "region table" : "header info");
 	if (r->nregs != r->trl.nregions)
 		return BAD("%s: region table has %zu regions, trailer says %u", r->path, r->nregs,
 			   r->trl.nregions);
@@ -192,7 +191,7 @@ static const char *check_entry(const struct img_reader *r, const struct img_disk
 	if (!c->raw_len || c->raw_len > IMG_CHUNK_MAX || c->raw_len % IMG_PAGE_SIZE ||
 	    c->offset % IMG_PAGE_SIZE || c->offset > g->len || c->raw_len > g->len - c->offset)
 		return "memory range outside its region";
-	if (c->flags == IMG_CHUNK_RAW ? c->stored_len != c->raw_len
+	if (c->flags == IMG_CHUNK_RAW	 ? c->stored_len != c->raw_len
 	    : c->flags == IMG_CHUNK_ZLIB ? !c->stored_len || c->stored_len >= c->raw_len
 					 : 1)
 		return "bad stored length or flags";
@@ -232,8 +231,8 @@ static int read_index(struct img_reader *r, char *err, size_t errlen)
 		const struct img_disk_index *e = &r->index[i];
 		const char *why = check_entry(r, e, i, off);
 		if (why)
-			return BAD("%s: chunk %llu in the index: %s", r->path, (unsigned long long)i,
-				   why);
+			return BAD("%s: chunk %llu in the index: %s", r->path,
+				   (unsigned long long)i, why);
 		off += sizeof(e->c) + e->c.stored_len;
 		data += e->c.raw_len;
 		stored += e->c.stored_len;
@@ -286,10 +285,7 @@ fail:
 	return rc;
 }
 
-const struct img_header_info *img_header(const struct img_reader *r)
-{
-	return &r->info;
-}
+const struct img_header_info *img_header(const struct img_reader *r) { return &r->info; }
 
 int img_blob(const struct img_reader *r, uint32_t type, const void **data, uint64_t *len)
 {
@@ -317,15 +313,9 @@ const struct img_usage *img_region_usage(const struct img_reader *r, size_t *n)
 	return r->usage;
 }
 
-uint64_t img_file_size(const struct img_reader *r)
-{
-	return r->file_size;
-}
+uint64_t img_file_size(const struct img_reader *r) { return r->file_size; }
 
-uint64_t img_chunk_count(const struct img_reader *r)
-{
-	return r->nchunks;
-}
+uint64_t img_chunk_count(const struct img_reader *r) { return r->nchunks; }
 
 void img_close(struct img_reader *r)
 {

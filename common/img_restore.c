@@ -26,7 +26,7 @@
 
 struct rctx {
 	struct img_reader *r;
-	int restore; /* 1: write memory, 0: verify only */
+	int restore;   /* 1: write memory, 0: verify only */
 	uint64_t next; /* next chunk to take (atomic) */
 	int stop;      /* atomic */
 	pthread_mutex_t mu;
@@ -38,7 +38,7 @@ struct rthread {
 	struct rctx *x;
 	pthread_t tid;
 	int started;
-	uint8_t *buf;     /* chunk header + stored bytes */
+	uint8_t *buf;	  /* chunk header + stored bytes */
 	uint8_t *scratch; /* inflate target when verifying */
 	z_stream z;
 	int zinit;
@@ -91,16 +91,15 @@ static int do_chunk(struct rthread *t, uint64_t i)
 	struct img_reader *r = t->x->r;
 	const struct img_disk_index *e = &r->index[i];
 	const struct img_disk_chunk *c = &e->c;
-	uint8_t *dst = t->x->restore
-			       ? (uint8_t *)(uintptr_t)(r->regs[c->region].start + c->offset)
-			       : t->scratch;
+	uint8_t *dst = t->x->restore ? (uint8_t *)(uintptr_t)(r->regs[c->region].start + c->offset)
+				     : t->scratch;
 	struct img_disk_chunk h;
 	const uint8_t *payload;
 	char m[128];
 	int rc;
 
 	if (t->x->restore && c->flags == IMG_CHUNK_RAW) {
-		struct iovec iov[2] = { { &h, sizeof(h) }, { dst, c->raw_len } };
+		struct iovec iov[2] = {{&h, sizeof(h)}, {dst, c->raw_len}};
 		rc = preadv_full(r->fd, iov, 2, e->file_off);
 		payload = dst;
 	} else {
@@ -160,10 +159,9 @@ static int rthread_init(struct rthread *t, struct rctx *x)
 }
 
 /* Runs nthreads workers over all chunks; 0 or -errno with the message in err. */
-static int run_chunks(struct img_reader *r, int restore, int nthreads, char *err,
-		      size_t errlen)
+static int run_chunks(struct img_reader *r, int restore, int nthreads, char *err, size_t errlen)
 {
-	struct rctx x = { .r = r, .restore = restore };
+	struct rctx x = {.r = r, .restore = restore};
 	struct rthread *ts;
 	int n = img_nthreads(nthreads), rc = 0, i;
 	if ((uint64_t)n > r->nchunks)
@@ -206,8 +204,8 @@ static int run_chunks(struct img_reader *r, int restore, int nthreads, char *err
 	return rc;
 }
 
-int img_restore_memory(struct img_reader *r, int nthreads, struct img_write_stats *st,
-		       char *err, size_t errlen)
+int img_restore_memory(struct img_reader *r, int nthreads, struct img_write_stats *st, char *err,
+		       size_t errlen)
 {
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);

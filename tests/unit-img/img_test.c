@@ -51,16 +51,13 @@ const char *t_dir(void)
 		exit(2);
 	}
 	atexit(cleanup);
-	static const int sigs[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGTERM, SIGINT };
+	static const int sigs[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGTERM, SIGINT};
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		signal(sigs[i], on_fatal);
 	return dir;
 }
 
-void t_path(char *buf, size_t len, const char *name)
-{
-	snprintf(buf, len, "%s/%s", t_dir(), name);
-}
+void t_path(char *buf, size_t len, const char *name) { snprintf(buf, len, "%s/%s", t_dir(), name); }
 
 static uint64_t next(uint64_t *s)
 {
@@ -72,9 +69,9 @@ static uint64_t next(uint64_t *s)
 
 static void fill_text(uint8_t *p, size_t len, uint64_t *s)
 {
-	static const char *const words[] = { "checkpoint", "restart", "the", "of", "memory",
-					     "region", "MPI_Send", "rank", "0x7f3a", "=",
-					     "value", "\n", "int", "double", "{", "}" };
+	static const char *const words[] = {
+	    "checkpoint", "restart", "the",   "of", "memory", "region", "MPI_Send", "rank",
+	    "0x7f3a",	  "=",	     "value", "\n", "int",    "double", "{",	    "}"};
 	size_t at = 0;
 	while (at < len) {
 		const char *w = words[next(s) % 16];
@@ -94,9 +91,9 @@ void t_fill(void *p, size_t len, enum t_pattern pat, uint64_t seed)
 		memset(b, 0, len);
 		break;
 	case T_RANDOM:
-		for (size_t i = 0; i + 8 <= len; i += 8) {
+		for (size_t i = 0; i < len; i += 8) {
 			uint64_t v = next(&s);
-			memcpy(b + i, &v, 8);
+			memcpy(b + i, &v, len - i < 8 ? len - i : 8);
 		}
 		break;
 	case T_TEXT:

@@ -126,16 +126,27 @@ static void fix_crcs(uint8_t *b, size_t n)
 	h->crc = (uint32_t)crc32(0, (void *)h, h->header_size);
 }
 
-enum lie { L_REGION, L_OFFSET, L_RAWLEN, L_SEQ, L_NCHUNKS, L_SECTLEN, L_REGCOUNT, L_STRLEN,
-	   L_ZLIB, L_VERSION, L_NLIES };
+enum lie {
+	L_REGION,
+	L_OFFSET,
+	L_RAWLEN,
+	L_SEQ,
+	L_NCHUNKS,
+	L_SECTLEN,
+	L_REGCOUNT,
+	L_STRLEN,
+	L_ZLIB,
+	L_VERSION,
+	L_NLIES
+};
 
 static void test_lies(void)
 {
-	static const char *const names[] = { "chunk region 99", "chunk offset past region",
-					     "chunk raw_len 8 MiB", "chunk seq",
-					     "trailer nchunks 2^40", "header sections_len",
-					     "region count 2^30", "uniquepid length 5000",
-					     "garbage zlib data", "version 2" };
+	static const char *const names[] = {"chunk region 99",	    "chunk offset past region",
+					    "chunk raw_len 8 MiB",  "chunk seq",
+					    "trailer nchunks 2^40", "header sections_len",
+					    "region count 2^30",    "uniquepid length 5000",
+					    "garbage zlib data",    "version 2"};
 	for (int lie = 0; lie < L_NLIES; lie++) {
 		uint8_t *b = malloc((size_t)orig_len);
 		memcpy(b, orig, (size_t)orig_len);
@@ -148,11 +159,26 @@ static void test_lies(void)
 		while (z < t->nchunks && e[z].c.flags != IMG_CHUNK_ZLIB)
 			z++;
 		switch (lie) {
-		case L_REGION: e[0].c.region = 99; say = "bad region number"; break;
-		case L_OFFSET: e[1].c.offset = regs[e[1].c.region].len; say = "outside"; break;
-		case L_RAWLEN: e[0].c.raw_len = 8u << 20; say = "outside"; break;
-		case L_SEQ: e[2].c.seq = 7; say = "bad chunk header"; break;
-		case L_NCHUNKS: t->nchunks = 1ull << 40; say = "trailer"; break;
+		case L_REGION:
+			e[0].c.region = 99;
+			say = "bad region number";
+			break;
+		case L_OFFSET:
+			e[1].c.offset = regs[e[1].c.region].len;
+			say = "outside";
+			break;
+		case L_RAWLEN:
+			e[0].c.raw_len = 8u << 20;
+			say = "outside";
+			break;
+		case L_SEQ:
+			e[2].c.seq = 7;
+			say = "bad chunk header";
+			break;
+		case L_NCHUNKS:
+			t->nchunks = 1ull << 40;
+			say = "trailer";
+			break;
 		case L_SECTLEN:
 			h->sections_len = 1ull << 40;
 			h->data_off = h->header_size + h->sections_len;
@@ -180,7 +206,10 @@ static void test_lies(void)
 				memset(b + e[z].file_off + 40, 0xA5, e[z].c.stored_len);
 			say = "decompress";
 			break;
-		case L_VERSION: h->version = 2; say = "made by a newer splitckpt (format 2, this one reads up to 1)"; break;
+		case L_VERSION:
+			h->version = 2;
+			say = "made by a newer splitckpt (format 2, this one reads up to 1)";
+			break;
 		}
 		fix_crcs(b, (size_t)orig_len);
 		t_spit(work, b, (size_t)orig_len);
@@ -203,16 +232,16 @@ int main(void)
 {
 	char path[512], err[512];
 	struct img_header_info h;
-	struct img_write_opts o = { 1, 2, 1 };
-	static const size_t len[3] = { 64 << 10, 64 << 10, 32 << 10 };
-	static const enum t_pattern pat[3] = { T_RANDOM, T_TEXT, T_MIXED };
+	struct img_write_opts o = {1, 2, 1};
+	static const size_t len[3] = {64 << 10, 64 << 10, 32 << 10};
+	static const enum t_pattern pat[3] = {T_RANDOM, T_TEXT, T_MIXED};
 	for (int i = 0; i < 3; i++) {
 		uint8_t *p = t_map(len[i]);
 		t_fill(p, len[i], pat[i], (uint64_t)i + 10);
-		regs[i] = (struct img_region){ (uintptr_t)p, len[i], PROT_READ | PROT_WRITE,
-					       IMG_REG_ANON, 0, "[r]" };
+		regs[i] = (struct img_region){(uintptr_t)p, len[i], PROT_READ | PROT_WRITE,
+					      IMG_REG_ANON, 0,	    "[r]"};
 	}
-	struct img_blob b = { IMG_BLOB_PROC, "some process state", 18 };
+	struct img_blob b = {IMG_BLOB_PROC, "some process state", 18};
 	t_info(&h, "damage");
 	t_path(path, sizeof(path), "good.dmtcp");
 	t_path(work, sizeof(work), "ckpt_damaged.dmtcp");

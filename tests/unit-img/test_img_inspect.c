@@ -22,7 +22,7 @@ static int write_img(const char *path, const struct img_region *r, size_t n,
 		     const struct img_blob *b, size_t nb, char *err, size_t errlen)
 {
 	struct img_header_info h;
-	struct img_write_opts o = { 1, 2, 1 };
+	struct img_write_opts o = {1, 2, 1};
 	t_info(&h, "inspected-prog");
 	return img_write(path, &h, b, nb, r, n, &o, NULL, err, errlen);
 }
@@ -40,14 +40,28 @@ static char *inspect(const char *path, int *rc)
 static void test_inspect(void)
 {
 	static const char *const want[] = {
-		"inspected-prog", "node-test-07", "00112233aabbccdd-4242-65a1b2c3",
-		"--size 100 --tabs\\x09here", "/home/user/run dir", "generation", "4242",
-		"0x1234abcd5678ef90", "PROC", "LAYOUT", "[heap]", "[stack:1]", "rw-",
-		"anon,stack", "compression", "overall ratio", "checksums: OK", "hwloc",
-		"2023-11-14",
+	    "inspected-prog",
+	    "node-test-07",
+	    "00112233aabbccdd-4242-65a1b2c3",
+	    "--size 100 --tabs\\x09here",
+	    "/home/user/run dir",
+	    "generation",
+	    "4242",
+	    "0x1234abcd5678ef90",
+	    "PROC",
+	    "LAYOUT",
+	    "[heap]",
+	    "[stack:1]",
+	    "rw-",
+	    "anon,stack",
+	    "compression",
+	    "overall ratio",
+	    "checksums: OK",
+	    "hwloc",
+	    "2023-11-14",
 	};
 	char path[512], err[512];
-	struct img_blob b[] = { { IMG_BLOB_PROC, "proc-data", 9 }, { IMG_BLOB_LAYOUT, "l", 1 } };
+	struct img_blob b[] = {{IMG_BLOB_PROC, "proc-data", 9}, {IMG_BLOB_LAYOUT, "l", 1}};
 	t_path(path, sizeof(path), "insp.dmtcp");
 	int rc = write_img(path, reg, 2, b, 2, err, sizeof(err));
 	CHECK(rc == 0, "img_write: %s", err);
@@ -87,11 +101,11 @@ static void test_bad_args(void)
 	r.start += 100;
 	int rc = write_img(path, &r, 1, NULL, 0, err, sizeof(err));
 	CHECK(rc == -EINVAL && strstr(err, path), "misaligned region: %d %s", rc, err);
-	struct img_region two[2] = { reg[0], reg[0] };
+	struct img_region two[2] = {reg[0], reg[0]};
 	two[1].start += 4096;
 	rc = write_img(path, two, 2, NULL, 0, err, sizeof(err));
 	CHECK(rc == -EINVAL && strstr(err, "overlap"), "overlapping regions: %d %s", rc, err);
-	struct img_blob b[] = { { IMG_BLOB_PROC, "a", 1 }, { IMG_BLOB_PROC, "b", 1 } };
+	struct img_blob b[] = {{IMG_BLOB_PROC, "a", 1}, {IMG_BLOB_PROC, "b", 1}};
 	rc = write_img(path, reg, 1, b, 2, err, sizeof(err));
 	CHECK(rc == -EINVAL, "duplicate blob: %d", rc);
 	CHECK(!t_exists(path) && !t_exists(tmp), "file left after refused arguments");
@@ -124,10 +138,10 @@ int main(void)
 	mem = t_map(2 * len);
 	t_fill(mem, len, T_RANDOM, 1);
 	t_fill(mem + len, len, T_MIXED, 2);
-	reg[0] = (struct img_region){ (uintptr_t)mem, len, PROT_READ | PROT_WRITE, IMG_REG_ANON,
-				      0, "[heap]" };
-	reg[1] = (struct img_region){ (uintptr_t)mem + len, len, PROT_READ | PROT_WRITE,
-				      IMG_REG_ANON | IMG_REG_STACK, 0, "[stack:1]" };
+	reg[0] = (struct img_region){(uintptr_t)mem, len, PROT_READ | PROT_WRITE,
+				     IMG_REG_ANON,   0,	  "[heap]"};
+	reg[1] = (struct img_region){(uintptr_t)mem + len,	   len, PROT_READ | PROT_WRITE,
+				     IMG_REG_ANON | IMG_REG_STACK, 0,	"[stack:1]"};
 	test_inspect();
 	test_bad_args();
 	test_write_error();

@@ -26,16 +26,16 @@ struct spec {
 };
 
 static const struct spec specs[NREG] = {
-	{ 8 * MIB + 12288, T_RANDOM, PROT_READ | PROT_WRITE, IMG_REG_ANON, "[heap]" },
-	{ 6 * MIB, T_ZERO, PROT_READ | PROT_WRITE, IMG_REG_ANON, "" },
-	{ 3 * MIB, T_TEXT, PROT_READ | PROT_WRITE, IMG_REG_ANON, "" },
-	{ 5 * MIB, T_MIXED, PROT_READ | PROT_WRITE, IMG_REG_ANON | IMG_REG_STACK, "[stack:1]" },
-	{ 64 << 10, T_NONE, PROT_NONE, IMG_REG_ANON | IMG_REG_NODATA, "[arena-reserve]" },
-	{ 256 << 10, T_RANDOM, PROT_READ, IMG_REG_ANON, "" },
-	{ 128 << 10, T_MIXED, PROT_NONE, IMG_REG_ANON, "[guarded]" },
-	{ 1 * MIB, T_MIXED, PROT_READ | PROT_WRITE, IMG_REG_ANON | IMG_REG_SHARED, "/dev/zero" },
-	{ 512 << 10, T_TEXT, PROT_READ | PROT_WRITE, IMG_REG_FILE, "data.bin" },
-	{ 16 * MIB, T_NONE, PROT_READ | PROT_WRITE, IMG_REG_ANON, "[sparse]" },
+    {8 * MIB + 12288, T_RANDOM, PROT_READ | PROT_WRITE, IMG_REG_ANON, "[heap]"},
+    {6 * MIB, T_ZERO, PROT_READ | PROT_WRITE, IMG_REG_ANON, ""},
+    {3 * MIB, T_TEXT, PROT_READ | PROT_WRITE, IMG_REG_ANON, ""},
+    {5 * MIB, T_MIXED, PROT_READ | PROT_WRITE, IMG_REG_ANON | IMG_REG_STACK, "[stack:1]"},
+    {64 << 10, T_NONE, PROT_NONE, IMG_REG_ANON | IMG_REG_NODATA, "[arena-reserve]"},
+    {256 << 10, T_RANDOM, PROT_READ, IMG_REG_ANON, ""},
+    {128 << 10, T_MIXED, PROT_NONE, IMG_REG_ANON, "[guarded]"},
+    {1 * MIB, T_MIXED, PROT_READ | PROT_WRITE, IMG_REG_ANON | IMG_REG_SHARED, "/dev/zero"},
+    {512 << 10, T_TEXT, PROT_READ | PROT_WRITE, IMG_REG_FILE, "data.bin"},
+    {16 * MIB, T_NONE, PROT_READ | PROT_WRITE, IMG_REG_ANON, "[sparse]"},
 };
 
 static struct img_region regs[NREG];
@@ -88,7 +88,7 @@ static void setup(void)
 			memcpy(expect[i], p, s->len);
 		}
 		mprotect(p, s->len, s->prot);
-		regs[i] = (struct img_region){ (uintptr_t)p, s->len, s->prot, s->flags, 0, "" };
+		regs[i] = (struct img_region){(uintptr_t)p, s->len, s->prot, s->flags, 0, ""};
 		snprintf(regs[i].path, sizeof(regs[i].path), "%s", s->path);
 		if (s->flags & IMG_REG_NODATA)
 			continue;
@@ -103,9 +103,9 @@ static void setup(void)
 static void remap_fresh(void)
 {
 	for (size_t i = 0; i < NREG; i++) {
-		void *p = mmap((void *)(uintptr_t)regs[i].start, regs[i].len,
-			       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
-			       0);
+		void *p =
+		    mmap((void *)(uintptr_t)regs[i].start, regs[i].len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 		if (p == MAP_FAILED) {
 			perror("mmap fixed");
 			exit(2);
@@ -117,14 +117,14 @@ static void check_reader(struct img_reader *r, const struct img_header_info *h,
 			 const struct img_blob *blobs, size_t nblobs, int compress)
 {
 	const struct img_header_info *g = img_header(r);
-	CHECK(g->generation == h->generation && g->nprocs == h->nprocs &&
-		      g->job_id == h->job_id && g->uid == h->uid && g->vpid == h->vpid &&
-		      g->vppid == h->vppid && g->time_sec == h->time_sec &&
-		      g->arena_base == h->arena_base && g->arena_size == h->arena_size,
+	CHECK(g->generation == h->generation && g->nprocs == h->nprocs && g->job_id == h->job_id &&
+		  g->uid == h->uid && g->vpid == h->vpid && g->vppid == h->vppid &&
+		  g->time_sec == h->time_sec && g->arena_base == h->arena_base &&
+		  g->arena_size == h->arena_size,
 	      "numeric header fields differ");
 	CHECK(!strcmp(g->uniquepid, h->uniquepid) && !strcmp(g->progname, h->progname) &&
-		      !strcmp(g->hostname, h->hostname) && !strcmp(g->cmdline, h->cmdline) &&
-		      !strcmp(g->cwd, h->cwd),
+		  !strcmp(g->hostname, h->hostname) && !strcmp(g->cmdline, h->cmdline) &&
+		  !strcmp(g->cwd, h->cwd),
 	      "string header fields differ");
 	CHECK(g->hwloc_summary[0] != 0, "hwloc summary not filled");
 	CHECK(!!(g->flags & IMG_F_COMPRESSED) == !!compress, "flags 0x%x", g->flags);
@@ -151,7 +151,7 @@ static void one_round(int compress, int wthreads, int rthreads, const struct img
 	char path[512], tmp[600], err[512];
 	struct img_header_info h;
 	struct img_write_stats st, rs;
-	struct img_write_opts o = { compress, wthreads, 1 };
+	struct img_write_opts o = {compress, wthreads, 1};
 	struct img_reader *r = NULL;
 
 	snprintf(tmp, sizeof(tmp), "ckpt_rt_%d_%d.dmtcp", compress, wthreads);
@@ -173,8 +173,8 @@ static void one_round(int compress, int wthreads, int rthreads, const struct img
 	CHECK(!compress || st.file_bytes < st.data_bytes * 3 / 4, "poor compression: %llu of %llu",
 	      (unsigned long long)st.file_bytes, (unsigned long long)st.data_bytes);
 	printf("  write compress=%d threads=%d: %llu bytes, %llu chunks (%llu raw), %.3f s\n",
-	       compress, wthreads, (unsigned long long)st.file_bytes,
-	       (unsigned long long)st.chunks, (unsigned long long)st.raw_chunks, st.seconds);
+	       compress, wthreads, (unsigned long long)st.file_bytes, (unsigned long long)st.chunks,
+	       (unsigned long long)st.raw_chunks, st.seconds);
 
 	remap_fresh();
 	rc = img_open(path, &r, err, sizeof(err));
@@ -201,17 +201,15 @@ static void one_round(int compress, int wthreads, int rthreads, const struct img
 
 int main(void)
 {
-	static const int rounds[][3] = { { 0, 1, 1 }, { 0, 2, 3 }, { 1, 1, 2 },
-					 { 1, 2, 1 }, { 1, 5, 4 }, { 1, 0, 0 } };
+	static const int rounds[][3] = {{0, 1, 1}, {0, 2, 3}, {1, 1, 2},
+					{1, 2, 1}, {1, 5, 4}, {1, 0, 0}};
 	uint8_t proc[300], *filedata = malloc(MIB + 5);
 	t_fill(proc, sizeof(proc), T_TEXT, 1);
 	t_fill(filedata, MIB + 5, T_RANDOM, 2);
 	struct img_blob blobs[] = {
-		{ IMG_BLOB_PROC, proc, sizeof(proc) },
-		{ IMG_BLOB_THREADS, "t", 1 },
-		{ IMG_BLOB_LAYOUT, NULL, 0 },
-		{ IMG_BLOB_FILEDATA, filedata, MIB + 5 },
-		{ 1000, "future blob type", 16 },
+	    {IMG_BLOB_PROC, proc, sizeof(proc)}, {IMG_BLOB_THREADS, "t", 1},
+	    {IMG_BLOB_LAYOUT, NULL, 0},		 {IMG_BLOB_FILEDATA, filedata, MIB + 5},
+	    {1000, "future blob type", 16},
 	};
 	setup();
 	for (size_t i = 0; i < sizeof(rounds) / sizeof(rounds[0]); i++)

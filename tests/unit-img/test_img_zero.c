@@ -17,7 +17,7 @@ static int write_one(const char *name, struct img_region *reg, size_t n, int com
 		     struct img_write_stats *st, char *path, size_t plen)
 {
 	struct img_header_info h;
-	struct img_write_opts o = { compress, 0, 1 };
+	struct img_write_opts o = {compress, 0, 1};
 	char err[512];
 	t_info(&h, "zero");
 	t_path(path, plen, name);
@@ -48,8 +48,8 @@ static void test_64m(int compress)
 	uint8_t *p = t_map(64 * MIB);
 	t_fill(p, 32 * MIB, T_RANDOM, 5); /* make the pages present, then zero them */
 	memset(p, 0, 32 * MIB);
-	struct img_region reg = { (uintptr_t)p, 64 * MIB, PROT_READ | PROT_WRITE, IMG_REG_ANON,
-				  0, "[heap]" };
+	struct img_region reg = {(uintptr_t)p, 64 * MIB, PROT_READ | PROT_WRITE,
+				 IMG_REG_ANON, 0,	 "[heap]"};
 	if (write_one(compress ? "z64c.dmtcp" : "z64r.dmtcp", &reg, 1, compress, &st, path,
 		      sizeof(path)))
 		return;
@@ -71,8 +71,8 @@ static void test_one_byte(void)
 	uint8_t *p = t_map(64 * MIB);
 	memset(p, 0, 8 * MIB);
 	p[37 * MIB + 123] = 1;
-	struct img_region reg = { (uintptr_t)p, 64 * MIB, PROT_READ | PROT_WRITE, IMG_REG_ANON,
-				  0, "" };
+	struct img_region reg = {(uintptr_t)p, 64 * MIB, PROT_READ | PROT_WRITE,
+				 IMG_REG_ANON, 0,	 ""};
 	if (write_one("onebyte.dmtcp", &reg, 1, 1, &st, path, sizeof(path)))
 		return;
 	CHECK(st.chunks == 1 && st.data_bytes == 4096, "chunks %llu data %llu",
@@ -94,8 +94,8 @@ static void test_2g(void)
 		printf("  2 GiB mapping refused: skipped\n");
 		return;
 	}
-	struct img_region reg = { (uintptr_t)p, len, PROT_READ | PROT_WRITE, IMG_REG_ANON, 0,
-				  "[big]" };
+	struct img_region reg = {(uintptr_t)p, len, PROT_READ | PROT_WRITE,
+				 IMG_REG_ANON, 0,   "[big]"};
 	if (write_one("z2g.dmtcp", &reg, 1, 1, &st, path, sizeof(path)) == 0) {
 		CHECK(st.file_bytes < MIB, "2 GiB of zeros gave %llu bytes",
 		      (unsigned long long)st.file_bytes);
