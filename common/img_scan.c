@@ -5,9 +5,10 @@
  * all-zero pages (untouched private anonymous pages are found through /proc/self/pagemap
  * without reading them; other pages are checked word by word), cuts the rest into chunks at
  * every zero page, and for each chunk computes the CRC and, when compressing, deflates it into
- * one of its buffers - but only if a 32 KiB sample spread over the chunk shrank to <= 90% and
- * the whole chunk does too; otherwise the chunk stays raw and points straight into process
- * memory (or, for a region without PROT_READ, into a copy read through /proc/self/mem).
+ * one of its buffers - but only if 4 KiB of probes do not look random, a 32 KiB sample
+ * spread over the chunk shrank to <= 90%, and the whole chunk does too; otherwise the chunk
+ * stays raw and points straight into process memory (or, for a region without PROT_READ,
+ * into a copy read through /proc/self/mem).
  * Finished chunks go to the writer's bounded queue (img_write.c), in whatever order they finish.
  * Invariants: a buffer is reused only when neither its worker nor any queued or unwritten chunk
  * refers to it; after img_wctx_abort every worker stops at its next queue or buffer wait.
@@ -151,6 +152,27 @@ static int page_is_zero(const uint8_t *p)
 	return 1;
 }
 
+/* 1 if 4 probes of 1 KiB spread over the chunk look like random bytes: their collision
+ * entropy -log2(sum p_i^2) is above 7.5 bits per byte (random data gives ~7.9; text, code,
+ * pointers and mostly-zero pages are far below). Costs a few microseconds and lets the
+ * compressed path skip deflate, which would run at ~50 MB/s on such data, at once. */
+static int looks_random(const uint8_t *data, uint32_t len)
+{
+	uint32_t cnt[256] = { 0 };
+	uint64_t n = 0, sumsq = 0;
+	unsigned piece = len < 4096 ? len / 4 : 1024;
+	for (unsigned i = 0; i < 4; i++) {
+		const uint8_t *p = data + (uint64_t)len / 4 * i;
+		for (unsigned b = 0; b < piece; b++)
+			cnt[p[b]]++;
+		n += piece;
+	}
+	for (unsigned b = 0; b < 256; b++)
+		sumsq += (uint64_t)cnt[b] * cnt[b];
+	/* -log2(sumsq / n^2) > 7.5  <=>  n^2 > sumsq * 2^7.5 (2^7.5 ~ 181) */
+	return n * n > sumsq * 181;
+}
+
 /* 1 if a sample of SAMPLE_PIECES pieces spread over the chunk deflates to <= 90%. */
 static int sample_shrinks(struct img_worker *k, const uint8_t *data, uint64_t len)
 {
@@ -171,6 +193,8 @@ static int sample_shrinks(struct img_worker *k, const uint8_t *data, uint64_t le
 /* Deflates data into a new buffer if that pays; fills j and returns 1, or 0 for raw, or -1. */
 static int try_compress(struct img_worker *k, const uint8_t *data, uint32_t len, struct img_wjob *j)
 {
+	if (looks_random(data, len))
+		return 0;
 	if (len >= 2 * SAMPLE_PIECE * SAMPLE_PIECES && !sample_shrinks(k, data, len))
 		return 0;
 	struct img_wbuf *out = get_buf(k);
