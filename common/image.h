@@ -153,7 +153,10 @@ int img_inspect(const char *path, FILE *out);
 
 /* Short topology summary, e.g. "1 package, 2 cores, 2 PUs, L3 32MiB; AMD EPYC", from hwloc
  * (CPU objects only: no I/O discovery, so the result does not depend on hwloc's plugins).
- * Computed once per process, then copied. Returns 0 or -errno (buf then holds "unknown"). */
+ * Computed once per process (~1 ms; ~5 ms if hwloc's plugins get loaded: hwloc loads them on
+ * its first topology unless HWLOC_PLUGINS_PATH points nowhere, so a lower half that wants no
+ * extra libraries sets that before the first call), then copied.
+ * Thread-safe. Returns 0 or -errno (buf then holds "unknown"). */
 int img_hwloc_summary(char *buf, size_t len);
 
 /* Name of a blob type ("PROC", ...) or NULL if unknown. */

@@ -215,7 +215,12 @@ static int write_chunks(struct img_wctx *w, struct wout *o, int nthreads, char *
 static int check_blobs(const char *path, const struct img_blob *b, size_t n, char *err,
 		       size_t errlen)
 {
+	uint64_t total = 0;
 	for (size_t i = 0; i < n; i++) {
+		total += b[i].len <= IMG_SECTIONS_MAX ? b[i].len : IMG_SECTIONS_MAX;
+		if (total > IMG_SECTIONS_MAX / 2)
+			return img_fail(err, errlen, EFBIG, "%s: blobs too large (over %llu bytes)",
+					path, (unsigned long long)(IMG_SECTIONS_MAX / 2));
 		if (!b[i].type || (!b[i].data && b[i].len) || b[i].len > IMG_SECTIONS_MAX)
 			return img_fail(err, errlen, EINVAL, "%s: blob %zu (type %u) is invalid",
 					path, i, b[i].type);
