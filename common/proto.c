@@ -413,6 +413,25 @@ int proto_dec_suspend(const struct proto_msg *msg, struct proto_suspend *m)
 	return proto_get_end(&r);
 }
 
+/* WRITE: u32 generation, u32 nprocs (the processes that were suspended: what the images of
+ * this generation count as "complete") */
+void proto_enc_write(struct proto_buf *b, const struct proto_suspend *m)
+{
+	proto_buf_init(b, MSG_WRITE);
+	proto_put_u32(b, m->generation);
+	proto_put_u32(b, m->nprocs);
+}
+
+int proto_dec_write(const struct proto_msg *msg, struct proto_suspend *m)
+{
+	struct proto_reader r;
+	if (rd_open(&r, msg, MSG_WRITE) < 0)
+		return -EBADMSG;
+	proto_get_u32(&r, &m->generation);
+	proto_get_u32(&r, &m->nprocs);
+	return proto_get_end(&r);
+}
+
 /* WRITTEN: u32 status, u64 bytes, str path, str hostname, str text */
 void proto_enc_written(struct proto_buf *b, const struct proto_written *m)
 {

@@ -255,7 +255,8 @@ static void check_phase(struct coord *co)
 				 ck->gen, ck->nparts);
 			ck->phase = CK_WRITING;
 			struct proto_buf b;
-			proto_buf_init(&b, MSG_WRITE);
+			struct proto_suspend w = {ck->gen, (uint32_t)ck->nparts};
+			proto_enc_write(&b, &w);
 			broadcast(co, &b, WS_WRITING);
 		}
 		check_phase(co); /* nparts may be 0 */
@@ -297,10 +298,17 @@ void coord_ckpt_worker_gone(struct coord *co, struct coord_client *c)
 	ck->nparts--;
 	switch (ck->phase) {
 	case CK_SUSPENDING:
-		if (c->w.state == WS_SUSPENDED)
+		if (c->w.state == WS_SUSPENDED) {
 			ck->nsusp--;
-		fail(co, "%s disconnected while suspending (%s)", name,
-		     c->drop_reason ? c->drop_reason : "connection closed");
+			fail(co, "%s disconnected after it was suspended (%s)", name,
+			     c->drop_reason ? c->drop_reason : "connection closed");
+		} else {
+			/* It exited before it could be stopped (a short-lived child, say): there
+			 * is nothing of it to save, and the generation goes on without it. */
+			log_info("checkpoint generation %u: %s ended before it was suspended; "
+				 "the generation goes on without it",
+				 ck->gen, name);
+		}
 		break;
 	case CK_WRITING:
 		if (c->w.state == WS_WRITTEN)

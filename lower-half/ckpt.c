@@ -290,6 +290,9 @@ static void handle(struct proto_msg *m)
 		break;
 	}
 	case MSG_WRITE: {
+		struct proto_suspend ws;
+		if (proto_dec_write(m, &ws) == 0 && ws.generation == cur.gen)
+			cur.nprocs = ws.nprocs;
 		char err[1024] = "";
 		uint64_t bytes = 0;
 		int rc = write_image(cur.gen, cur.nprocs, &bytes, err, sizeof(err));

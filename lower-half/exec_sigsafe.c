@@ -35,6 +35,27 @@ static long precheck(const char *path)
 	return -ENOEXEC;
 }
 
+/* Writes "NAME=<n>" into buf (at least 48 bytes); returns buf. */
+static char *fmt_id(char *buf, const char *name, long n)
+{
+	size_t k = nl_strlen(name);
+	nl_memcpy(buf, name, k);
+	char tmp[24];
+	int t = 0;
+	if (n < 0) {
+		buf[k++] = '-';
+		n = -n;
+	}
+	do {
+		tmp[t++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n);
+	while (t)
+		buf[k++] = tmp[--t];
+	buf[k] = 0;
+	return buf;
+}
+
 long lh_exec(const char *path, char *const argv[], char *const envp[])
 {
 	if (!path)
@@ -49,8 +70,9 @@ long lh_exec(const char *path, char *const argv[], char *const envp[])
 		argc++;
 	while (envp && envp[envc])
 		envc++;
-	size_t nptr = (3 + (argc ? argc : 1) + 1) + (envc + lh.npriv + 1);
-	size_t bytes = (nptr * sizeof(char *) + 4095) & ~4095UL;
+	size_t nptr = (3 + (argc ? argc : 1) + 1) + (envc + lh.npriv + 3);
+	size_t ptrbytes = nptr * sizeof(char *);
+	size_t bytes = (ptrbytes + 2 * 64 + 4095) & ~4095UL;
 	long m = sys_mmap(0, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m < 0)
 		return m;
@@ -71,6 +93,13 @@ long lh_exec(const char *path, char *const argv[], char *const envp[])
 			nenv[k++] = envp[i];
 	for (int i = 0; i < lh.npriv; i++)
 		nenv[k++] = lh.priv_env[i];
+	/* Who the new program is. In a vfork child (a process of its own that shares our
+	 * memory) that is the child, whose real pid is its virtual pid, and we are its parent. */
+	char *ids = (char *)m + ptrbytes;
+	long real = sys_getpid();
+	int vforked = real != lh.real_pid;
+	nenv[k++] = fmt_id(ids, "SPLITCKPT_VPID=", vforked ? real : lh.vpid);
+	nenv[k++] = fmt_id(ids + 64, "SPLITCKPT_VPPID=", vforked ? lh.vpid : lh.vppid);
 	nenv[k] = 0;
 	long r = sys_call3(SYS_execve, lh.lh_path, nargv, nenv);
 	sys_munmap((void *)m, bytes);

@@ -220,7 +220,7 @@ int lh_launch(const char *path, int argc, char **argv, char **app_envp)
 			free(rp);
 		}
 	}
-	if (lh_enter_upper_prepare(0) < 0)
+	if (lh_enter_upper_prepare(lh.pidvirt) < 0)
 		return -1;
 	jump_to(interp.entry, sp);
 }

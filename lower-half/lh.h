@@ -56,6 +56,7 @@ struct lh_idmap {
 struct lh_state {
 	int ckpt_sig;
 	int vpid, vppid;
+	int real_pid; /* the kernel's pid of this process now */
 	int pidvirt;             /* 1 in restarted processes (and their children) */
 	int parent_in_tree;      /* vppid names a process restored with us */
 	int have_rseq;

@@ -20,6 +20,7 @@
 #include "sys_nolibc.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,18 +90,16 @@ void lh_new_upid(void)
 /* Strings handed to an exec'd program: our configuration plus who we are. */
 void lh_priv_env_build(void)
 {
-	static char ids[4][64];
+	static char ids[2][64];
 	static char *kept[LH_MAX_PRIV_ENV];
 	int n = 0;
 	for (int i = 0; i < lh.npriv; i++)
 		if (lh.priv_env[i] && strncmp(lh.priv_env[i], "SPLITCKPT_V", 11) &&
 		    strncmp(lh.priv_env[i], "SPLITCKPT_PIDVIRT", 17) && n < LH_MAX_PRIV_ENV - 5)
 			kept[n++] = lh.priv_env[i];
-	snprintf(ids[0], sizeof(ids[0]), "SPLITCKPT_VPID=%d", lh.vpid);
-	snprintf(ids[1], sizeof(ids[1]), "SPLITCKPT_VPPID=%d", lh.vppid);
-	snprintf(ids[2], sizeof(ids[2]), "SPLITCKPT_PIDVIRT=%d", lh.pidvirt);
-	for (int i = 0; i < 3; i++)
-		kept[n++] = ids[i];
+	lh.real_pid = getpid();
+	snprintf(ids[0], sizeof(ids[0]), "SPLITCKPT_PIDVIRT=%d", lh.pidvirt);
+	kept[n++] = ids[0];
 	for (int i = 0; i < n; i++)
 		lh.priv_env[i] = kept[i];
 	lh.npriv = n;
@@ -133,6 +132,12 @@ int lh_enter_upper_prepare(int pidvirt)
 	lh.main_lower_fs = lh_get_fs();
 	lh.pidvirt = pidvirt;
 	lh_priv_env_build();
+	/* Whoever exec'd us may have left our signals blocked; they must never be. */
+	sigset_t ours;
+	sigemptyset(&ours);
+	sigaddset(&ours, SIGSYS);
+	sigaddset(&ours, lh.ckpt_sig);
+	sigprocmask(SIG_UNBLOCK, &ours, NULL);
 	long r = lh_install_handlers();
 	if (r < 0) {
 		log_err("cannot install the signal handlers: %s", strerror((int)-r));
@@ -203,7 +208,7 @@ int main(int argc, char **argv, char **envp)
 		lh_new_upid();
 		if (lh_ckpt_start() < 0)
 			return 1;
-		(void)pidvirt;
+		lh.pidvirt = pidvirt;
 		int rc = lh_launch(prog, argc - 3, argv + 3, app_env);
 		return rc == -2 ? 1 : 1;
 	}

@@ -94,6 +94,10 @@ int lh_restore_many(char **paths, int n, int strict)
 	shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (!nodes || shm == MAP_FAILED)
 		return -1;
+	/* Pipes seen by two descriptors or more (in one process or across the tree) are
+	 * recreated once; a pipe to the outside keeps being the restarter's. */
+	uint64_t *seen = calloc(64 * n + 1, sizeof(uint64_t));
+	int nseen = 0;
 	for (int i = 0; i < n; i++) {
 		char err[1024];
 		struct img_reader *rd;
@@ -116,9 +120,26 @@ int lh_restore_many(char **paths, int n, int strict)
 		uint64_t ino[64];
 		if (img_blob(rd, IMG_BLOB_FDS, &b, &bl) == 0) {
 			int k = lh_fds_pipe_inodes(b, bl, ino, 64);
-			for (int j = 0; j < k; j++)
-				lh_pipes_precreate(ino[j], NULL, 0);
+			for (int j = 0; j < k && seen; j++) {
+				int dup = 0;
+				for (int q = 0; q < nseen && !dup; q++)
+					dup = seen[q] == ino[j];
+				if (dup)
+					lh_pipes_precreate(ino[j], NULL, 0);
+				else
+					seen[nseen++] = ino[j];
+			}
 		}
+		img_close(rd);
+	}
+	free(seen);
+	for (int i = 0; i < n; i++) { /* bytes that were in flight in those pipes */
+		char err[1024];
+		struct img_reader *rd;
+		const void *b;
+		uint64_t bl;
+		if (img_open(paths[i], &rd, err, sizeof(err)) < 0)
+			continue;
 		if (img_blob(rd, IMG_BLOB_PIPES, &b, &bl) == 0)
 			lh_pipes_blob_apply(b, bl);
 		img_close(rd);

@@ -295,6 +295,19 @@ void lh_sigsys_handler(int sig, siginfo_t *si, void *ucv)
 		blocking_call(uc, nr, g);
 		return;
 	}
+	if (nr == SYS_execve || nr == SYS_execveat) {
+		/* The new program must start with the application's signal mask, not with the
+		 * all-blocked mask this handler runs under. */
+		uint64_t app_mask, old;
+		nl_memcpy(&app_mask, &uc->uc_sigmask, 8);
+		app_mask &= ~our_sigs();
+		sys_call4(SYS_rt_sigprocmask, SIG_SETMASK, &app_mask, &old, 8);
+		long r = emulate(nr, g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10], g[REG_R8],
+				 g[REG_R9]);
+		sys_call4(SYS_rt_sigprocmask, SIG_SETMASK, &old, 0, 8);
+		g[REG_RAX] = r;
+		return;
+	}
 	g[REG_RAX] = emulate(nr, g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10], g[REG_R8],
 			     g[REG_R9]);
 }

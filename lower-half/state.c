@@ -458,6 +458,14 @@ static struct {
 } pipes[64];
 static int npipes;
 
+static int pipe_known(uint64_t ino)
+{
+	for (int i = 0; i < npipes; i++)
+		if (pipes[i].ino == ino)
+			return 1;
+	return 0;
+}
+
 static int pipe_end(const struct lh_fd_rec *r)
 {
 	int wr = (r->flags & O_ACCMODE) == O_WRONLY;
@@ -515,7 +523,7 @@ int lh_fds_pipe_inodes(const void *blob, uint64_t len, uint64_t *ino, int max)
 		return -EBADMSG;
 	int k = 0;
 	for (uint32_t i = 0; i < b->n && k < max; i++)
-		if (b->rec[i].type == FDT_PIPE && b->rec[i].fd > 2)
+		if (b->rec[i].type == FDT_PIPE)
 			ino[k++] = b->rec[i].ino;
 	return k;
 }
@@ -530,7 +538,8 @@ int lh_pipes_blob_apply(const void *blob, uint64_t len)
 		off += sizeof(r);
 		if (r.len > len - off)
 			return -EBADMSG;
-		lh_pipes_precreate(r.ino, p + off, r.len);
+		if (pipe_known(r.ino))
+			lh_pipes_precreate(r.ino, p + off, r.len);
 		off += r.len;
 	}
 	return 0;
@@ -556,8 +565,12 @@ int lh_restore_fds(const void *blob, uint64_t len, const void *filedata, uint64_
 	}
 	for (uint32_t i = 0; i < b->n; i++) {
 		const struct lh_fd_rec *r = &b->rec[i];
-		if (r->fd <= 2 || r->fd >= LH_FD_MIN)
-			continue; /* stdio stays the restarting terminal's or redirects */
+		if (r->fd >= LH_FD_MIN)
+			continue;
+		/* stdio stays the restarting terminal's or redirects, unless it is a pipe to
+		 * another process restarted with us */
+		if (r->fd <= 2 && !(r->type == FDT_PIPE && pipe_known(r->ino)))
+			continue;
 		int fd = -1;
 		int fl = r->flags >= 0 ? (r->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY)) : O_RDONLY;
 		switch (r->type) {

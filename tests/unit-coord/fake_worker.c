@@ -135,7 +135,8 @@ static int on_message(struct fw *f, struct coord_conn *c, struct proto_msg *m)
 		return coord_send_empty(c, MSG_SUSPENDED, 5000);
 	}
 	case MSG_WRITE: {
-		if (proto_dec_empty(m, MSG_WRITE) < 0)
+		struct proto_suspend ws;
+		if (proto_dec_write(m, &ws) < 0)
 			return -1;
 		if (f->mode == MODE_DIE_ON_WRITE) {
 			out(f, "dying on purpose while writing");
