@@ -149,8 +149,8 @@ int coord_ckpt_request(struct coord *co, struct coord_client *waiter, char *msg,
 	}
 	if (waiter)
 		waiter->waiting = WAIT_CURRENT;
-	snprintf(msg, n, "checkpoint generation %u started (%zu processes)\n", ck->next_gen,
-		 co->nworkers);
+	snprintf(msg, n, "checkpoint generation %u started (%zu process%s)\n", ck->next_gen,
+		 co->nworkers, co->nworkers == 1 ? "" : "es");
 	start(co);
 	return 0;
 }
@@ -195,8 +195,8 @@ static void commit(struct coord *co)
 	char size[32], text[256];
 	coord_fmt_bytes(ck->bytes, size, sizeof(size));
 	snprintf(text, sizeof(text),
-		 "checkpoint generation %u complete: %zu processes, %s written in %.3f s\n",
-		 ck->gen, ck->nparts, size, ms / 1000.0);
+		 "checkpoint generation %u complete: %zu process%s, %s written in %.3f s\n",
+		 ck->gen, ck->nparts, ck->nparts == 1 ? "" : "es", size, ms / 1000.0);
 	log_info("%.*s", (int)strlen(text) - 1, text);
 	reply_waiters(co, 0, text, ck->bytes, ms);
 	ck->phase = CK_RESUMING;

@@ -66,8 +66,8 @@ char *coord_status_text(const struct coord *co)
 		if (ck->last_nprocs) {
 			char size[32];
 			coord_fmt_bytes(ck->last_bytes, size, sizeof(size));
-			fprintf(fp, "  LAST_CKPT=%zu processes, %s in %.3f s\n", ck->last_nprocs,
-				size, ck->last_ms / 1000.0);
+			fprintf(fp, "  LAST_CKPT=%zu process%s, %s in %.3f s\n", ck->last_nprocs,
+				ck->last_nprocs == 1 ? "" : "es", size, ck->last_ms / 1000.0);
 		}
 	} else {
 		fprintf(fp, "  LAST_CKPT_GENERATION=none\n");
