@@ -151,10 +151,17 @@ case_bad_options() {
   "$CMD" -s -l >"$T/c3.out" 2>&1; [ $? -eq 1 ] || fail "dmtcp_command with two commands"
   "$CMD" -i >"$T/c4.out" 2>&1; [ $? -eq 1 ] || fail "dmtcp_command -i without value"
   "$CMD" --help | grep -q -- "--bcheckpoint" || fail "dmtcp_command --help"
-  # the created ckptdir
-  start_coord --ckptdir "$T/new/deep/dir"
+  # the created ckptdir, --tmpdir, -q
+  start_coord --ckptdir "$T/new/deep/dir" --tmpdir "$T/scratch" -q
   test -d "$T/new/deep/dir" || fail "--ckptdir not created"
+  test -d "$T/scratch" || fail "--tmpdir not created"
   cmd -s | grep -q "CKPTDIR=$T/new/deep/dir" || fail "-s does not show the ckptdir"
+  has "$T/coord.out" "listening on" && fail "-q still prints the start-up messages"
+  stop_coord
+  # environment defaults
+  DMTCP_CHECKPOINT_INTERVAL=17 DMTCP_CHECKPOINT_DIR=$T/envdir start_coord
+  cmd -s | grep -q "CKPT_INTERVAL=17" || fail "DMTCP_CHECKPOINT_INTERVAL ignored"
+  cmd -s | grep -q "CKPTDIR=$T/envdir" || fail "DMTCP_CHECKPOINT_DIR ignored"
   stop_coord
 }
 
