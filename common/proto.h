@@ -207,7 +207,8 @@ struct proto_cmd_reply {
 };
 
 /* Encoders: start b with the right type and put the fields (then call proto_buf_finish).
- * Messages without payload (SUSPENDED, WRITE, RESUMED, KILL) need only proto_buf_init. */
+ * Messages without payload (SUSPENDED, RESUMED, KILL) need only proto_buf_init. WRITE has the
+ * layout of SUSPEND: {generation, processes that were suspended}. */
 void proto_enc_hello_worker(struct proto_buf *b, const struct proto_hello_worker *m);
 void proto_enc_hello_cmd(struct proto_buf *b, const struct proto_hello_cmd *m);
 void proto_enc_welcome(struct proto_buf *b, const struct proto_welcome *m);

@@ -5,10 +5,12 @@
  *        --all WRITTEN--> restart script written --> RESUMING (RESUME committed=1)
  *        --all RESUMED--> IDLE
  *
- * A failure (a WRITTEN with an error, a participant that disconnects, the restart script that
- * cannot be written) marks the checkpoint failed; the phase still waits for the replies of
- * the remaining participants, then RESUME committed=0 goes to them instead of the next step.
- * So a worker only ever gets RESUME after it answered the last request it got.
+ * A failure (a WRITTEN with an error, a participant that disconnects after it was suspended,
+ * the restart script that cannot be written) marks the checkpoint failed; the phase still waits
+ * for the replies of the remaining participants, then RESUME committed=0 goes to them instead
+ * of the next step. So a worker only ever gets RESUME after it answered the last request it
+ * got. A participant that disconnects before answering SUSPEND (a process that ended) is just
+ * left out; WRITE carries the final count of suspended processes.
  *
  * Invariants: ck.nparts counts the workers with w.in_ckpt; nsusp/nwritten/nresumed count
  * those of them in SUSPENDED/WRITTEN/RUNNING(after RESUME); every arriving message costs O(1),

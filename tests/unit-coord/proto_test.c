@@ -64,6 +64,7 @@ static int dec_hello(const struct proto_msg *m, void *o) { return proto_dec_hell
 static int dec_welcome(const struct proto_msg *m, void *o) { return proto_dec_welcome(m, o); }
 static int dec_written(const struct proto_msg *m, void *o) { return proto_dec_written(m, o); }
 static int dec_reply(const struct proto_msg *m, void *o) { return proto_dec_cmd_reply(m, o); }
+static int dec_write(const struct proto_msg *m, void *o) { return proto_dec_write(m, o); }
 static int dec_barrier(const struct proto_msg *m, void *o) { return proto_dec_barrier(m, o); }
 
 static void test_messages(void)
@@ -120,6 +121,12 @@ static void test_messages(void)
 	struct proto_msg rm = as_msg(&b);
 	CHECK(proto_dec_cmd_reply(&rm, &r2) == 0);
 	CHECK(r2.status == 1 && r2.text_len == 6 && !memcmp(r2.text, "hello\n", 6) && r2.ms == 4);
+	proto_buf_free(&b);
+
+	struct proto_suspend wr_in = {.generation = 5, .nprocs = 2}, wr_out;
+	proto_enc_write(&b, &wr_in);
+	check_exact(&b, dec_write, &wr_out);
+	CHECK(wr_out.generation == 5 && wr_out.nprocs == 2);
 	proto_buf_free(&b);
 
 	/* wrong type is refused */
