@@ -339,6 +339,36 @@ static void lost_coordinator(void)
 	lh.coord_fd = -1;
 }
 
+/* Without a coordinator (--no-coordinator): checkpoint every lhc.interval seconds on our own.
+ * Each process of a tree does so independently, so their images are not one consistent cut;
+ * a job made of several processes needs a coordinator. */
+static void standalone_loop(void)
+{
+	uint32_t gen = lhc.restarted_from;
+	for (;;) {
+		if (lhc.interval <= 0) {
+			pause();
+			continue;
+		}
+		sleep(lhc.interval);
+		gen++;
+		cur.gen = gen;
+		cur.nprocs = 1;
+		int rc = park_all();
+		lh_busy_enter();
+		char err[1024] = "";
+		uint64_t bytes = 0;
+		if (rc == 0)
+			rc = write_image(gen, 1, &bytes, err, sizeof(err));
+		if (rc == 0)
+			commit(gen);
+		else
+			log_err("checkpoint generation %u failed: %s", gen, err);
+		lh_busy_leave();
+		unpark_all();
+	}
+}
+
 static void *ckpt_thread(void *arg)
 {
 	(void)arg;
@@ -360,7 +390,7 @@ static void *ckpt_thread(void *arg)
 	for (;;) {
 		if (conn.fd < 0) {
 			if (lhc.no_coord) {
-				sleep(3600);
+				standalone_loop();
 				continue;
 			}
 			time_t now = time(NULL);
