@@ -1,0 +1,43 @@
+/*
+ * contract.h - the one struct through which the upper half reaches the lower half (MPI mode).
+ *
+ * The lower half maps it at a fixed address just below the arena (so it is never saved) and
+ * fills it before the application starts, and again after every restart with the addresses of
+ * the fresh lower half: the upper half keeps no other pointer into the lower half. Fields are
+ * only ever appended; `size` tells how much of it this lower half filled.
+ *
+ * fn[] holds the lower half's MPICH entry points, indexed by the position of each function in
+ * mpi-wrappers/mpi_functions.def (the generated enum wrap_fn_index); NULL where the lower MPI
+ * lacks the function.
+ *
+ * The call gate: an upper thread loads the lower-half TLS (FS base) of its own before calling
+ * fn[i] and its own FS base again after (wrfsbase when fsgsbase != 0, else arch_prctl).
+ * In this version every upper thread borrows main_lower_fs, which is correct only while one
+ * thread at a time is inside MPI (MPI_THREAD_FUNNELED/SERIALIZED); thread_lower_fs, when not 0,
+ * gives a thread its own lower TLS and must itself be called through the gate with
+ * main_lower_fs loaded.
+ */
+#ifndef SPLITCKPT_CONTRACT_H
+#define SPLITCKPT_CONTRACT_H
+
+#include <stdint.h>
+
+#define LH_CONTRACT_ADDR 0x0ffffff00000UL /* 1 MiB slot right below the arena */
+#define LH_CONTRACT_SLOT (1UL << 20)
+#define LH_CONTRACT_MAGIC 0x54435053u /* "SPCT" */
+#define LH_CONTRACT_VERSION 1u
+
+struct lh_contract {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t size;	 /* sizeof(struct lh_contract) of the lower half that filled it */
+	uint32_t nfuncs; /* entries in fn[] */
+	uint64_t epoch;	 /* 1 at launch, +1 after every restart: re-resolve cached handles */
+	uint64_t main_lower_fs;
+	uint32_t fsgsbase; /* 1: wrfsbase/rdfsbase are usable */
+	uint32_t max_thread_level; /* highest MPI_THREAD_* the gate supports */
+	uint64_t (*thread_lower_fs)(void); /* may be 0 */
+	void *fn[];
+};
+
+#endif
