@@ -466,6 +466,7 @@ void lh_after_fork_child(int parent_vpid)
 	coord_close(&conn);
 	coord_conn_init(&conn);
 	lh.coord_fd = -1;
+	park_reset_lower_tids();
 	lh.vppid = parent_vpid;
 	lh.parent_in_tree = 1;
 	lh.vpid = (int)sys_getpid(); /* a new process: its real pid is its virtual pid */

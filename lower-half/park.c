@@ -20,19 +20,42 @@
 #include <string.h>
 #include <time.h>
 
-static int lower_tids[64];
-static int nlower;
+/* tids of lower-half threads; 0 = free slot. Lock-free: slots are claimed with a CAS. */
+#define MAX_LOWER 256
+static int lower_tids[MAX_LOWER];
 
 void park_add_lower_tid(int tid)
 {
-	if (nlower < 64)
-		lower_tids[nlower++] = tid;
+	for (int i = 0; i < MAX_LOWER; i++) {
+		int zero = 0;
+		if (__atomic_compare_exchange_n(&lower_tids[i], &zero, tid, 0, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			return;
+	}
+	log_warn("more than %d lower-half threads; thread %d may be parked by mistake", MAX_LOWER,
+		 tid);
+}
+
+void park_remove_lower_tid(int tid)
+{
+	for (int i = 0; i < MAX_LOWER; i++) {
+		int t = tid;
+		if (__atomic_compare_exchange_n(&lower_tids[i], &t, 0, 0, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			return;
+	}
+}
+
+void park_reset_lower_tids(void)
+{
+	for (int i = 0; i < MAX_LOWER; i++)
+		__atomic_store_n(&lower_tids[i], 0, __ATOMIC_RELEASE);
 }
 
 static int is_lower(int tid)
 {
-	for (int i = 0; i < nlower; i++)
-		if (lower_tids[i] == tid)
+	for (int i = 0; i < MAX_LOWER; i++)
+		if (__atomic_load_n(&lower_tids[i], __ATOMIC_ACQUIRE) == tid)
 			return 1;
 	return 0;
 }
