@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,13 @@ static void *dup_blob(const struct img_reader *rd, uint32_t type, uint64_t *len)
 
 int lh_restore(const char *path, int strict)
 {
+	/* No signal may reach an application handler while this thread still runs the lower
+	 * half: every thread gets its own mask back from its saved context. */
+	sigset_t all;
+	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigprocmask(SIG_BLOCK, &all, NULL);
 	char err[1024];
 	struct img_reader *rd = NULL;
 	int rc = img_open(path, &rd, err, sizeof(err));
