@@ -156,6 +156,16 @@ static void cmdline_read(void)
 
 static int write_image(uint32_t gen, uint32_t nprocs, uint64_t *bytes, char *err, size_t errlen)
 {
+#ifdef LH_WITH_MPI
+	/* Draining and rebuilding MPI state is not there yet: an image of a rank taken now
+	 * could not be restarted, so none is written. */
+	(void)gen;
+	(void)nprocs;
+	(void)bytes;
+	snprintf(err, errlen, "checkpointing MPI ranks is not supported yet by this splitckpt "
+			      "(the MPI drain and rebuild are missing); no image written");
+	return -ENOTSUP;
+#endif
 	char dir[4096];
 	image_names(gen, dir, sizeof(dir), cur.path, sizeof(cur.path));
 	int rc = mkdir_p(dir);

@@ -16,6 +16,9 @@
 #include "lh.h"
 #include "log.h"
 #include "restore.h"
+#ifdef LH_WITH_MPI
+#include "mpi_lower.h"
+#endif
 #include "secret.h"
 #include "sys_nolibc.h"
 
@@ -155,6 +158,10 @@ int lh_enter_upper_prepare(int pidvirt)
 				 1 /* RSEQ_FLAG_UNREGISTER */, 0x53053053);
 		lh.have_rseq = u == 0;
 	}
+#ifdef LH_WITH_MPI
+	if (lh_mpi_setup() < 0)
+		return -1;
+#endif
 	if (lh_seccomp_install(pidvirt) < 0)
 		return -1;
 	return 0;
@@ -206,6 +213,11 @@ int main(int argc, char **argv, char **envp)
 			off += snprintf(lhc.cmdline + off, sizeof(lhc.cmdline) - off, "%s%s",
 					i > 3 ? " " : "", argv[i]);
 		lh_new_upid();
+#ifdef LH_WITH_MPI
+		app_env = lh_mpi_upper_env(app_env);
+		if (!app_env)
+			return 1;
+#endif
 		if (lh_ckpt_start() < 0)
 			return 1;
 		lh.pidvirt = pidvirt;

@@ -1,0 +1,137 @@
+/*
+ * mpi_lower.c - the MPI side of the lower half (built only into splitckpt-lh-mpi, which links
+ * Debian's MPICH). Maps the contract (common/contract.h) at its fixed address below the arena
+ * and fills it with MPICH's entry points, in the order of mpi-wrappers/mpi_functions.def; the
+ * upper half's libmpich.so.12 look-alike (mpi-wrappers/) calls through it. MPI_Init itself is
+ * called by the application, through the gate, on its main thread with the lower-half TLS of
+ * that thread: MPICH initialises with the environment Hydra or Slurm gave the rank.
+ */
+#define LOG_PREFIX "lh"
+#include "contract.h"
+#include "lh.h"
+#include "log.h"
+#include "mpi_lower.h"
+#include "sys_nolibc.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+static const char *const fn_names[] = {
+#define WRAP_NAME_ONLY
+#include "mpi_fn_names.h"
+#undef WRAP_NAME_ONLY
+};
+#define NFUNCS (sizeof(fn_names) / sizeof(fn_names[0]))
+
+int lh_mpi_setup(void)
+{
+	size_t need = sizeof(struct lh_contract) + NFUNCS * sizeof(void *);
+	if (need > LH_CONTRACT_SLOT) {
+		log_err("the MPI function table does not fit the contract slot");
+		return -1;
+	}
+	void *m = mmap((void *)LH_CONTRACT_ADDR, LH_CONTRACT_SLOT, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (m == MAP_FAILED || m != (void *)LH_CONTRACT_ADDR) {
+		log_perror("cannot map the MPI contract at 0x%lx", LH_CONTRACT_ADDR);
+		return -1;
+	}
+	struct lh_contract *c = m;
+	c->magic = LH_CONTRACT_MAGIC;
+	c->version = LH_CONTRACT_VERSION;
+	c->size = sizeof(*c);
+	c->nfuncs = NFUNCS;
+	c->epoch = 1;
+	c->main_lower_fs = lh.main_lower_fs;
+	c->fsgsbase = lh_have_fsgsbase;
+	c->max_thread_level = 2; /* MPI_THREAD_SERIALIZED: one lower TLS shared by all threads */
+	c->thread_lower_fs = 0;
+	size_t missing = 0;
+	for (size_t i = 0; i < NFUNCS; i++) {
+		char sym[128];
+		snprintf(sym, sizeof(sym), "P%s", fn_names[i]);
+		c->fn[i] = dlsym(RTLD_DEFAULT, sym);
+		if (!c->fn[i])
+			c->fn[i] = dlsym(RTLD_DEFAULT, fn_names[i]);
+		missing += !c->fn[i];
+	}
+	log_debug("MPI contract at 0x%lx: %zu functions, %zu missing in this MPICH",
+		  LH_CONTRACT_ADDR, NFUNCS, missing);
+	return 0;
+}
+
+/* Directory of the upper half's libmpich.so.12 look-alike: $SPLITCKPT_MPI_WRAPDIR, else next to
+ * the installed lower half (../../lib/splitckpt/mpi), else in the build tree. */
+static int wrapdir(char *out, size_t n)
+{
+	const char *e = getenv("SPLITCKPT_MPI_WRAPDIR");
+	if (e && *e) {
+		snprintf(out, n, "%s", e);
+		return 0;
+	}
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", lh.lh_path);
+	char *s = strrchr(dir, '/');
+	if (s)
+		*s = 0;
+	const char *cand[] = {"/../../lib/splitckpt/mpi", "/../../lib/x86_64-linux-gnu/splitckpt/mpi",
+			      "/../mpi-wrappers/lib"};
+	for (size_t i = 0; i < sizeof(cand) / sizeof(cand[0]); i++) {
+		char p[PATH_MAX + 64], rp[PATH_MAX];
+		snprintf(p, sizeof(p), "%s%s/libmpich.so.12", dir, cand[i]);
+		if (realpath(p, rp)) {
+			char *t = strrchr(rp, '/');
+			*t = 0;
+			snprintf(out, n, "%s", rp);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+char **lh_mpi_upper_env(char **env)
+{
+	char dir[PATH_MAX];
+	if (wrapdir(dir, sizeof(dir)) < 0) {
+		log_err("cannot find splitckpt's libmpich.so.12 for the application (set "
+			"SPLITCKPT_MPI_WRAPDIR or reinstall splitckpt)");
+		return NULL;
+	}
+	int n = 0, have = -1;
+	while (env[n]) {
+		if (strncmp(env[n], "LD_LIBRARY_PATH=", 16) == 0)
+			have = n;
+		n++;
+	}
+	char **out = calloc(n + 2, sizeof(char *));
+	if (!out)
+		return NULL;
+	for (int i = 0; i < n; i++)
+		out[i] = env[i];
+	size_t len = strlen(dir) + 32 + (have >= 0 ? strlen(env[have]) : 0);
+	char *v = malloc(len);
+	if (!v)
+		return NULL;
+	if (have >= 0 && env[have][16]) {
+		snprintf(v, len, "LD_LIBRARY_PATH=%s:%s", dir, env[have] + 16);
+		out[have] = v;
+	} else if (have >= 0) {
+		snprintf(v, len, "LD_LIBRARY_PATH=%s", dir);
+		out[have] = v;
+	} else {
+		snprintf(v, len, "LD_LIBRARY_PATH=%s", dir);
+		out[n++] = v;
+	}
+	out[n] = NULL;
+	return out;
+}

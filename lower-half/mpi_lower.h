@@ -1,0 +1,13 @@
+/*
+ * mpi_lower.h - MPI mode of the lower half (mpi_lower.c, only in splitckpt-lh-mpi).
+ */
+#ifndef LH_MPI_LOWER_H
+#define LH_MPI_LOWER_H
+
+/* Maps and fills the contract. 0 or -1 (logged). Call after lh.main_lower_fs is known. */
+int lh_mpi_setup(void);
+/* The environment for the upper half: env with our libmpich.so.12 directory first in
+ * LD_LIBRARY_PATH. NULL on error (logged). */
+char **lh_mpi_upper_env(char **env);
+
+#endif
