@@ -1,0 +1,304 @@
+#!/bin/bash
+# ckpt_size_time.sh - checkpoint and restart speed and image size of one big process, next to
+# what the disk itself does, all measured in ONE invocation.
+#
+#   ckpt_size_time.sh [--bin BUILD_OR_BIN_DIR] [--size MiB] [--dir DIR] [--no-drop-caches]
+#                     [--strict] [--keep]
+#
+# Steps (all files in one temp dir under DIR, default ${TMPDIR:-/tmp}, so the disk figures are
+# those of the filesystem that receives the images):
+#   1. disk: `dd if=/dev/zero bs=16M count=SIZE/16 conv=fsync` write throughput, then the cold
+#      sequential read of that file (`echo 3 > /proc/sys/vm/drop_caches` first; if that is not
+#      possible the output says so and the read is warm).
+#   2. native: `memhog SIZE random|zeros --once` alone (fill + checksum + verify), timed.
+#   3. per case — incompressible with --no-gzip, incompressible with the default gzip, touched
+#      zeros with the default: own coordinator (-p 0 --port-file), dmtcp_launch, wait READY,
+#      `dmtcp_command -bc` timed, image size, kill -9 of the job, drop the page cache, create
+#      memhog's flag file and start dmtcp_restart; the restart time runs from just before
+#      dmtcp_restart starts to the "RESTORED <time>" stamp that the restored memhog prints
+#      (CLOCK_REALTIME, so no polling error); then memhog verifies its checksum.
+#   4. one table with ratios and PASS/FAIL against the targets: all-zero image < 1 MiB;
+#      incompressible --no-gzip checkpoint throughput >= 0.8 x dd write throughput.
+# Throughputs are the process's memory size (SIZE MiB) divided by the time, in MiB/s.
+# Exit: 0 when every run completed and verified (targets missed only print FAIL, unless
+# --strict: then 3), 1 when something broke, 2 on usage errors. Every process and the temp dir
+# are removed on exit (--keep keeps the temp dir).
+set -u -o pipefail
+
+SIZE=2048 BIN="" BASE=${TMPDIR:-/tmp} DROP=1 STRICT=0 KEEP=0
+usage() { sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--bin) BIN=$2; shift 2 ;;
+	--size) SIZE=$2; shift 2 ;;
+	--dir) BASE=$2; shift 2 ;;
+	--no-drop-caches) DROP=0; shift ;;
+	--strict) STRICT=1; shift ;;
+	--keep) KEEP=1; shift ;;
+	-h | --help) usage ;;
+	*) echo "ckpt_size_time: unknown option '$1'" >&2; usage ;;
+	esac
+done
+case $SIZE in '' | *[!0-9]*) echo "ckpt_size_time: bad --size '$SIZE' (MiB)" >&2; exit 2 ;; esac
+[ "$SIZE" -ge 16 ] || { echo "ckpt_size_time: --size must be at least 16 MiB" >&2; exit 2; }
+
+die() { echo "ckpt_size_time: FAIL: $*" >&2; exit 1; }
+note() { echo "ckpt_size_time: $*" >&2; }
+
+# ---- programs -----------------------------------------------------------------------------
+HERE=$(cd "$(dirname "$0")" && pwd)
+[ -n "$BIN" ] || BIN=$HERE/../build
+BIN=$(cd "$BIN" 2>/dev/null && pwd) || die "no such dir: $BIN (use --bin BUILD_DIR)"
+find_bin() { # find_bin NAME SUBDIR
+	local c
+	for c in "$BIN/$1" "$BIN/$2/$1"; do
+		if [ -x "$c" ]; then echo "$c"; return 0; fi
+	done
+	return 1
+}
+LAUNCH=$(find_bin dmtcp_launch launcher) || die "dmtcp_launch not found under $BIN"
+RESTART=$(find_bin dmtcp_restart launcher) || die "dmtcp_restart not found under $BIN"
+COORD=$(find_bin dmtcp_coordinator coordinator) || die "dmtcp_coordinator not found under $BIN"
+CMD=$(find_bin dmtcp_command coordinator) || die "dmtcp_command not found under $BIN"
+MEMHOG=$(find_bin memhog bench) || die "memhog not found under $BIN"
+
+# ---- temp dir, cleanup ----------------------------------------------------------------------
+mkdir -p "$BASE" || die "cannot create $BASE"
+T=$(mktemp -d "$BASE/ckpt_bench.XXXXXX") || die "cannot make a temp dir in $BASE"
+mkdir -m 700 "$T/state"
+export SPLITCKPT_STATE_DIR="$T/state"
+unset SPLITCKPT_SECRET DMTCP_GZIP DMTCP_CHECKPOINT_INTERVAL DMTCP_COORD_PORT DMTCP_COORD_HOST
+COORD_PID="" PORT="" SESSIONS=() BG_PIDS=() OK=0
+
+pids_in_session() { # pids of every process whose session id is $1
+	local sid=$1 f s p
+	for f in /proc/[0-9]*/stat; do
+		s=$(cat "$f" 2>/dev/null) || continue
+		s=${s##*) }
+		set -- $s
+		if [ "${4:-}" = "$sid" ]; then
+			p=${f#/proc/}
+			echo "${p%/stat}"
+		fi
+	done
+}
+coord_cmd() { "$CMD" -h localhost -p "$PORT" "$@"; }
+coord_pids() {
+	[ -n "$PORT" ] || return 0
+	coord_cmd -l 2>/dev/null | sed -n 's/.*\[[0-9]*:\([0-9][0-9]*\)\]@.*/\1/p'
+}
+gone() { # gone PID...: true when none of them is alive (zombies count as gone)
+	local p
+	for p in "$@"; do
+		if [ -e "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null; then
+			return 1
+		fi
+	done
+}
+kill_job() { # kill -9 every process of the job and wait until they are gone
+	local p pids=() s i
+	for p in $(coord_pids); do pids+=("$p"); done
+	for s in "${SESSIONS[@]}"; do
+		for p in $(pids_in_session "$s"); do pids+=("$p"); done
+		pids+=("$s")
+	done
+	[ ${#pids[@]} -gt 0 ] || return 0
+	kill -9 "${pids[@]}" 2>/dev/null
+	for i in $(seq 1 200); do gone "${pids[@]}" && break; sleep 0.05; done
+	for s in "${SESSIONS[@]}"; do { wait "$s"; } 2>/dev/null; done
+	SESSIONS=()
+}
+stop_coord() {
+	[ -n "$COORD_PID" ] || return 0
+	coord_cmd -q >/dev/null 2>&1
+	local i
+	for i in $(seq 1 40); do kill -0 "$COORD_PID" 2>/dev/null || break; sleep 0.05; done
+	kill -9 "$COORD_PID" 2>/dev/null
+	wait "$COORD_PID" 2>/dev/null
+	COORD_PID="" PORT=""
+}
+cleanup() {
+	local rc=$? p f
+	set +e
+	kill_job
+	for p in "${BG_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	stop_coord
+	if [ "$OK" != 1 ]; then
+		for f in "$T"/*/*.out "$T"/*/*.log; do
+			[ -f "$f" ] || continue
+			echo "---- ${f#$T/} (last 20 lines) ----" >&2
+			tail -n 20 "$f" | cut -c1-300 >&2
+		done
+	fi
+	if [ "$KEEP" = 1 ]; then note "kept $T"; else rm -rf "$T"; fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+# ---- helpers ----------------------------------------------------------------------------------
+wait_for() { # wait_for SECONDS COMMAND...
+	local deadline=$((SECONDS + $1))
+	shift
+	while ! "$@"; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.02
+	done
+}
+has_line() { grep -aq "$1" "${@:2}" 2>/dev/null; }
+now() { date +%s.%N; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; } # calc FORMAT EXPR
+DROP_NOTE=""
+drop_caches() { # 0 if the page cache was dropped
+	[ "$DROP" = 1 ] || { DROP_NOTE="page cache not dropped (--no-drop-caches): reads are warm"; return 1; }
+	sync
+	if { echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null; then return 0; fi
+	DROP_NOTE="cannot write /proc/sys/vm/drop_caches (needs root): reads are warm, not cold"
+	return 1
+}
+dd_secs() { # seconds from dd's last line: "N bytes (...) copied, S s, R"
+	sed -n 's/.* copied, \([0-9.e+-]*\) s,.*/\1/p' | tail -n 1
+}
+
+BYTES=$((SIZE * 1048576))
+MIB=$SIZE
+note "size $SIZE MiB, temp dir $T ($(df -PT "$T" | awk 'NR == 2 { print $2 " on " $1 }'))"
+
+# ---- 0. the data is incompressible ------------------------------------------------------------
+GZ_IN=$((16 * 1048576))
+GZ_OUT=$("$MEMHOG" 16 random --emit | gzip -1 | wc -c)
+[ -n "$GZ_OUT" ] || die "memhog --emit | gzip failed"
+GZ_RATIO=$(calc %.4f "$GZ_OUT / $GZ_IN")
+
+# ---- 1. the disk (again after the cases: this disk is shared, so one figure can mislead) ------
+mkdir "$T/disk"
+DD_BYTES=$(((SIZE / 16) * 16 * 1048576))
+COLD=warm DD_WS=() DD_RS=()
+disk_measure() { # appends one dd write and one (cold) read figure, in MiB/s
+	local out s
+	out=$(dd if=/dev/zero of="$T/disk/dd.bin" bs=16M count=$((SIZE / 16)) conv=fsync 2>&1) ||
+		die "dd write failed: $out"
+	s=$(echo "$out" | dd_secs)
+	DD_WS+=("$(calc %.1f "$DD_BYTES / 1048576 / $s")")
+	drop_caches && COLD=cold
+	out=$(dd if="$T/disk/dd.bin" of=/dev/null bs=16M 2>&1) || die "dd read failed: $out"
+	s=$(echo "$out" | dd_secs)
+	DD_RS+=("$(calc %.1f "$DD_BYTES / 1048576 / $s")")
+	rm -f "$T/disk/dd.bin"
+	note "dd: write ${DD_WS[-1]} MiB/s (conv=fsync), $COLD read ${DD_RS[-1]} MiB/s"
+}
+max_of() { printf '%s\n' "$@" | sort -g | tail -n 1; }
+disk_measure
+
+# ---- 2. native runs ---------------------------------------------------------------------------
+declare -A NATIVE
+for kind in random zeros; do
+	t0=$(now)
+	out=$("$MEMHOG" "$SIZE" "$kind" --once 2>&1) || die "native memhog $kind failed: $out"
+	t1=$(now)
+	echo "$out" | grep -q '^VERIFIED OK' || die "native memhog $kind did not verify: $out"
+	NATIVE[$kind]=$(calc %.3f "$t1 - $t0")
+	note "native memhog $SIZE $kind: ${NATIVE[$kind]} s"
+done
+
+# ---- 3. checkpoint / kill / restart per case ----------------------------------------------------
+run_case() { # run_case NAME KIND [launch options...]
+	local name=$1 kind=$2
+	shift 2
+	local d="$T/case$((${#CASES[@]} + 1))"
+	mkdir -p "$d/ckpt" "$d/run"
+	"$COORD" -p 0 --port-file "$d/port" --ckptdir "$d/ckpt" >"$d/coord.log" 2>&1 </dev/null &
+	COORD_PID=$!
+	wait_for 15 test -s "$d/port" || die "$name: the coordinator wrote no port file"
+	PORT=$(head -n 1 "$d/port")
+	wait_for 10 coord_cmd -s >/dev/null 2>&1 || die "$name: cannot reach the coordinator"
+
+	(cd "$d/run" && exec setsid "$LAUNCH" -h localhost -p "$PORT" -j --ckptdir "$d/ckpt" "$@" \
+		"$MEMHOG" "$SIZE" "$kind" --flag "$d/restarted") >"$d/launch.out" 2>"$d/launch.log" </dev/null &
+	SESSIONS+=("$!")
+	wait_for 300 has_line '^READY$' "$d/launch.out" || die "$name: memhog printed no READY"
+
+	local t0 t1 out
+	t0=$(now)
+	out=$(coord_cmd -bc 2>&1) || die "$name: dmtcp_command -bc failed: $out"
+	t1=$(now)
+	local ck_s coord_s
+	ck_s=$(calc %.3f "$t1 - $t0")
+	coord_s=$(echo "$out" | sed -n 's/.* written in \([0-9.]*\) s.*/\1/p')
+	local img
+	img=$(ls "$d"/ckpt/gen-000001/ckpt_*.dmtcp 2>/dev/null | head -n 1)
+	[ -f "$img" ] || die "$name: no image in $d/ckpt/gen-000001 after: $out"
+	local isize
+	isize=$(stat -c %s "$img")
+	note "$name: $out (wall ${ck_s} s), image $isize bytes"
+
+	kill_job
+	wait_for 20 test "$(coord_cmd -s 2>/dev/null | sed -n 's/.*NUM_PEERS=\([0-9]*\).*/\1/p')" = 0 ||
+		note "$name: warning: the coordinator still lists processes after the kill"
+	drop_caches
+	: >"$d/restarted"
+	t0=$(now)
+	(cd "$d/run" && exec setsid "$RESTART" -h localhost -p "$PORT" -j "$img") \
+		>"$d/restart.out" 2>"$d/restart.log" </dev/null &
+	local rpid=$!
+	SESSIONS+=("$rpid")
+	wait_for 300 has_line '^RESTORED ' "$d/restart.out" "$d/launch.out" ||
+		die "$name: the restarted memhog printed no RESTORED line"
+	local stamp
+	stamp=$(grep -ah '^RESTORED ' "$d/restart.out" "$d/launch.out" | tail -n 1 | cut -d' ' -f2)
+	local rs_s
+	rs_s=$(calc %.3f "$stamp - $t0")
+	wait_for 300 has_line '^VERIFIED OK\|^FAIL' "$d/restart.out" "$d/launch.out" ||
+		die "$name: the restarted memhog did not finish its verification"
+	has_line '^VERIFIED OK' "$d/restart.out" "$d/launch.out" ||
+		die "$name: after restart: $(grep -ah '^FAIL' "$d/restart.out" "$d/launch.out")"
+	wait_for 30 gone $(pids_in_session "$rpid") "$rpid" || note "$name: the restarted job did not exit"
+	wait "$rpid" 2>/dev/null
+	SESSIONS=()
+	stop_coord
+	rm -rf "$d/ckpt"
+
+	# one row: name kind native ckpt coord_ckpt image_bytes restart
+	CASES+=("$name|$kind|${NATIVE[$kind]}|$ck_s|${coord_s:--}|$isize|$rs_s")
+}
+
+CASES=()
+run_case "incompressible --no-gzip" random --no-gzip
+run_case "incompressible gzip" random
+run_case "touched zeros gzip" zeros
+disk_measure
+DD_W=$(max_of "${DD_WS[@]}")
+DD_R=$(max_of "${DD_RS[@]}")
+
+# ---- 4. the table -----------------------------------------------------------------------------
+echo
+echo "splitckpt checkpoint/restart of one process with $SIZE MiB of memory ($(uname -n), $(date -u +%Y-%m-%dT%H:%MZ))"
+echo "disk ($(df -PT "$T" | awk 'NR == 2 { print $2 }') under $BASE), before / after the cases: dd write ${DD_WS[*]} MiB/s (bs=16M conv=fsync), $COLD sequential read ${DD_RS[*]} MiB/s; ratios use the higher: $DD_W and $DD_R"
+[ -n "$DROP_NOTE" ] && echo "note: $DROP_NOTE"
+echo "data check: gzip -1 of 16 MiB of memhog random data -> $GZ_OUT bytes (ratio $GZ_RATIO)"
+FMT='%-26s %8s %8s %8s %10s %7s %10s %9s %10s %7s %8s  %s\n'
+printf "$FMT" case native_s ckpt_s coord_s ckpt_MiB/s x_dd_w image_MiB restart_s rst_MiB/s \
+	x_read ckpt/nat target
+NPASS=0 NTARGET=0
+for c in "${CASES[@]}"; do
+	IFS='|' read -r name kind nat ck coord isize rs <<<"$c"
+	ck_tp=$(calc %.1f "$MIB / $ck") rs_tp=$(calc %.1f "$MIB / $rs") target=-
+	case $name in
+	*zeros*)
+		NTARGET=$((NTARGET + 1)) target="FAIL(<1MiB)"
+		[ "$isize" -lt 1048576 ] && target="PASS(<1MiB)" NPASS=$((NPASS + 1))
+		;;
+	*--no-gzip*)
+		NTARGET=$((NTARGET + 1)) target="FAIL(>=0.8dd)"
+		awk "BEGIN { exit !($ck_tp >= 0.8 * $DD_W) }" && target="PASS(>=0.8dd)" NPASS=$((NPASS + 1))
+		;;
+	esac
+	printf "$FMT" "$name" "$nat" "$ck" "$coord" "$ck_tp" "$(calc %.2f "$ck_tp / $DD_W")" \
+		"$(calc %.3f "$isize / 1048576")" "$rs" "$rs_tp" "$(calc %.2f "$rs_tp / $DD_R")" \
+		"$(calc %.2f "$ck / $nat")" "$target"
+done
+echo "ckpt_s: wall time of dmtcp_command -bc (coord_s: what it reports); restart_s: dmtcp_restart start to the restored process running; x_dd_w = ckpt_MiB/s / dd write; x_read = rst_MiB/s / $COLD read; ckpt/nat = ckpt_s / native_s (native: fill+checksum+verify)"
+echo "targets: $NPASS of $NTARGET PASS"
+OK=1
+[ "$STRICT" = 1 ] && [ "$NPASS" != "$NTARGET" ] && exit 3
+exit 0

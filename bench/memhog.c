@@ -1,0 +1,171 @@
+/*
+ * memhog.c - the process that bench/ckpt_size_time.sh checkpoints: N MiB of memory whose
+ * checksum it keeps, and a way to tell the moment it runs again after a restart.
+ *
+ *   memhog MiB random|zeros [--flag FILE] [--once] [--timeout S]
+ *   memhog MiB random --emit          (write the random stream to stdout and exit)
+ *
+ * random: every 8 bytes come from splitmix64 (incompressible: gzip cannot shrink it; the
+ *         bench checks that with --emit).
+ * zeros:  every page is touched by a write of zero, so it is resident but all zero.
+ *
+ * The program fills the buffer, computes its checksum and prints
+ *   FILLED <seconds> <checksum>      then   READY
+ * With --once it verifies the checksum at once and exits (the native reference run).
+ * Otherwise it polls FILE every 2 ms. The bench creates FILE only after it killed the job and
+ * just before it starts dmtcp_restart, so the first poll that finds FILE runs in the restored
+ * process: it prints "RESTORED <unix time with ns>" (taken with CLOCK_REALTIME, so the bench
+ * can subtract its own start stamp), verifies the checksum and prints "VERIFIED OK <checksum>"
+ * or "FAIL: ...", then exits 0 or 1. Without FILE appearing it exits 3 after --timeout
+ * seconds (default 3600), so a stray memhog never runs for ever.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define POLL_MS 2
+
+static uint64_t splitmix(uint64_t *s)
+{
+	uint64_t x = (*s += 0x9e3779b97f4a7c15ULL);
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+static double now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void fill_random(uint64_t *w, size_t n)
+{
+	uint64_t s = 0x5eed5eed12345678ULL;
+	for (size_t i = 0; i < n; i++)
+		w[i] = splitmix(&s);
+}
+
+static void fill_zeros(uint64_t *w, size_t n)
+{
+	volatile uint64_t *v = w;
+	for (size_t i = 0; i < n; i += 4096 / sizeof(*w))
+		v[i] = 0;
+}
+
+/* Position-weighted sum: catches lost, moved and swapped pages alike. */
+static uint64_t checksum(const uint64_t *w, size_t n)
+{
+	uint64_t s = 0;
+	for (size_t i = 0; i < n; i++)
+		s += w[i] * (i | 1);
+	return s;
+}
+
+static int emit(size_t nwords)
+{
+	uint64_t s = 0x5eed5eed12345678ULL, blk[8192];
+	while (nwords) {
+		size_t k = nwords < 8192 ? nwords : 8192;
+		for (size_t i = 0; i < k; i++)
+			blk[i] = splitmix(&s);
+		if (fwrite(blk, sizeof(*blk), k, stdout) != k)
+			return 1;
+		nwords -= k;
+	}
+	return fflush(stdout) ? 1 : 0;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: memhog MiB random|zeros [--flag FILE] [--once] [--timeout S]\n"
+			"       memhog MiB random --emit\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc < 3)
+		return usage();
+	char *end;
+	long mib = strtol(argv[1], &end, 10);
+	if (*end || mib < 1 || mib > (1L << 20)) {
+		fprintf(stderr, "memhog: bad size '%s' (MiB)\n", argv[1]);
+		return 2;
+	}
+	int random = strcmp(argv[2], "random") == 0;
+	if (!random && strcmp(argv[2], "zeros") != 0)
+		return usage();
+	const char *flag = NULL;
+	int once = 0, do_emit = 0;
+	long timeout = 3600;
+	for (int i = 3; i < argc; i++) {
+		if (strcmp(argv[i], "--flag") == 0 && i + 1 < argc)
+			flag = argv[++i];
+		else if (strcmp(argv[i], "--once") == 0)
+			once = 1;
+		else if (strcmp(argv[i], "--emit") == 0)
+			do_emit = 1;
+		else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
+			timeout = atol(argv[++i]);
+		else
+			return usage();
+	}
+	size_t nwords = (size_t)mib << 17;
+	if (do_emit)
+		return emit(nwords);
+	if (!once && !flag)
+		return usage();
+
+	double t0 = now_mono();
+	uint64_t *buf = mmap(NULL, nwords * 8, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED) {
+		perror("memhog: mmap");
+		return 2;
+	}
+	if (random)
+		fill_random(buf, nwords);
+	else
+		fill_zeros(buf, nwords);
+	uint64_t sum = checksum(buf, nwords);
+	printf("FILLED %.3f %016llx\n", now_mono() - t0, (unsigned long long)sum);
+	printf("READY\n");
+
+	if (!once) {
+		long polls = timeout * (1000 / POLL_MS);
+		while (access(flag, F_OK) != 0) {
+			if (polls-- <= 0) {
+				printf("TIMEOUT: %s never appeared\n", flag);
+				return 3;
+			}
+			sleep_ms(POLL_MS);
+		}
+		struct timespec rt;
+		clock_gettime(CLOCK_REALTIME, &rt);
+		printf("RESTORED %lld.%09ld\n", (long long)rt.tv_sec, rt.tv_nsec);
+	}
+	double t1 = now_mono();
+	uint64_t again = checksum(buf, nwords);
+	if (again != sum) {
+		printf("FAIL: checksum %016llx, expected %016llx\n", (unsigned long long)again,
+		       (unsigned long long)sum);
+		return 1;
+	}
+	printf("VERIFIED OK %016llx in %.3f s\n", (unsigned long long)sum, now_mono() - t1);
+	return 0;
+}
