@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define LOG_PREFIX "img"
 #include "img_internal.h"
@@ -19,13 +18,6 @@
 /* Bytes of one v1 region entry before its path bytes: start, len, prot, flags, file_offset,
  * path length. */
 #define REGION_ENTRY_MIN (8 + 8 + 4 + 4 + 8 + 4)
-
-uint32_t img_crc(uint32_t crc, const void *p, size_t n)
-{
-	if (!n) /* zlib returns 0 for a NULL buffer whatever crc is */
-		return crc;
-	return (uint32_t)crc32_z(crc, p, n);
-}
 
 int img_fail(char *err, size_t errlen, int e, const char *fmt, ...)
 {
