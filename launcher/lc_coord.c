@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +194,10 @@ static int wait_for_coordinator(struct lc_opts *o, pid_t pid, const char *pfile)
 			return 0;
 		}
 		usleep(20000);
+	}
+	if (!reaped) { /* still in the foreground part: it will not come up, stop it */
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
 	}
 	lc_error(o,
 		 "the dmtcp_coordinator we started did not accept connections on %s within %d "
