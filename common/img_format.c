@@ -11,9 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define LOG_PREFIX "img"
 #include "img_internal.h"
-#include "log.h"
 
 /* Bytes of one v1 region entry before its path bytes: start, len, prot, flags, file_offset,
  * path length. */

@@ -10,9 +10,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#define LOG_PREFIX "img"
 #include "img_internal.h"
-#include "log.h"
 
 static void put_str(FILE *out, const char *s)
 {

@@ -16,9 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LOG_PREFIX "img"
 #include "img_internal.h"
-#include "log.h"
 
 #define BAD(...) img_fail(err, errlen, EBADMSG, __VA_ARGS__)
 

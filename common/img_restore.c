@@ -208,21 +208,26 @@ int img_restore_memory(struct img_reader *r, int nthreads, struct img_write_stat
 		       size_t errlen)
 {
 	struct timespec t0, t1;
+	struct img_write_stats s;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int rc = run_chunks(r, 1, nthreads, err, errlen);
-	if (rc || !st)
+	if (rc)
 		return rc;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	memset(st, 0, sizeof(*st));
-	st->file_bytes = r->file_size;
-	st->data_bytes = r->trl.data_bytes;
-	st->chunks = r->nchunks;
+	memset(&s, 0, sizeof(s));
+	s.file_bytes = r->file_size;
+	s.data_bytes = r->trl.data_bytes;
+	s.chunks = r->nchunks;
 	for (size_t i = 0; i < r->nregs; i++) {
-		st->raw_chunks += r->usage[i].raw_chunks;
+		s.raw_chunks += r->usage[i].raw_chunks;
 		if (!(r->regs[i].flags & IMG_REG_NODATA) && r->usage[i].data_bytes < r->regs[i].len)
-			st->zero_bytes += r->regs[i].len - r->usage[i].data_bytes;
+			s.zero_bytes += r->regs[i].len - r->usage[i].data_bytes;
 	}
-	st->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+	s.seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+	log_debug("%s: restored %llu bytes of memory from %llu chunks in %.3f s", r->path,
+		  (unsigned long long)s.data_bytes, (unsigned long long)s.chunks, s.seconds);
+	if (st)
+		*st = s;
 	return 0;
 }
 

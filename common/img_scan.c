@@ -22,9 +22,7 @@
 #define ZLIB_CONST
 #include <zlib.h>
 
-#define LOG_PREFIX "img"
 #include "img_internal.h"
-#include "log.h"
 
 #define SEG_PAGES (IMG_CHUNK_MAX / IMG_PAGE_SIZE)
 #define NBUF 3 /* buffers per worker */
@@ -158,7 +156,7 @@ static int page_is_zero(const uint8_t *p)
  * compressed path skip deflate, which would run at ~50 MB/s on such data, at once. */
 static int looks_random(const uint8_t *data, uint32_t len)
 {
-	uint32_t cnt[256] = { 0 };
+	uint32_t cnt[256] = {0};
 	uint64_t n = 0, sumsq = 0;
 	unsigned piece = len < 4096 ? len / 4 : 1024;
 	for (unsigned i = 0; i < 4; i++) {

@@ -408,6 +408,9 @@ int img_write(const char *final_path, const struct img_header_info *h, const str
 			      strerror(-rc));
 		goto out;
 	}
+	log_debug("%s: %llu bytes (%llu of memory in %llu chunks, %llu raw) in %.3f s", final_path,
+		  (unsigned long long)o.pos, (unsigned long long)o.data_bytes,
+		  (unsigned long long)o.n, (unsigned long long)o.raw_chunks, now_sec() - t0);
 	if (st) {
 		st->file_bytes = o.pos;
 		st->data_bytes = o.data_bytes;
