@@ -127,6 +127,7 @@ coord_pids() { # real pids the coordinator lists: "N, prog[vpid:realpid]@host, .
 coord_peers() {
 	coord_cmd -s 2>/dev/null | sed -n 's/.*NUM_PEERS=\([0-9][0-9]*\).*/\1/p' | head -1
 }
+peers_are() { [ "$(coord_peers)" = "$1" ]; } # evaluated on every poll of wait_for
 
 kill_job() { # kill -9 every process of the job; wait until they are gone
 	local p pids=() s i
@@ -332,7 +333,7 @@ check_run() { # check_run LABEL: outputs of the launch and of the last restart
 }
 
 wait_no_peers() { # after a kill the coordinator must have dropped every process
-	wait_for 20 test "$(coord_peers)" = 0 || note "warning: coordinator still lists $(coord_peers) processes"
+	wait_for 20 peers_are 0 || note "warning: coordinator still lists $(coord_peers) processes"
 }
 
 # ---- the scenario -----------------------------------------------------------------------------
@@ -348,7 +349,7 @@ fi
 
 for cycle in $(seq 1 "$RESTARTS"); do
 	if [ "$cycle" -gt 1 ]; then
-		wait_for 60 test "$(coord_peers)" = "$NPEERS" ||
+		wait_for 60 peers_are "$NPEERS" ||
 			die "cycle $cycle: $(coord_peers) of $NPEERS processes reconnected after the restart"
 	fi
 	for i in $(seq 1 "$CKPTS"); do
