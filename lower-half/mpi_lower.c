@@ -26,10 +26,13 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
+/* The lower-half symbol of every entry of the list, in its order (contract fn[] index). */
 static const char *const fn_names[] = {
-#define WRAP_NAME_ONLY
-#include "mpi_fn_names.h"
-#undef WRAP_NAME_ONLY
+#define WRAP_FN(kind, ret, name, sym, params, args, notes) sym,
+#define WRAP_DATA(name, sym) sym,
+#include "mpi_functions.def"
+#undef WRAP_FN
+#undef WRAP_DATA
 };
 #define NFUNCS (sizeof(fn_names) / sizeof(fn_names[0]))
 
@@ -58,11 +61,7 @@ int lh_mpi_setup(void)
 	c->thread_lower_fs = 0;
 	size_t missing = 0;
 	for (size_t i = 0; i < NFUNCS; i++) {
-		char sym[128];
-		snprintf(sym, sizeof(sym), "P%s", fn_names[i]);
-		c->fn[i] = dlsym(RTLD_DEFAULT, sym);
-		if (!c->fn[i])
-			c->fn[i] = dlsym(RTLD_DEFAULT, fn_names[i]);
+		c->fn[i] = dlsym(RTLD_DEFAULT, fn_names[i]);
 		missing += !c->fn[i];
 	}
 	log_debug("MPI contract at 0x%lx: %zu functions, %zu missing in this MPICH",
