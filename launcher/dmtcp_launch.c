@@ -39,6 +39,8 @@ static void usage(FILE *f)
 		   "  --keep N                generations to keep (default 2; 0 = all)\n\n"
 		   "Other:\n"
 		   "  --ckpt-signal N         signal used to park threads (default 12, SIGUSR2)\n"
+		   "  --mpi, --no-mpi         run as an MPI rank (MPICH in the lower half) or not;\n"
+		   "                          default: detected from the program's libraries\n"
 		   "  --tmpdir DIR            scratch directory (env DMTCP_TMPDIR; /tmp)\n"
 		   "  -q, --quiet             fewer messages (repeat for fewer still)\n"
 		   "  --help                  print this help and exit\n"
@@ -64,6 +66,8 @@ static const struct option long_opts[] = {
     {"quiet", no_argument, NULL, 'q'},
     {"coord-logfile", required_argument, NULL, LC_OPT_COORD_LOGFILE},
     {"keep", required_argument, NULL, LC_OPT_KEEP},
+    {"mpi", no_argument, NULL, LC_OPT_LAST + 1},
+    {"no-mpi", no_argument, NULL, LC_OPT_LAST + 2},
     {"help", no_argument, NULL, LC_OPT_HELP},
     {"version", no_argument, NULL, LC_OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -96,6 +100,10 @@ int main(int argc, char **argv)
 			printf("dmtcp_launch (splitckpt) %s\n", SPLITCKPT_VERSION);
 			return 0;
 		}
+		if (c == LC_OPT_LAST + 1 || c == LC_OPT_LAST + 2) {
+			o.mpi = c == LC_OPT_LAST + 1;
+			continue;
+		}
 		int r = c == '?' || c == ':' ? 1 : lc_opts_apply(&o, c, optarg);
 		if (r < 0)
 			return 1;
@@ -110,9 +118,15 @@ int main(int argc, char **argv)
 	log_set_quiet(o.quiet);
 	const char *typed = argv[optind];
 	char prog[LC_MAX_PATH];
-	if (lc_resolve_program(&o, typed, prog, sizeof(prog)) ||
-	    lc_check_program(&o, prog, typed) || lc_opts_prepare_dirs(&o) || lc_coord_ensure(&o) ||
-	    lc_export_env(&o, 1))
+	if (lc_resolve_program(&o, typed, prog, sizeof(prog)) || lc_check_program(&o, prog, typed))
+		return 1;
+	if (o.mpi < 0) {
+		int k = lc_program_mpi(&o, prog, typed);
+		if (k < 0)
+			return 1;
+		o.mpi = k == LC_MPI_MPICH;
+	}
+	if (lc_opts_prepare_dirs(&o) || lc_coord_ensure(&o) || lc_export_env(&o, 1))
 		return 1;
 
 	int nargs = argc - optind; /* argv0 as typed + its arguments */

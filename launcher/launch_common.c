@@ -75,6 +75,7 @@ int lc_opts_init(struct lc_opts *o, const char *tool)
 {
 	memset(o, 0, sizeof(*o));
 	o->tool = tool;
+	o->mpi = -1;
 	o->port = LC_DEFAULT_PORT;
 	o->gzip = 1;
 	o->ckpt_signal = SIGUSR2;
@@ -385,7 +386,7 @@ int lc_self_dir(char *out, size_t n)
 
 int lc_find_lower_half(const struct lc_opts *o, char *out, size_t n)
 {
-	const char *env = getenv("SPLITCKPT_LH");
+	const char *env = getenv(o->mpi > 0 ? "SPLITCKPT_LH_MPI" : "SPLITCKPT_LH");
 	if (env && *env) {
 		if (access(env, X_OK)) {
 			lc_error(o, "SPLITCKPT_LH=%s: %s", env, strerror(errno));
@@ -398,8 +399,9 @@ int lc_find_lower_half(const struct lc_opts *o, char *out, size_t n)
 		lc_error(o, "cannot read /proc/self/exe: %s (is /proc mounted?)", strerror(errno));
 		return -1;
 	}
-	const char *rel[] = {"../" SPLITCKPT_LIBEXEC_REL "/splitckpt-lh",
-			     "../lower-half/splitckpt-lh"};
+	const char *rel[] = {o->mpi > 0 ? "../" SPLITCKPT_LIBEXEC_REL "/splitckpt-lh-mpi"
+					: "../" SPLITCKPT_LIBEXEC_REL "/splitckpt-lh",
+			     o->mpi > 0 ? "../lower-half/splitckpt-lh-mpi" : "../lower-half/splitckpt-lh"};
 	char tried[2][LC_MAX_PATH] = {"", ""};
 	for (size_t i = 0; i < 2; i++) {
 		if (lc_path_join(tried[i], sizeof(tried[i]), dir, rel[i]))
@@ -408,9 +410,9 @@ int lc_find_lower_half(const struct lc_opts *o, char *out, size_t n)
 			return copy_str(out, n, tried[i]) ? -1 : 0;
 	}
 	lc_error(o,
-		 "cannot find the lower half splitckpt-lh (tried %s and %s); set SPLITCKPT_LH "
-		 "to its path",
-		 tried[0], tried[1]);
+		 "cannot find the lower half %s (tried %s and %s); set %s to its path",
+		 o->mpi > 0 ? "splitckpt-lh-mpi" : "splitckpt-lh", tried[0], tried[1],
+		 o->mpi > 0 ? "SPLITCKPT_LH_MPI" : "SPLITCKPT_LH");
 	return -1;
 }
 

@@ -42,6 +42,7 @@ struct lc_opts {
 	const char *coord_logfile;
 	int keep, keep_set;
 	int started_coord; /* set by lc_coord_ensure when it started the coordinator */
+	int mpi;	   /* -1 detect from the program, 0 --no-mpi, 1 --mpi */
 };
 
 /* Ids of the long options both programs share; each program adds its own above LC_OPT_LAST. */
@@ -104,6 +105,11 @@ int lc_self_dir(char *out, size_t n);
 /* Find splitckpt-lh: $SPLITCKPT_LH, else <selfdir>/../<libexec>/splitckpt-lh, else
  * <selfdir>/../lower-half/splitckpt-lh. Prints what it tried when none is executable. */
 int lc_find_lower_half(const struct lc_opts *o, char *out, size_t n);
+
+enum { LC_MPI_NONE = 0, LC_MPI_MPICH = 1, LC_MPI_OTHER = 2 };
+/* LC_MPI_MPICH when path needs libmpich*, LC_MPI_NONE when no MPI; another MPI (Open MPI's
+ * libmpi.so) or a malformed file: -1 with the error printed. */
+int lc_program_mpi(const struct lc_opts *o, const char *path, const char *shown);
 
 /* execv the lower half with argv (argv[0] is replaced by its path). Returns only on error. */
 int lc_exec_lower_half(const struct lc_opts *o, char **argv);

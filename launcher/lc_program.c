@@ -206,3 +206,103 @@ out:
 	close(fd);
 	return rc;
 }
+
+/* Which MPI the program is linked against, from its DT_NEEDED entries. */
+static int needed_mpi(int fd, uint64_t fsize, const Elf64_Ehdr *eh, char *lib, size_t libn)
+{
+	if (eh->e_phnum == 0 || eh->e_phentsize < sizeof(Elf64_Phdr) || eh->e_phnum > MAX_PHNUM)
+		return -1;
+	int nph = eh->e_phnum, dyn = -1;
+	Elf64_Phdr *ph = calloc(nph, sizeof(*ph));
+	if (!ph)
+		return -1;
+	for (int i = 0; i < nph; i++) {
+		if (read_at(fd, &ph[i], sizeof(ph[i]), eh->e_phoff + (uint64_t)i * eh->e_phentsize)) {
+			free(ph);
+			return -1;
+		}
+		if (ph[i].p_type == PT_DYNAMIC)
+			dyn = i;
+	}
+	if (dyn < 0) {
+		free(ph);
+		return LC_MPI_NONE;
+	}
+	if (ph[dyn].p_offset > fsize || ph[dyn].p_filesz > fsize - ph[dyn].p_offset ||
+	    ph[dyn].p_filesz > (1u << 20)) {
+		free(ph);
+		return -1;
+	}
+	size_t nd = ph[dyn].p_filesz / sizeof(Elf64_Dyn);
+	Elf64_Dyn *d = malloc(nd * sizeof(*d) + 1);
+	if (!d || read_at(fd, d, nd * sizeof(*d), ph[dyn].p_offset)) {
+		free(d);
+		free(ph);
+		return -1;
+	}
+	uint64_t strtab = 0, strsz = 0;
+	for (size_t i = 0; i < nd && d[i].d_tag != DT_NULL; i++) {
+		if (d[i].d_tag == DT_STRTAB)
+			strtab = d[i].d_un.d_ptr;
+		else if (d[i].d_tag == DT_STRSZ)
+			strsz = d[i].d_un.d_val;
+	}
+	/* the string table's file offset, through the PT_LOAD that holds it */
+	uint64_t stroff = UINT64_MAX;
+	for (int i = 0; i < nph; i++)
+		if (ph[i].p_type == PT_LOAD && strtab >= ph[i].p_vaddr &&
+		    strtab < ph[i].p_vaddr + ph[i].p_filesz)
+			stroff = ph[i].p_offset + (strtab - ph[i].p_vaddr);
+	int kind = LC_MPI_NONE;
+	for (size_t i = 0; i < nd && d[i].d_tag != DT_NULL && stroff != UINT64_MAX; i++) {
+		if (d[i].d_tag != DT_NEEDED || d[i].d_un.d_val >= strsz)
+			continue;
+		char name[256] = "";
+		uint64_t off = stroff + d[i].d_un.d_val;
+		if (off >= fsize)
+			continue;
+		size_t len = fsize - off < sizeof(name) - 1 ? fsize - off : sizeof(name) - 1;
+		if (read_at(fd, name, len, off))
+			continue;
+		name[sizeof(name) - 1] = 0;
+		if (strncmp(name, "libmpich", 8) == 0) {
+			kind = LC_MPI_MPICH;
+			snprintf(lib, libn, "%s", name);
+		} else if (kind == LC_MPI_NONE &&
+			   (strncmp(name, "libmpi.so", 9) == 0 || strncmp(name, "libmpi_", 7) == 0 ||
+			    strncmp(name, "libmpi_mpifh", 12) == 0)) {
+			kind = LC_MPI_OTHER;
+			snprintf(lib, libn, "%s", name);
+		}
+	}
+	free(d);
+	free(ph);
+	return kind;
+}
+
+int lc_program_mpi(const struct lc_opts *o, const char *path, const char *shown)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return LC_MPI_NONE; /* lc_check_program already said what is wrong */
+	struct stat st;
+	Elf64_Ehdr eh;
+	int kind = LC_MPI_NONE;
+	char lib[256] = "";
+	if (fstat(fd, &st) == 0 && pread(fd, &eh, sizeof(eh), 0) == (ssize_t)sizeof(eh) &&
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 && eh.e_ident[EI_CLASS] == ELFCLASS64)
+		kind = needed_mpi(fd, (uint64_t)st.st_size, &eh, lib, sizeof(lib));
+	close(fd);
+	if (kind < 0) {
+		lc_error(o, "%s: malformed ELF dynamic section", shown);
+		return -1;
+	}
+	if (kind == LC_MPI_OTHER) {
+		lc_error(o,
+			 "%s is linked against %s, which is not MPICH; splitckpt runs MPI programs "
+			 "built with Debian's MPICH (mpicc/mpif90/mpicxx from the mpich package)",
+			 shown, lib);
+		return -1;
+	}
+	return kind;
+}
