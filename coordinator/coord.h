@@ -36,6 +36,7 @@ struct coord_opts {
 	int daemon;
 	int exit_on_last;
 	int exit_after_ckpt;
+	uint32_t exit_unused; /* seconds; 0 = wait for the first process forever */
 	uint32_t interval;   /* seconds, 0 = none */
 	const char *ckptdir; /* as given; NULL = none */
 	const char *tmpdir;
@@ -156,6 +157,7 @@ struct coord {
 	struct coord_client *dropped; /* queue for coord_reap */
 	size_t nworkers;
 	int ever_joined;
+	int64_t t_start_us;
 
 	uint32_t interval;
 	struct coord_ckpt ck;

@@ -338,6 +338,12 @@ void coord_reap(struct coord *co)
 void coord_clients_sweep(struct coord *co)
 {
 	int64_t limit = coord_now_us() - (int64_t)COORD_HELLO_TIMEOUT_S * 1000000;
+	if (co->opt.exit_unused && !co->ever_joined && !co->quitting &&
+	    coord_now_us() - co->t_start_us > (int64_t)co->opt.exit_unused * 1000000) {
+		log_info("no process joined within %u s; exiting (--exit-if-unused)",
+			 co->opt.exit_unused);
+		coord_begin_quit(co);
+	}
 	for (size_t i = 0; i < co->nclients; i++) {
 		struct coord_client *c = co->clients[i];
 		if (c->role == ROLE_NEW && !c->dropped && c->t_accept_us < limit)

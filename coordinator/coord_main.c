@@ -212,6 +212,7 @@ int main(int argc, char **argv)
 	if (gethostname(co.hostname, sizeof(co.hostname) - 1) < 0)
 		snprintf(co.hostname, sizeof(co.hostname), "localhost");
 	int status = 1;
+	co.t_start_us = coord_now_us();
 	if (start(&co) == 0 && coord_loop_run(&co) == 0)
 		status = 0;
 	if (co.secret_written)

@@ -27,6 +27,8 @@ static const char usage_text[] =
     "                          DMTCP_CHECKPOINT_INTERVAL); 0 = only on request\n"
     "  --exit-on-last          exit when the last process of the job disconnects\n"
     "  --exit-after-ckpt       after the first complete checkpoint, kill the job and exit\n"
+    "  --exit-if-unused SECS   exit if no process has joined SECS seconds after the start\n"
+    "                          (dmtcp_launch/dmtcp_restart use it for coordinators they start)\n"
     "  --daemon                run in the background (no keyboard commands); messages go\n"
     "                          to --coord-logfile\n"
     "  --coord-logfile FILE    also write messages to FILE\n"
@@ -90,6 +92,7 @@ enum {
 	OPT_TMPDIR,
 	OPT_EXIT_ON_LAST,
 	OPT_EXIT_AFTER_CKPT,
+	OPT_EXIT_UNUSED,
 	OPT_DAEMON,
 	OPT_LOGFILE,
 	OPT_VERSION,
@@ -104,6 +107,7 @@ static const struct option long_opts[] = {
     {"interval", required_argument, NULL, 'i'},
     {"exit-on-last", no_argument, NULL, OPT_EXIT_ON_LAST},
     {"exit-after-ckpt", no_argument, NULL, OPT_EXIT_AFTER_CKPT},
+    {"exit-if-unused", required_argument, NULL, OPT_EXIT_UNUSED},
     {"daemon", no_argument, NULL, OPT_DAEMON},
     {"coord-logfile", required_argument, NULL, OPT_LOGFILE},
     {"quiet", no_argument, NULL, 'q'},
@@ -158,6 +162,11 @@ int coord_parse_options(int argc, char **argv, struct coord_opts *o)
 			break;
 		case OPT_EXIT_AFTER_CKPT:
 			o->exit_after_ckpt = 1;
+			break;
+		case OPT_EXIT_UNUSED:
+			if (parse_uint(optarg, UINT32_MAX, &v) < 0)
+				return bad_value("--exit-if-unused", optarg, "seconds");
+			o->exit_unused = (uint32_t)v;
 			break;
 		case OPT_DAEMON:
 			o->daemon = 1;

@@ -241,6 +241,8 @@ static int start_coordinator(struct lc_opts *o)
 	argv[a++] = coord;
 	argv[a++] = "--daemon";
 	argv[a++] = "--exit-on-last";
+	argv[a++] = "--exit-if-unused"; /* the lower half failed before it joined */
+	argv[a++] = "120";
 	argv[a++] = "-p";
 	argv[a++] = port_s;
 	argv[a++] = "--port-file";
