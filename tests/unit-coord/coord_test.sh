@@ -369,15 +369,24 @@ case_interval() {
 }
 
 # A worker that joins during a checkpoint is held out of it.
+# Generation 1 is held open by stopping worker 901 (SIGSTOP) while it is suspending, not by a
+# fixed delay: with only 2 x 1.5 s of --slow-ms, a loaded machine (ctest -j2 next to image
+# writes) could end generation 1 before 902 had joined and -l had run, and 902 was RUNNING.
 case_held() {
-  start_coord --ckptdir "$T/ckpt"
-  start_worker 901 --slow-ms 1500
+  SPLITCKPT_DEBUG=1 start_coord --ckptdir "$T/ckpt" # debug: it logs every command it gets
+  start_worker 901 --slow-ms 300
   cmd -c >/dev/null || fail "-c"
   wait_for 5 has "$T/w901.out" "suspend generation 1" || fail "no suspend"
+  kill -STOP "$W901"
   start_worker 902
   cmd -l | grep -q "fake_worker\[902:.*JOINING" || fail "new worker not shown as JOINING"
   # a -bc during the checkpoint waits for the next one, which includes 902
-  cmd -bc >"$T/bc.out" 2>&1 || fail "-bc during a checkpoint: $(cat "$T/bc.out")"
+  timeout 60 "$CMD" -p "$PORT" -bc >"$T/bc.out" 2>&1 &
+  local bc=$!
+  PIDS+=("$bc")
+  wait_for 10 has "$T/coord.out" "command BLOCKING_CHECKPOINT" || fail "the coordinator got no -bc"
+  kill -CONT "$W901"
+  wait "$bc" || fail "-bc during a checkpoint: $(cat "$T/bc.out")"
   has "$T/bc.out" "checkpoint generation 2 complete: 2 processes" || fail "bc: $(cat "$T/bc.out")"
   grep -q "generation 1" "$T/w902.out" && fail "held worker took part in generation 1"
   has "$T/w902.out" "resume generation 2 committed=1" || fail "902 not in generation 2"
