@@ -209,6 +209,11 @@ int secret_load(int port, char hex[SECRET_HEX_LEN + 1])
 	return read_file(port, hex);
 }
 
+int secret_load_file(int port, char hex[SECRET_HEX_LEN + 1])
+{
+	return read_file(port, hex);
+}
+
 int secret_remove(int port, const char *hex)
 {
 	char have[SECRET_HEX_LEN + 1], path[4200];

@@ -36,6 +36,9 @@ int secret_write(int port, const char *hex);
  * it is not ours or readable by others). hex gets 64 chars + NUL. */
 int secret_load(int port, char hex[SECRET_HEX_LEN + 1]);
 /* Remove the file of port if it still holds hex (so a newer coordinator's file survives). */
+/* Like secret_load but from the port's file only, ignoring $SPLITCKPT_SECRET: a process that
+ * lost its coordinator finds the secret of a new one started on the same port there. */
+int secret_load_file(int port, char hex[SECRET_HEX_LEN + 1]);
 int secret_remove(int port, const char *hex);
 /* 8 random bytes as a u64 (used for job ids). */
 int secret_random_u64(uint64_t *out);

@@ -78,11 +78,13 @@ static void fill_hello(struct proto_hello_worker *h)
 /* Connects and says hello. 0, or -errno (message logged when loud). */
 static int coord_join(int loud)
 {
-	if (!lhc.secret[0] || !secret_is_valid(lhc.secret)) {
-		char s[SECRET_HEX_LEN + 1];
-		if (secret_load(lhc.port, s) == 0)
-			snprintf(lhc.secret, sizeof(lhc.secret), "%s", s);
-	}
+	/* A reconnect may find a new coordinator on the same port, with a new secret: the
+	 * secret file of the port is the current one; the launch-time value is the fallback. */
+	char s[SECRET_HEX_LEN + 1];
+	if (!loud && secret_load_file(lhc.port, s) == 0)
+		snprintf(lhc.secret, sizeof(lhc.secret), "%s", s);
+	else if ((!lhc.secret[0] || !secret_is_valid(lhc.secret)) && secret_load(lhc.port, s) == 0)
+		snprintf(lhc.secret, sizeof(lhc.secret), "%s", s);
 	int rc = coord_connect(&conn, lhc.host, lhc.port, 5000);
 	if (rc < 0) {
 		if (loud)

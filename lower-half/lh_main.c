@@ -93,16 +93,19 @@ void lh_new_upid(void)
 /* Strings handed to an exec'd program: our configuration plus who we are. */
 void lh_priv_env_build(void)
 {
-	static char ids[2][64];
+	static char ids[3][64];
 	static char *kept[LH_MAX_PRIV_ENV];
 	int n = 0;
 	for (int i = 0; i < lh.npriv; i++)
 		if (lh.priv_env[i] && strncmp(lh.priv_env[i], "SPLITCKPT_V", 11) &&
-		    strncmp(lh.priv_env[i], "SPLITCKPT_PIDVIRT", 17) && n < LH_MAX_PRIV_ENV - 5)
+		    strncmp(lh.priv_env[i], "SPLITCKPT_PIDVIRT", 17) &&
+		    strncmp(lh.priv_env[i], "SPLITCKPT_CKPT_SIGNAL=", 22) && n < LH_MAX_PRIV_ENV - 5)
 			kept[n++] = lh.priv_env[i];
 	lh.real_pid = getpid();
 	snprintf(ids[0], sizeof(ids[0]), "SPLITCKPT_PIDVIRT=%d", lh.pidvirt);
 	kept[n++] = ids[0];
+	snprintf(ids[1], sizeof(ids[1]), "SPLITCKPT_CKPT_SIGNAL=%d", lh.ckpt_sig);
+	kept[n++] = ids[1];
 	for (int i = 0; i < n; i++)
 		lh.priv_env[i] = kept[i];
 	lh.npriv = n;

@@ -104,14 +104,32 @@ static long do_sigaction(int sig, const struct lh_ksigaction *act, struct lh_ksi
 	return sys_call4(SYS_rt_sigaction, sig, &k, oact, 8);
 }
 
-static long do_sigprocmask(int how, const uint64_t *set, uint64_t *oset, long sz)
+/* The mask the application will run with is the one in its signal frame: the kernel loads
+ * uc_sigmask at our sigreturn. So the call is done on that saved mask, not on the mask this
+ * handler runs under. */
+static long do_sigprocmask(ucontext_t *uc, int how, const uint64_t *set, uint64_t *oset, long sz)
 {
 	if (sz != 8)
 		return -EINVAL;
-	if (!set)
-		return sys_call4(SYS_rt_sigprocmask, how, 0, oset, 8);
-	uint64_t s = *set & ~our_sigs();
-	return sys_call4(SYS_rt_sigprocmask, how, &s, oset, 8);
+	uint64_t cur;
+	nl_memcpy(&cur, &uc->uc_sigmask, 8);
+	uint64_t next = cur;
+	if (set) {
+		uint64_t s = *set;
+		if (how == SIG_BLOCK)
+			next = cur | s;
+		else if (how == SIG_UNBLOCK)
+			next = cur & ~s;
+		else if (how == SIG_SETMASK)
+			next = s;
+		else
+			return -EINVAL;
+		next &= ~(our_sigs() | SIGBIT(SIGKILL) | SIGBIT(SIGSTOP));
+	}
+	if (oset)
+		*oset = cur;
+	nl_memcpy(&uc->uc_sigmask, &next, 8);
+	return 0;
 }
 
 static long do_close_range(unsigned first, unsigned last, unsigned flags)
@@ -188,8 +206,6 @@ static long emulate(long nr, long a0, long a1, long a2, long a3, long a4, long a
 		return arena_brk(a0);
 	case SYS_rt_sigaction:
 		return do_sigaction((int)a0, (void *)a1, (void *)a2, a3);
-	case SYS_rt_sigprocmask:
-		return do_sigprocmask((int)a0, (void *)a1, (void *)a2, a3);
 	case SYS_close:
 		if ((int)a0 >= LH_FD_MIN)
 			return -EBADF;
@@ -293,6 +309,11 @@ void lh_sigsys_handler(int sig, siginfo_t *si, void *ucv)
 	long nr = si->si_syscall;
 	if (nr == SYS_wait4 || nr == SYS_waitid) {
 		blocking_call(uc, nr, g);
+		return;
+	}
+	if (nr == SYS_rt_sigprocmask) {
+		g[REG_RAX] = do_sigprocmask(uc, (int)g[REG_RDI], (const uint64_t *)g[REG_RSI],
+					    (uint64_t *)g[REG_RDX], g[REG_R10]);
 		return;
 	}
 	if (nr == SYS_execve || nr == SYS_execveat) {

@@ -15,6 +15,7 @@
 #include "sys_nolibc.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,6 +231,11 @@ int lh_restore_proc(const void *blob, uint64_t len)
 		return -EBADMSG;
 	lh.vpid = b->vpid;
 	lh.vppid = b->vppid;
+	/* The checkpoint signal stays the one the process was launched with, unless the restart
+	 * names another. */
+	if (!getenv("SPLITCKPT_CKPT_SIGNAL") && b->ckpt_sig > 0 && b->ckpt_sig <= 64 &&
+	    b->ckpt_sig != SIGKILL && b->ckpt_sig != SIGSTOP && b->ckpt_sig != SIGSYS)
+		lh.ckpt_sig = b->ckpt_sig;
 	umask(b->umask);
 	if (b->cwd[0] && chdir(b->cwd) < 0)
 		log_warn("cannot go back to the working directory %s: %s (staying in the current "
