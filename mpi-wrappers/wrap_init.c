@@ -1,0 +1,111 @@
+/*
+ * wrap_init.c - MPI_Init*, the thread level, and MPI_Pcontrol.
+ *
+ * Thread level: every upper thread borrows the lower half's main TLS (contract.main_lower_fs)
+ * and callbacks find their way back through one slot (wrap_gate.h), so at most one thread may
+ * be inside MPI at a time. MPI_Init_thread therefore asks the lower MPICH for at most
+ * min(required, contract.max_thread_level, MPI_THREAD_SERIALIZED) and reports the same
+ * bound in `provided` and MPI_Query_thread: a program that asks for MPI_THREAD_MULTIPLE is
+ * told honestly that it got SERIALIZED.
+ *
+ * MPI_Is_thread_main: MPICH would compare its own thread identity, which is the borrowed lower
+ * TLS for every upper thread; we compare the upper FS base of the caller with that of the
+ * thread that called MPI_Init*.
+ *
+ * If the lower half already initialised MPI itself (it may, to own the network across
+ * restarts), the application's MPI_Init* does not initialise it again: it succeeds, and
+ * MPI_Init_thread reports the level the lower MPI runs at (bounded as above).
+ */
+#include <stdarg.h>
+
+#include "wrap.h"
+
+static uint64_t init_thread_fs; /* upper FS base of the thread that called MPI_Init* */
+
+static int thread_level_bound(void)
+{
+	const struct lh_contract *c = wrap_contract_ok;
+	int lvl = WRAP_GATE_MAX_THREAD_LEVEL;
+	if (c && (int)c->max_thread_level < lvl)
+		lvl = (int)c->max_thread_level;
+	return lvl;
+}
+
+static uint64_t self_fs(void)
+{
+	return wrap_rdfs(wrap_contract_ok ? wrap_contract_ok->fsgsbase : 0);
+}
+
+/* 1 if the lower MPI is initialised already, 0 if not, or an MPI error code (negated). */
+static int lower_initialized(void)
+{
+	int flag = 0, r;
+	WRAP_DOWN(r, MPI_Initialized, &flag);
+	return r == MPI_SUCCESS ? flag != 0 : -r;
+}
+
+WRAP_EXPORT int PMPI_Init(int *argc, char ***argv)
+{
+	int r = lower_initialized();
+	if (r < 0)
+		return -r;
+	if (r == 0)
+		WRAP_DOWN(r, MPI_Init, argc, argv);
+	else
+		r = MPI_SUCCESS;
+	if (r == MPI_SUCCESS)
+		init_thread_fs = self_fs();
+	return r;
+}
+WRAP_ALIAS(PMPI_Init, MPI_Init)
+
+WRAP_EXPORT int PMPI_Init_thread(int *argc, char ***argv, int required, int *provided)
+{
+	int r = lower_initialized(), got = MPI_THREAD_SINGLE;
+	if (r < 0)
+		return -r;
+	int bound = thread_level_bound();
+	int ask = required < bound ? required : bound;
+	if (r == 0)
+		WRAP_DOWN(r, MPI_Init_thread, argc, argv, ask, &got);
+	else
+		WRAP_DOWN(r, MPI_Query_thread, &got);
+	if (r != MPI_SUCCESS)
+		return r;
+	init_thread_fs = self_fs();
+	if (provided)
+		*provided = got < bound ? got : bound;
+	return MPI_SUCCESS;
+}
+WRAP_ALIAS(PMPI_Init_thread, MPI_Init_thread)
+
+WRAP_EXPORT int PMPI_Query_thread(int *provided)
+{
+	int r, got = MPI_THREAD_SINGLE;
+	WRAP_DOWN(r, MPI_Query_thread, &got);
+	if (r == MPI_SUCCESS && provided) {
+		int bound = thread_level_bound();
+		*provided = got < bound ? got : bound;
+	}
+	return r;
+}
+WRAP_ALIAS(PMPI_Query_thread, MPI_Query_thread)
+
+WRAP_EXPORT int PMPI_Is_thread_main(int *flag)
+{
+	int r, lower_flag = 0;
+	WRAP_DOWN(r, MPI_Is_thread_main, &lower_flag);
+	if (r == MPI_SUCCESS && flag)
+		*flag = init_thread_fs != 0 && self_fs() == init_thread_fs;
+	return r;
+}
+WRAP_ALIAS(PMPI_Is_thread_main, MPI_Is_thread_main)
+
+/* MPICH's MPI_Pcontrol ignores everything after `level`; so do we. */
+WRAP_EXPORT int PMPI_Pcontrol(const int level, ...)
+{
+	int r;
+	WRAP_DOWN(r, MPI_Pcontrol, level);
+	return r;
+}
+WRAP_ALIAS(PMPI_Pcontrol, MPI_Pcontrol)

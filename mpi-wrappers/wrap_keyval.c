@@ -1,0 +1,188 @@
+/*
+ * wrap_keyval.c - attribute keyvals and their copy/delete callbacks
+ * (MPI_{Comm,Type,Win}_create_keyval, MPI_Keyval_create, MPII_Keyval_set_proxy).
+ *
+ * MPICH never calls an attribute copy/delete function directly: it calls the keyval's "proxy"
+ * (the language glue: C by default, Fortran and C++ set their own with MPII_Keyval_set_proxy)
+ * with the user function, the object handle, the keyval, the extra state and the attribute.
+ * So each keyval we create gets our proxy trampolines in the lower MPICH and, as extra state,
+ * a context of ours holding the application's extra state and the upper-half proxies (C by
+ * default, replaced when libmpichfort/libmpichcxx call MPII_Keyval_set_proxy). The trampoline
+ * switches to the upper thread's TLS, translates the object handle, and calls the upper proxy,
+ * which calls the application's function. The user functions themselves are passed down
+ * unchanged, so MPICH's "no copy/delete function" checks (NULL) behave as natively.
+ *
+ * Contexts are kept for the life of the process (MPICH may call the delete callback after the
+ * keyval is freed, when the last attribute goes). Created with at most one thread inside MPI
+ * (SERIALIZED): no lock.
+ */
+#include <stdlib.h>
+
+#include "wrap.h"
+
+enum kv_kind { KV_NONE, KV_COMM, KV_TYPE, KV_WIN };
+
+struct kv_ctx {
+	int keyval;
+	enum kv_kind kind;
+	void *extra; /* the application's extra_state */
+	wrap_attr_copy_proxy *copy_proxy;
+	wrap_attr_delete_proxy *delete_proxy;
+	struct kv_ctx *next;
+};
+
+static struct kv_ctx *ctxs; /* newest first */
+
+/* MPICH's C proxies (MPII_Attr_copy_c_proxy / MPII_Attr_delete_c_proxy): an integer-kind
+ * attribute (set from Fortran) is delivered by address. */
+static int c_copy_proxy(MPI_Comm_copy_attr_function *user_function, int handle, int keyval,
+			void *extra_state, int attrib_type, void *attrib, void **attrib_copy,
+			int *flag)
+{
+	void *val = (attrib_type & WRAP_ATTR_KIND_INT) ? (void *)&attrib : attrib;
+	return user_function(handle, keyval, extra_state, val, attrib_copy, flag);
+}
+
+static int c_delete_proxy(MPI_Comm_delete_attr_function *user_function, int handle, int keyval,
+			  int attrib_type, void *attrib, void *extra_state)
+{
+	void *val = (attrib_type & WRAP_ATTR_KIND_INT) ? (void *)&attrib : attrib;
+	return user_function(handle, keyval, val, extra_state);
+}
+
+static int handle_from_lower(enum kv_kind kind, int h)
+{
+	switch (kind) {
+	case KV_COMM:
+		return (int)wrap_comm_from_lower((MPI_Comm)h);
+	case KV_TYPE:
+		return (int)wrap_datatype_from_lower((MPI_Datatype)h);
+	case KV_WIN:
+		return (int)wrap_win_from_lower((MPI_Win)h);
+	case KV_NONE:
+		break;
+	}
+	return h;
+}
+
+static int copy_tramp(MPI_Comm_copy_attr_function *user_function, int handle, int keyval,
+		      void *extra_state, int attrib_type, void *attrib, void **attrib_copy,
+		      int *flag)
+{
+	uint64_t low = wrap_cb_enter();
+	struct kv_ctx *c = extra_state;
+	int r = c->copy_proxy(user_function, handle_from_lower(c->kind, handle), keyval, c->extra,
+			      attrib_type, attrib, attrib_copy, flag);
+	wrap_cb_leave(low);
+	return r;
+}
+
+static int delete_tramp(MPI_Comm_delete_attr_function *user_function, int handle, int keyval,
+			int attrib_type, void *attrib, void *extra_state)
+{
+	uint64_t low = wrap_cb_enter();
+	struct kv_ctx *c = extra_state;
+	int r = c->delete_proxy(user_function, handle_from_lower(c->kind, handle), keyval,
+				attrib_type, attrib, c->extra);
+	wrap_cb_leave(low);
+	return r;
+}
+
+/* After the lower keyval exists: install our proxies in it. On failure the keyval is freed. */
+static int set_lower_proxies(unsigned idx, enum kv_kind kind, int *keyval)
+{
+	void *f = wrap_lower_fn(WRAP_IDX_MPII_Keyval_set_proxy);
+	if (f) {
+		uint64_t g = wrap_gate_enter();
+		((__typeof__(&MPII_Keyval_set_proxy))f)(*keyval, copy_tramp, delete_tramp);
+		wrap_gate_leave(g);
+		return MPI_SUCCESS;
+	}
+	int r;
+	switch (kind) {
+	case KV_TYPE:
+		WRAP_DOWN(r, MPI_Type_free_keyval, keyval);
+		break;
+	case KV_WIN:
+		WRAP_DOWN(r, MPI_Win_free_keyval, keyval);
+		break;
+	default:
+		WRAP_DOWN(r, MPI_Comm_free_keyval, keyval);
+		break;
+	}
+	(void)r;
+	return wrap_fail(idx, MPI_ERR_UNSUPPORTED_OPERATION,
+			 "the lower half has no MPII_Keyval_set_proxy, so attribute callbacks "
+			 "cannot reach the application");
+}
+
+static int create(unsigned idx, enum kv_kind kind, void (*copy)(void), void (*del)(void),
+		  int *keyval, void *extra_state)
+{
+	struct kv_ctx *c = calloc(1, sizeof(*c));
+	int r;
+	if (!c)
+		return wrap_fail(idx, MPI_ERR_NO_MEM, "out of memory");
+	c->kind = kind;
+	c->extra = extra_state;
+	c->copy_proxy = c_copy_proxy;
+	c->delete_proxy = c_delete_proxy;
+	switch (idx) {
+	case WRAP_IDX_MPI_Comm_create_keyval:
+		WRAP_DOWN(r, MPI_Comm_create_keyval, (MPI_Comm_copy_attr_function *)copy,
+			  (MPI_Comm_delete_attr_function *)del, keyval, c);
+		break;
+	case WRAP_IDX_MPI_Keyval_create:
+		WRAP_DOWN(r, MPI_Keyval_create, (MPI_Copy_function *)copy,
+			  (MPI_Delete_function *)del, keyval, c);
+		break;
+	case WRAP_IDX_MPI_Type_create_keyval:
+		WRAP_DOWN(r, MPI_Type_create_keyval, (MPI_Type_copy_attr_function *)copy,
+			  (MPI_Type_delete_attr_function *)del, keyval, c);
+		break;
+	default:
+		WRAP_DOWN(r, MPI_Win_create_keyval, (MPI_Win_copy_attr_function *)copy,
+			  (MPI_Win_delete_attr_function *)del, keyval, c);
+		break;
+	}
+	if (r == MPI_SUCCESS && (copy || del))
+		r = set_lower_proxies(idx, kind, keyval);
+	if (r != MPI_SUCCESS) {
+		free(c);
+		return r;
+	}
+	c->keyval = *keyval;
+	c->next = ctxs;
+	ctxs = c;
+	return MPI_SUCCESS;
+}
+
+#define CREATE_KEYVAL(NAME, COPYT, DELT, KIND)                                                     \
+	WRAP_EXPORT int P##NAME(COPYT *copy_fn, DELT *delete_fn, int *keyval, void *extra_state)   \
+	{                                                                                          \
+		return create(WRAP_IDX_##NAME, KIND, (void (*)(void))copy_fn,                      \
+			      (void (*)(void))delete_fn, keyval, extra_state);                     \
+	}                                                                                          \
+	WRAP_ALIAS(P##NAME, NAME)
+
+CREATE_KEYVAL(MPI_Comm_create_keyval, MPI_Comm_copy_attr_function, MPI_Comm_delete_attr_function,
+	      KV_COMM)
+CREATE_KEYVAL(MPI_Keyval_create, MPI_Copy_function, MPI_Delete_function, KV_COMM)
+CREATE_KEYVAL(MPI_Type_create_keyval, MPI_Type_copy_attr_function, MPI_Type_delete_attr_function,
+	      KV_TYPE)
+CREATE_KEYVAL(MPI_Win_create_keyval, MPI_Win_copy_attr_function, MPI_Win_delete_attr_function,
+	      KV_WIN)
+
+/* libmpichfort / libmpichcxx: use their glue for this keyval's callbacks. */
+WRAP_EXPORT void MPII_Keyval_set_proxy(int keyval, wrap_attr_copy_proxy *copy_proxy,
+				       wrap_attr_delete_proxy *delete_proxy)
+{
+	for (struct kv_ctx *c = ctxs; c; c = c->next) {
+		if (c->keyval == keyval) {
+			c->copy_proxy = copy_proxy ? copy_proxy : c_copy_proxy;
+			c->delete_proxy = delete_proxy ? delete_proxy : c_delete_proxy;
+			return;
+		}
+	}
+	wrap_fail(WRAP_IDX_MPII_Keyval_set_proxy, 0, "unknown keyval");
+}
