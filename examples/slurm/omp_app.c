@@ -7,15 +7,17 @@
  * kills and restarts. The state (two arrays, 16 MiB) lives in memory only; nothing is written
  * to disk, so a restarted run can only be right if its memory came back.
  *
- * Usage: omp_app [steps] [sweeps per step]
- *   defaults from the environment: OMP_APP_STEPS (40), OMP_APP_SWEEPS (60),
- *   OMP_APP_EXIT: the exit status to end with (0); arguments win over the environment.
+ * Usage: omp_app [steps] [sweeps per step] [exit status] [pause ms]
+ *   defaults from the environment: OMP_APP_STEPS (40), OMP_APP_SWEEPS (60), OMP_APP_EXIT
+ *   (0: the status to end with), OMP_APP_PAUSE_MS (0: sleep after each step, which makes a
+ *   run long without using the CPU, as tests on a busy machine want); arguments win.
  * Prints "omp_app: ..." once, "step K/N checksum X" after every step and "result = X" at the
  * end. With the defaults one step takes about 0.1-0.3 s on 2 cores.
  */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define CELLS (1L << 20)
 #define BLOCKS 64
@@ -55,6 +57,8 @@ int main(int argc, char **argv)
 	long steps = arg_or_env(argc, argv, 1, "OMP_APP_STEPS", 40);
 	long sweeps = arg_or_env(argc, argv, 2, "OMP_APP_SWEEPS", 60);
 	int status = (int)arg_or_env(argc, argv, 3, "OMP_APP_EXIT", 0);
+	long pause_ms = arg_or_env(argc, argv, 4, "OMP_APP_PAUSE_MS", 0);
+	struct timespec pause = {pause_ms / 1000, (pause_ms % 1000) * 1000000L};
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	double *u = malloc(CELLS * sizeof(double)), *v = malloc(CELLS * sizeof(double));
@@ -79,6 +83,8 @@ int main(int argc, char **argv)
 			v = t;
 		}
 		printf("step %ld/%ld checksum %.17g\n", k, steps, checksum(u));
+		if (pause_ms)
+			nanosleep(&pause, NULL); /* a signal may cut it short: no matter */
 	}
 	printf("result = %.17g\n", checksum(u));
 	free(u);

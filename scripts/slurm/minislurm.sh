@@ -10,8 +10,13 @@
 #                                    is idle (exit 1 with the daemons' logs on failure)
 #   minislurm.sh stop DIR            cancel every job, end every process of the cluster
 #   minislurm.sh env DIR             print DIR/env.sh
-# As a library (source it): ms_start DIR [NODES] / ms_stop DIR do the same; ms_start also
-# exports the environment (SLURM_CONF, MINISLURM_DIR) into the calling shell.
+#   minislurm.sh reap DIR...         stop the clusters among DIR... whose owner is gone
+# As a library (source it): ms_start DIR [NODES] / ms_stop DIR / ms_reap DIR... do the same;
+# ms_start also exports the environment (SLURM_CONF, MINISLURM_DIR) into the calling shell.
+#
+# Owner: ms_start records in DIR/owner the shell that started the cluster (pid and start
+# time; the shell that ran `minislurm.sh start`, or that called ms_start). A test that is killed with SIGKILL cannot stop its cluster; `reap` (run by the next
+# test) stops every cluster whose owner no longer runs.
 #
 # What the cluster is: SlurmctldHost and both nodes on 127.0.0.1 (NodeHostname is this host,
 # so `slurmd -N nK` finds its node); partition `debug` (default, all nodes, no time limit);
@@ -118,6 +123,15 @@ ms__fail() {
 	return 1
 }
 
+# ms__proc_start PID: the start time of PID (field 22 of /proc/PID/stat), empty if none.
+ms__proc_start() {
+	local st
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	st=${st##*) }
+	set -- $st
+	echo "${20:-}"
+}
+
 # ms_start DIR [NODES]: see the header.
 ms_start() {
 	local dir=${1:?ms_start DIR [NODES]} nodes=${2:-2} i state
@@ -134,6 +148,8 @@ export SLURM_CONF='$dir/slurm.conf'
 export MINISLURM_DIR='$dir'
 EOF
 	export SLURM_CONF="$dir/slurm.conf" MINISLURM_DIR="$dir"
+	local owner=${MS_OWNER:-$$}
+	echo "$owner $(ms__proc_start "$owner")" >"$dir/owner"
 
 	# munge: own key, own socket.
 	head -c 1024 /dev/urandom >"$dir/munge/munge.key" && chmod 0400 "$dir/munge/munge.key"
@@ -186,11 +202,26 @@ ms_stop() {
 	return 0
 }
 
+# ms_reap DIR...: ms_stop each DIR (a cluster directory) whose owner no longer runs.
+ms_reap() {
+	local dir pid start
+	for dir in "$@"; do
+		[ -f "$dir/owner" ] || continue
+		read -r pid start <"$dir/owner" || continue
+		[ -n "$pid" ] && [ "$(ms__proc_start "$pid")" = "$start" ] && continue
+		ms__log "stopping the cluster of a finished owner: $dir"
+		ms_stop "$dir"
+		rm -f "$dir/owner"
+	done
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	case "${1:-}" in
-	start) shift; ms_start "$@" ;;
+	start) shift; MS_OWNER=$PPID ms_start "$@" ;;
 	stop) shift; ms_stop "$@" ;;
 	env) cat "${2:?minislurm.sh env DIR}/env.sh" ;;
-	*) echo "usage: minislurm.sh start DIR [NODES] | stop DIR | env DIR" >&2; exit 2 ;;
+	reap) shift; ms_reap "$@" ;;
+	*) echo "usage: minislurm.sh start DIR [NODES] | stop DIR | env DIR | reap DIR..." >&2
+	   exit 2 ;;
 	esac
 fi

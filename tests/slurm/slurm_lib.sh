@@ -46,6 +46,7 @@ st_dump() {
 st_cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
+	[ -n "${ST_WATCHDOG:-}" ] && kill "$ST_WATCHDOG" 2>/dev/null
 	[ $rc -ne 0 ] && [ $rc -ne 77 ] && st_dump
 	[ -n "${ST_TMP:-}" ] && ms_stop "$ST_TMP/cluster"
 	if [ -n "${ST_TMP:-}" ] && [ "${SLURM_TEST_KEEP:-0}" = 1 ]; then
@@ -75,12 +76,21 @@ st_setup() {
 		st_fail "no dmtcp_launch under $bin"
 	fi
 	export PATH
-	ST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/slurm_test.XXXXXX") || st_fail "mktemp"
-	trap st_cleanup EXIT
-	trap 'exit 143' TERM
-	trap 'exit 130' INT
 	# shellcheck source=../../scripts/slurm/minislurm.sh
 	source "$src/scripts/slurm/minislurm.sh"
+	st_reap
+	ST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/slurm_test.XXXXXX") || st_fail "mktemp"
+	trap st_cleanup EXIT
+	trap 'st_log "SIGTERM"; exit 143' TERM
+	trap 'exit 130' INT
+	# Our own deadline, before CTest's (which kills with no chance to stop the cluster).
+	(
+		trap 'kill $s 2>/dev/null; exit 0' TERM
+		sleep "${SLURM_TEST_DEADLINE:-100}" &
+		s=$!
+		wait $s && kill -TERM $$
+	) >/dev/null 2>&1 </dev/null &
+	ST_WATCHDOG=$!
 	ms_start "$ST_TMP/cluster" 2 >/dev/null || st_fail "the test cluster did not start"
 	st_log "cluster up in $ST_TMP/cluster (SLURM_CONF=$SLURM_CONF)"
 	ST_RUN=$ST_TMP/run
@@ -88,6 +98,17 @@ st_setup() {
 	# Jobs inherit this environment (sbatch --export=ALL): the secret state dir too.
 	export SPLITCKPT_STATE_DIR=$ST_TMP/state
 	unset SPLITCKPT_SECRET DMTCP_COORD_HOST DMTCP_COORD_PORT DMTCP_CHECKPOINT_INTERVAL
+}
+
+# st_reap: stop the clusters of earlier tests that were killed before they could (SIGKILL),
+# and remove their temp dirs.
+st_reap() {
+	local d
+	for d in "${TMPDIR:-/tmp}"/slurm_test.*/cluster; do
+		[ -f "$d/owner" ] || continue
+		ms_reap "$d"
+		[ -f "$d/owner" ] || rm -rf "${d%/cluster}"
+	done
 }
 
 # st_until SECS DESCRIPTION CMD...: poll CMD every 0.2 s until it succeeds; fail after SECS.
@@ -165,7 +186,7 @@ st_result() { grep -E '^result = ' "$1" 2>/dev/null | tail -n 1; }
 
 # st_reference STEPS SWEEPS: the answer of an uninterrupted native run (cached per test).
 st_reference() {
-	OMP_NUM_THREADS=2 OMP_APP_EXIT=0 "$ST_APP" "$1" "$2" | grep -E '^result = '
+	OMP_NUM_THREADS=2 OMP_APP_EXIT=0 OMP_APP_PAUSE_MS=0 "$ST_APP" "$1" "$2" | grep -E '^result = '
 }
 
 # st_no_marked_procs NAME: no process named NAME of this cluster (its marker) is left.

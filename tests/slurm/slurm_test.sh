@@ -43,18 +43,20 @@ CASE=${1:-}
 source "$SRC/tests/slurm/slurm_lib.sh"
 EX=$SRC/examples/slurm
 
-# Sizes: 0.1-0.3 s per step on 2 cores, so every run takes a few seconds.
-STEPS=60 SWEEPS=60
-export OMP_APP_STEPS=$STEPS OMP_APP_SWEEPS=$SWEEPS OMP_APP_EXIT=0
+# Sizes: a step computes for 10-50 ms on 2 cores and then sleeps 100 ms, so that a run takes
+# about 8 s of wall time, little CPU, and keeps its pace on a busy machine.
+STEPS=60 SWEEPS=10
+export OMP_APP_STEPS=$STEPS OMP_APP_SWEEPS=$SWEEPS OMP_APP_EXIT=0 OMP_APP_PAUSE_MS=100
 
 # Start the uninterrupted reference run now, in the background.
 start_reference() {
 	st_reference "$@" >"$ST_TMP/reference" 2>&1 &
 	REF_PID=$!
 }
+# reference: wait for it (in this shell: a $(...) subshell cannot wait for our child), set REF.
 reference() {
 	wait "$REF_PID" || st_fail "the reference run failed: $(cat "$ST_TMP/reference")"
-	cat "$ST_TMP/reference"
+	REF=$(cat "$ST_TMP/reference")
 }
 
 # wait_alloc JOB OUT N: allocation N of JOB runs, its coordinator is up (the Nth
@@ -80,7 +82,8 @@ usr1() {
 check_answer() {
 	local got want
 	got=$(st_result "$1")
-	want=$(reference)
+	reference
+	want=$REF
 	[ -n "$got" ] || st_fail "no result line in $1"
 	[ "$got" = "$want" ] || st_fail "answer '$got' differs from the uninterrupted run's '$want'"
 	st_log "answer matches the uninterrupted run: $got"
