@@ -1,16 +1,19 @@
 #!/bin/bash
 # run_mpi.sh - run one MPI wrapper test program and judge it.
 #
-#   run_mpi.sh NPROCS NAME [--stderr REGEX] [--env VAR=VALUE]... -- PROGRAM [ARGS...]
+#   run_mpi.sh MODE NPROCS NAME [--stderr REGEX] [--env VAR=VALUE]... -- PROGRAM [ARGS...]
 #
-# Runs PROGRAM under MPICH's Hydra (`mpiexec -n NPROCS`) with the upper half's libmpich.so.12
-# ($WRAP_LIBDIR, via LD_LIBRARY_PATH) and the TEST HARNESS lower half ($WRAP_PRELOAD, via
-# LD_PRELOAD); NPROCS 0 runs PROGRAM alone, with the wrapper library but no lower half at all.
+# Runs PROGRAM under MPICH's Hydra (`mpiexec -n NPROCS`), each rank as a split process:
+#   lh       `dmtcp_launch --no-coordinator PROGRAM` ($WRAP_LAUNCH): the real MPI lower half,
+#            which gives the application the upper half's libmpich.so.12;
+#   harness  the upper half's libmpich.so.12 ($WRAP_LIBDIR, via LD_LIBRARY_PATH) over the TEST
+#            HARNESS lower half ($WRAP_PRELOAD, via LD_PRELOAD);
+#   none     PROGRAM alone (NPROCS is ignored), with our libmpich.so.12 and no lower half.
 # Passes when the run exits 0 within the time limit, stdout has "PASS NAME", nothing printed
 # "FAIL", and (with --stderr) stderr matches REGEX (grep -E).
 set -u
-nprocs=$1 name=$2
-shift 2
+mode=$1 nprocs=$2 name=$3
+shift 3
 stderr_re="" envs=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -20,23 +23,36 @@ while [ $# -gt 0 ]; do
 	*) echo "run_mpi.sh: bad argument $1" >&2; exit 2 ;;
 	esac
 done
-: "${WRAP_LIBDIR:?}" "${WRAP_PRELOAD:?}"
+: "${WRAP_LIBDIR:?}" "${WRAP_PRELOAD:?}" "${WRAP_LAUNCH:?}"
 export UCX_TLS=${UCX_TLS:-self,sm} HWLOC_PLUGINS_PATH=/nonexistent
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-if [ "$nprocs" = 0 ]; then
+genv=()
+for e in "${envs[@]}"; do
+	genv+=(-genv "${e%%=*}" "${e#*=}")
+done
+case "$mode" in
+none)
 	env "${envs[@]}" LD_LIBRARY_PATH="$WRAP_LIBDIR" timeout -k 5 30 "$@" \
 		>"$tmp/out" 2>"$tmp/err"
 	rc=$?
-else
-	genv=(-genv LD_LIBRARY_PATH "$WRAP_LIBDIR" -genv LD_PRELOAD "$WRAP_PRELOAD")
-	for e in "${envs[@]}"; do
-		genv+=(-genv "${e%%=*}" "${e#*=}")
-	done
+	;;
+harness)
+	genv+=(-genv LD_LIBRARY_PATH "$WRAP_LIBDIR" -genv LD_PRELOAD "$WRAP_PRELOAD")
 	timeout -k 5 40 mpiexec -n "$nprocs" "${genv[@]}" "$@" >"$tmp/out" 2>"$tmp/err"
 	rc=$?
-fi
+	;;
+lh)
+	timeout -k 5 40 mpiexec -n "$nprocs" "${genv[@]}" "$WRAP_LAUNCH" --no-coordinator "$@" \
+		>"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	;;
+*)
+	echo "run_mpi.sh: unknown mode $mode" >&2
+	exit 2
+	;;
+esac
 cat "$tmp/out"
 cat "$tmp/err" >&2
 fail=0
