@@ -34,17 +34,17 @@ for e in "${envs[@]}"; do
 done
 case "$mode" in
 none)
-	env "${envs[@]}" LD_LIBRARY_PATH="$WRAP_LIBDIR" timeout -k 5 30 "$@" \
+	env "${envs[@]}" LD_LIBRARY_PATH="$WRAP_LIBDIR" timeout -k 3 20 "$@" \
 		>"$tmp/out" 2>"$tmp/err"
 	rc=$?
 	;;
 harness)
 	genv+=(-genv LD_LIBRARY_PATH "$WRAP_LIBDIR" -genv LD_PRELOAD "$WRAP_PRELOAD")
-	timeout -k 5 40 mpiexec -n "$nprocs" "${genv[@]}" "$@" >"$tmp/out" 2>"$tmp/err"
+	timeout -k 3 25 mpiexec -n "$nprocs" "${genv[@]}" "$@" >"$tmp/out" 2>"$tmp/err"
 	rc=$?
 	;;
 lh)
-	timeout -k 5 40 mpiexec -n "$nprocs" "${genv[@]}" "$WRAP_LAUNCH" --no-coordinator "$@" \
+	timeout -k 3 25 mpiexec -n "$nprocs" "${genv[@]}" "$WRAP_LAUNCH" --no-coordinator "$@" \
 		>"$tmp/out" 2>"$tmp/err"
 	rc=$?
 	;;
