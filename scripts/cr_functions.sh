@@ -212,7 +212,7 @@ parse_job() {
 	cr_total=$(cr_time_to_secs "$(cr__job_field %k)") || cr_total=
 	cr_limit=$(cr_time_to_secs "$(cr__job_field %l)") || cr_limit=
 	cr_used=$(cr_time_to_secs "$(cr__job_field %M)") ||
-		cr_used=$(($(date +%s) - CR_ALLOC_START))
+		cr_used=$(($(date +%s) - ${CR_ALLOC_START:-$(date +%s)}))
 	cr_max=$cr_limit
 	if [ -n "${max_timelimit:-}" ]; then
 		if [[ $max_timelimit =~ ^[0-9]+$ ]]; then
