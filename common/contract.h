@@ -12,10 +12,12 @@
  *
  * The call gate: an upper thread loads the lower-half TLS (FS base) of its own before calling
  * fn[i] and its own FS base again after (wrfsbase when fsgsbase != 0, else arch_prctl).
- * In this version every upper thread borrows main_lower_fs, which is correct only while one
- * thread at a time is inside MPI (MPI_THREAD_FUNNELED/SERIALIZED); thread_lower_fs, when not 0,
- * gives a thread its own lower TLS and must itself be called through the gate with
- * main_lower_fs loaded.
+ * The first upper thread to enter uses main_lower_fs (the TLS of the process's first thread);
+ * every other thread asks thread_lower_fs() once (called WITHOUT switching FS: it is
+ * signal-safe lower-half code that only hands out a pre-made lower TLS) and keeps its answer
+ * until the epoch changes. thread_lower_fs returns 0 when its pool is exhausted; the gate
+ * then falls back to main_lower_fs (correct only for FUNNELED/SERIALIZED use), which is why
+ * max_thread_level says what the lower half can honour.
  */
 #ifndef SPLITCKPT_CONTRACT_H
 #define SPLITCKPT_CONTRACT_H
@@ -37,6 +39,10 @@ struct lh_contract {
 	uint32_t fsgsbase; /* 1: wrfsbase/rdfsbase are usable */
 	uint32_t max_thread_level; /* highest MPI_THREAD_* the gate supports */
 	uint64_t (*thread_lower_fs)(void); /* may be 0 */
+	/* Offset from a lower-half TLS base of a u64 where the gate stores the FS base of the
+	 * upper thread that uses that lower TLS; a callback from the lower MPICH reads it to
+	 * switch back. 0 = not provided (use one process-wide slot). */
+	int64_t upper_fs_off;
 	void *fn[];
 };
 

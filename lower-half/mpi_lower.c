@@ -14,6 +14,10 @@
 #include "sys_nolibc.h"
 
 #include <dlfcn.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -36,6 +40,53 @@ static const char *const fn_names[] = {
 };
 #define NFUNCS (sizeof(fn_names) / sizeof(fn_names[0]))
 
+/* Where the gate leaves the upper FS base of the thread using a lower TLS (contract). */
+static __thread uint64_t upper_fs_slot;
+
+extern uint64_t lh_mpi_tls_pool[];
+extern int lh_mpi_tls_n;
+uint64_t lh_mpi_thread_lower_fs(void);
+
+static int shadow_word;
+
+/* A shadow thread lends its TLS to one application thread and never runs again. */
+static void *shadow(void *arg)
+{
+	uint64_t *out = arg;
+	__atomic_store_n(out, (uint64_t)pthread_self(), __ATOMIC_RELEASE);
+	for (;;)
+		syscall(SYS_futex, &shadow_word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+	return NULL;
+}
+
+/* Makes SPLITCKPT_MPI_THREADS (default 8) lower TLS blocks for application threads. */
+static int make_tls_pool(void)
+{
+	const char *e = getenv("SPLITCKPT_MPI_THREADS");
+	int n = e ? atoi(e) : 8;
+	if (n < 0)
+		n = 0;
+	if (n > 256)
+		n = 256;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setstacksize(&a, 64 * 1024);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	int made = 0;
+	for (int i = 0; i < n; i++) {
+		pthread_t t;
+		lh_mpi_tls_pool[i] = 0;
+		if (pthread_create(&t, &a, shadow, &lh_mpi_tls_pool[i]) != 0)
+			break;
+		while (!__atomic_load_n(&lh_mpi_tls_pool[i], __ATOMIC_ACQUIRE))
+			sched_yield();
+		made++;
+	}
+	pthread_attr_destroy(&a);
+	__atomic_store_n(&lh_mpi_tls_n, made, __ATOMIC_RELEASE);
+	return made;
+}
+
 int lh_mpi_setup(void)
 {
 	size_t need = sizeof(struct lh_contract) + NFUNCS * sizeof(void *);
@@ -57,8 +108,11 @@ int lh_mpi_setup(void)
 	c->epoch = 1;
 	c->main_lower_fs = lh.main_lower_fs;
 	c->fsgsbase = lh_have_fsgsbase;
-	c->max_thread_level = 2; /* MPI_THREAD_SERIALIZED: one lower TLS shared by all threads */
-	c->thread_lower_fs = 0;
+	int made = make_tls_pool();
+	/* MPI_THREAD_MULTIPLE needs a lower TLS per thread; without a pool, SERIALIZED. */
+	c->max_thread_level = made > 0 ? 3 : 2;
+	c->thread_lower_fs = made > 0 ? lh_mpi_thread_lower_fs : 0;
+	c->upper_fs_off = (int64_t)((char *)&upper_fs_slot - (char *)pthread_self());
 	size_t missing = 0;
 	for (size_t i = 0; i < NFUNCS; i++) {
 		c->fn[i] = dlsym(RTLD_DEFAULT, fn_names[i]);

@@ -17,6 +17,25 @@
 
 const struct lh_contract *wrap_contract_ok;
 uint64_t wrap_upper_fs;
+__thread uint64_t wrap_my_lower_fs __attribute__((tls_model("initial-exec")));
+__thread uint64_t wrap_my_epoch __attribute__((tls_model("initial-exec")));
+static uint64_t main_tls_epoch; /* epoch in which main_lower_fs was handed out */
+
+uint64_t wrap_lower_fs_slow(const struct lh_contract *c)
+{
+	uint64_t seen = __atomic_load_n(&main_tls_epoch, __ATOMIC_ACQUIRE), low = 0;
+	if (seen != c->epoch &&
+	    __atomic_compare_exchange_n(&main_tls_epoch, &seen, c->epoch, 0, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE))
+		low = c->main_lower_fs;
+	else if (c->thread_lower_fs && c->upper_fs_off)
+		low = c->thread_lower_fs();
+	if (!low) /* no TLS of its own: share the main one (FUNNELED/SERIALIZED use only) */
+		low = c->main_lower_fs;
+	wrap_my_lower_fs = low;
+	wrap_my_epoch = c->epoch;
+	return low;
+}
 
 static int contract_bad;		    /* 1: checked and unusable */
 static unsigned char reported[WRAP_NFUNCS]; /* per function: message printed */

@@ -9,11 +9,14 @@
  *   arch_prctl, and only on machines without FSGSBASE (contract->fsgsbase == 0).
  * - Handles are translated before wrap_gate_enter() and after wrap_gate_leave(), never
  *   between: between the two the thread runs on the lower half's TLS.
- * - wrap_gate_enter() stores the caller's upper FS base in wrap_upper_fs, so that a callback
- *   the lower MPICH makes during the call (user op, error handler, attribute copy/delete,
- *   generalized request, datarep) can switch back to it (wrap_cb_enter). One slot for the
- *   process is enough while at most one thread is inside MPI at a time, which is why
- *   MPI_Init_thread provides at most MPI_THREAD_SERIALIZED (see WRAP_GATE_MAX_THREAD_LEVEL).
+ * - Every upper thread uses a lower TLS of its own (the first one main_lower_fs, the others
+ *   one each from contract.thread_lower_fs, cached in wrap_my_lower_fs for the epoch), so
+ *   several threads can be inside MPICH at once (MPI_THREAD_MULTIPLE).
+ * - wrap_gate_enter() stores the caller's upper FS base in its lower TLS (at
+ *   contract.upper_fs_off), so that a callback the lower MPICH makes during the call (user op,
+ *   error handler, attribute copy/delete, generalized request, datarep) switches back to the
+ *   right thread's TLS (wrap_cb_enter). A lower half without that slot gets the old single
+ *   process-wide slot, and with it at most MPI_THREAD_SERIALIZED.
  *   A callback made on a thread that never entered the gate (an MPICH progress thread) would
  *   run on another thread's TLS: MPICH's async progress thread must stay off.
  * - The contract is re-read on every call: after a restart the lower half fills it again.
@@ -28,13 +31,22 @@
 
 #define WRAP_HIDDEN __attribute__((visibility("hidden")))
 
-/* Highest MPI_THREAD_* level this gate can honour (2 = MPI_THREAD_SERIALIZED). */
-#define WRAP_GATE_MAX_THREAD_LEVEL 2
+/* Highest MPI_THREAD_* level this gate can honour (3 = MPI_THREAD_MULTIPLE, when the lower
+ * half gives every thread its own lower TLS; contract.max_thread_level bounds it further). */
+#define WRAP_GATE_MAX_THREAD_LEVEL 3
 
 /* Non-NULL once the contract has been checked (magic, version, size, mapping). */
 extern const struct lh_contract *wrap_contract_ok WRAP_HIDDEN;
-/* FS base of the upper thread that last entered the gate (see above). */
+/* FS base of the upper thread that last entered the gate, for lower halves that give no
+ * per-TLS slot (contract.upper_fs_off == 0). */
 extern uint64_t wrap_upper_fs WRAP_HIDDEN;
+/* This thread's lower TLS and the contract epoch it was obtained in (0: none yet). Read with
+ * the upper FS loaded, before the switch. */
+extern __thread uint64_t wrap_my_lower_fs WRAP_HIDDEN __attribute__((tls_model("initial-exec")));
+extern __thread uint64_t wrap_my_epoch WRAP_HIDDEN __attribute__((tls_model("initial-exec")));
+/* Slow path of the gate: pick this thread's lower TLS (first caller of an epoch takes
+ * main_lower_fs, the others ask contract.thread_lower_fs). */
+uint64_t wrap_lower_fs_slow(const struct lh_contract *c) WRAP_HIDDEN;
 
 /* Check the contract once; NULL (and one message on stderr) if there is no usable one. */
 const struct lh_contract *wrap_contract_check(void) WRAP_HIDDEN;
@@ -89,8 +101,14 @@ static inline __attribute__((always_inline)) uint64_t wrap_gate_enter(void)
 {
 	const struct lh_contract *c = wrap_contract_ok;
 	uint64_t up = wrap_rdfs(c->fsgsbase);
-	wrap_upper_fs = up;
-	wrap_wrfs(c->fsgsbase, c->main_lower_fs);
+	uint64_t low = wrap_my_lower_fs;
+	if (__builtin_expect(low == 0 || wrap_my_epoch != c->epoch, 0))
+		low = wrap_lower_fs_slow(c);
+	if (__builtin_expect(c->upper_fs_off != 0, 1))
+		*(uint64_t *)(uintptr_t)(low + (uint64_t)c->upper_fs_off) = up;
+	else
+		wrap_upper_fs = up;
+	wrap_wrfs(c->fsgsbase, low);
 	return up;
 }
 
@@ -105,7 +123,9 @@ static inline __attribute__((always_inline)) uint64_t wrap_cb_enter(void)
 {
 	const struct lh_contract *c = wrap_contract_ok;
 	uint64_t low = wrap_rdfs(c->fsgsbase);
-	wrap_wrfs(c->fsgsbase, wrap_upper_fs);
+	uint64_t up = c->upper_fs_off ? *(uint64_t *)(uintptr_t)(low + (uint64_t)c->upper_fs_off)
+				      : wrap_upper_fs;
+	wrap_wrfs(c->fsgsbase, up);
 	return low;
 }
 

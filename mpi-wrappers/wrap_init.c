@@ -1,12 +1,11 @@
 /*
  * wrap_init.c - MPI_Init*, the thread level, and MPI_Pcontrol.
  *
- * Thread level: every upper thread borrows the lower half's main TLS (contract.main_lower_fs)
- * and callbacks find their way back through one slot (wrap_gate.h), so at most one thread may
- * be inside MPI at a time. MPI_Init_thread therefore asks the lower MPICH for at most
- * min(required, contract.max_thread_level, MPI_THREAD_SERIALIZED) and reports the same
- * bound in `provided` and MPI_Query_thread: a program that asks for MPI_THREAD_MULTIPLE is
- * told honestly that it got SERIALIZED.
+ * Thread level: every upper thread gets a lower TLS of its own when the lower half offers them
+ * (wrap_gate.h); MPI_Init_thread asks the lower MPICH for at most
+ * min(required, contract.max_thread_level, WRAP_GATE_MAX_THREAD_LEVEL) and reports the same
+ * bound in `provided` and MPI_Query_thread: with a lower half that cannot give per-thread
+ * TLS, a program asking for MPI_THREAD_MULTIPLE is told honestly that it got SERIALIZED.
  *
  * MPI_Is_thread_main: MPICH would compare its own thread identity, which is the borrowed lower
  * TLS for every upper thread; we compare the upper FS base of the caller with that of the
