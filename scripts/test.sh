@@ -17,6 +17,6 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >build/configure.log 2>&1 
 cmake --build build -j2
 cd build
 set +e
-ctest --output-on-failure --label-exclude '^long$'
+ctest --output-on-failure -j2 --label-exclude '^long$'
 rc=$?
 exit $rc
