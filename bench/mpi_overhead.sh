@@ -1,0 +1,217 @@
+#!/bin/bash
+# mpi_overhead.sh - what running an MPI program as a split process costs: the same MPICH
+# benchmark program run natively and through the MPI lower half, in ONE invocation.
+#
+#   mpi_overhead.sh [--bin BUILD_DIR] [--reps N] [--inner K] [--scale S] [--only LIST]
+#                   [--strict] [--keep]
+#
+# The program (bench/mpi_overhead.c, built with Debian's mpicc: BUILD_DIR/bench/mpi_overhead,
+# or compiled here into the temp dir when the build has none) runs N times (default 5) as
+#   native  mpiexec -n 2 PROG
+#   split   mpiexec -n 2 dmtcp_launch --no-coordinator PROG
+# alternating which of the two goes first, with UCX_TLS=self,sm (unless set) and
+# HWLOC_PLUGINS_PATH=/nonexistent for both. Inside a run every benchmark is measured K times
+# (default 3) and the program prints the median; the table shows the median over the N runs,
+# and the spread (max-min)/median of the N per-run figures, per mode.
+# Benchmarks (see mpi_overhead.c): loops of MPI_Comm_rank and MPI_Wtime (ns per call);
+# ping-pong latency at 0 B, 8 B, 1 KiB; bandwidth at 64 KiB, 1 MiB, 4 MiB; 10^5 MPI_Allreduce
+# of 8 bytes (total time); a 2-D halo-exchange stencil with Isend/Irecv/Waitall (total time).
+# S (default 1) scales every iteration count; --only runs a subset (gate,lat,bw,allreduce,
+# stencil).
+# Targets (MPI issue, "Performance"): at most 30 ns added per call; latency split/native
+# <= 1.05; bandwidth split/native >= 0.98; Allreduce and stencil total time split/native
+# <= 1.02.
+# Exit: 0 when every run completed and its results checked (a missed target prints FAIL but
+# only --strict turns it into exit 3), 1 when something broke, 2 on usage errors, 77 when this
+# machine cannot run it (no mpicc/mpiexec, or a build without the MPI lower half). The temp dir
+# is removed on exit (--keep keeps it, with every run's output).
+set -u -o pipefail
+
+REPS=5 INNER=3 SCALE=1 ONLY="" BIN="" STRICT=0 KEEP=0
+usage() { sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--bin) BIN=$2; shift 2 ;;
+	--reps) REPS=$2; shift 2 ;;
+	--inner) INNER=$2; shift 2 ;;
+	--scale) SCALE=$2; shift 2 ;;
+	--only) ONLY=$2; shift 2 ;;
+	--strict) STRICT=1; shift ;;
+	--keep) KEEP=1; shift ;;
+	-h | --help) usage ;;
+	*) echo "mpi_overhead: unknown option '$1'" >&2; usage ;;
+	esac
+done
+case $REPS in '' | *[!0-9]* | 0) echo "mpi_overhead: bad --reps '$REPS'" >&2; exit 2 ;; esac
+case $INNER in '' | *[!0-9]* | 0) echo "mpi_overhead: bad --inner '$INNER'" >&2; exit 2 ;; esac
+[ "$INNER" -le 64 ] || { echo "mpi_overhead: --inner is at most 64" >&2; exit 2; }
+awk "BEGIN { exit !(\"$SCALE\" + 0 > 0) }" 2>/dev/null ||
+	{ echo "mpi_overhead: bad --scale '$SCALE'" >&2; exit 2; }
+case $ONLY in *[!a-z,]*) echo "mpi_overhead: bad --only '$ONLY'" >&2; exit 2 ;; esac
+
+die() { echo "mpi_overhead: FAIL: $*" >&2; exit 1; }
+skip() { echo "mpi_overhead: SKIP: $*" >&2; exit 77; }
+note() { echo "mpi_overhead: $*" >&2; }
+
+# ---- programs -----------------------------------------------------------------------------
+HERE=$(cd "$(dirname "$0")" && pwd)
+[ -n "$BIN" ] || BIN=$HERE/../build
+BIN=$(cd "$BIN" 2>/dev/null && pwd) || die "no such dir: $BIN (use --bin BUILD_DIR)"
+find_bin() { # find_bin NAME SUBDIR
+	local c
+	for c in "$BIN/$1" "$BIN/$2/$1"; do
+		if [ -x "$c" ]; then echo "$c"; return 0; fi
+	done
+	return 1
+}
+MPIEXEC=$(command -v mpiexec) || skip "no mpiexec"
+LAUNCH=$(find_bin dmtcp_launch launcher) || die "dmtcp_launch not found under $BIN"
+# the MPI lower half sits next to dmtcp_launch in a build tree, in libexec when installed
+if [ -d "$BIN/lower-half" ] && [ ! -x "$BIN/lower-half/splitckpt-lh-mpi" ]; then
+	skip "this build has no MPI lower half ($BIN/lower-half/splitckpt-lh-mpi)"
+fi
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/mpi_bench.XXXXXX") || die "cannot make a temp dir"
+OK=0
+cleanup() {
+	local rc=$? f
+	set +e
+	if [ "$OK" != 1 ]; then
+		for f in "$T"/*.out "$T"/*.err; do
+			[ -s "$f" ] || continue
+			echo "---- ${f#$T/} (last 20 lines) ----" >&2
+			tail -n 20 "$f" | cut -c1-300 >&2
+		done
+	fi
+	if [ "$KEEP" = 1 ]; then note "kept $T"; else rm -rf "$T"; fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+PROG=$(find_bin mpi_overhead bench) || PROG=""
+if [ -z "$PROG" ]; then
+	MPICC=$(command -v mpicc) || skip "no mpicc, and no mpi_overhead under $BIN"
+	PROG=$T/mpi_overhead
+	"$MPICC" -O2 -g -o "$PROG" "$HERE/mpi_overhead.c" 2>"$T/mpicc.err" ||
+		die "mpicc $HERE/mpi_overhead.c failed: $(cat "$T/mpicc.err")"
+	note "compiled $PROG with $MPICC"
+fi
+
+export UCX_TLS=${UCX_TLS:-self,sm} HWLOC_PLUGINS_PATH=/nonexistent
+ARGS=(-k "$INNER" -s "$SCALE")
+[ -n "$ONLY" ] && ARGS+=(-o "$ONLY")
+# a run at scale 1 takes a few seconds; allow for a very loaded machine
+TMO=$(awk "BEGIN { t = 120 * $SCALE; print (t < 60 ? 60 : int(t)) }")
+
+now() { date +%s.%N; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; } # calc FORMAT EXPR
+
+run_one() { # run_one MODE I: one mpiexec, output in $T/MODE.I.out
+	local mode=$1 i=$2 cmd t0 t1 rc
+	case $mode in
+	native) cmd=("$MPIEXEC" -n 2 "$PROG" "${ARGS[@]}") ;;
+	split) cmd=("$MPIEXEC" -n 2 "$LAUNCH" --no-coordinator "$PROG" "${ARGS[@]}") ;;
+	esac
+	t0=$(now)
+	timeout -k 5 "$TMO" "${cmd[@]}" >"$T/$mode.$i.out" 2>"$T/$mode.$i.err" </dev/null
+	rc=$?
+	t1=$(now)
+	[ $rc = 124 ] && die "$mode run $i timed out after $TMO s: ${cmd[*]}"
+	[ $rc = 0 ] || die "$mode run $i: exit status $rc: ${cmd[*]}"
+	grep -q '^done$' "$T/$mode.$i.out" || die "$mode run $i printed no 'done': ${cmd[*]}"
+	echo "wall_s $(calc %.3f "$t1 - $t0")" >>"$T/$mode.$i.out"
+	note "$mode run $i/$REPS: $(calc %.2f "$t1 - $t0") s"
+}
+
+note "program $PROG, dmtcp_launch $LAUNCH, UCX_TLS=$UCX_TLS, $REPS runs per mode, $INNER samples per run, scale $SCALE"
+for i in $(seq 1 "$REPS"); do
+	# alternate the order so that a drift of the machine's load hits both modes alike
+	if [ $((i % 2)) = 1 ]; then
+		run_one native "$i"
+		run_one split "$i"
+	else
+		run_one split "$i"
+		run_one native "$i"
+	fi
+done
+
+# the check_* lines (results of the Allreduce and of the stencil) are the same in both modes
+for i in $(seq 1 "$REPS"); do
+	a=$(grep '^check_' "$T/native.$i.out") b=$(grep '^check_' "$T/split.$i.out")
+	[ "$a" = "$b" ] || die "run $i: results differ: native '$a', split '$b'"
+done
+
+values() { # values MODE KEY: the per-run figures, one a line
+	local i
+	for i in $(seq 1 "$REPS"); do
+		awk -v k="$2" '$1 == k { print $2 }' "$T/$1.$i.out"
+	done
+}
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; \
+	print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+spread() { sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2 ? v[(NR + 1) / 2] : \
+	(v[NR / 2] + v[NR / 2 + 1]) / 2); printf "%.0f%%", (m > 0 ? 100 * (v[NR] - v[1]) / m : 0) }'; }
+
+# ---- the table ------------------------------------------------------------------------------
+NALL=$(calc %.0f "100000 * $SCALE")
+[ "$NALL" -ge 1 ] || NALL=1
+# rows: KEY|label|unit|kind (gate: added ns; time: ratio <= limit; bw: ratio >= limit)|limit
+ROWS=(
+	"gate_comm_rank_ns|MPI_Comm_rank loop|ns/call|gate|30"
+	"gate_wtime_ns|MPI_Wtime loop|ns/call|gate|30"
+	"lat_0_us|ping-pong 0 B|us|time|1.05"
+	"lat_8_us|ping-pong 8 B|us|time|1.05"
+	"lat_1024_us|ping-pong 1 KiB|us|time|1.05"
+	"bw_65536_MBps|bandwidth 64 KiB|MB/s|bw|0.98"
+	"bw_1048576_MBps|bandwidth 1 MiB|MB/s|bw|0.98"
+	"bw_4194304_MBps|bandwidth 4 MiB|MB/s|bw|0.98"
+	"allreduce_s|Allreduce 8 B x$NALL|s|time|1.02"
+	"stencil_s|stencil 2-D halo|s|time|1.02"
+	"wall_s|whole mpiexec run|s|info|"
+)
+echo
+echo "splitckpt MPI overhead, native vs split, 2 ranks, UCX_TLS=$UCX_TLS ($(uname -n), $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ))"
+echo "each figure: median over $REPS runs per mode (interleaved) of the median of $INNER samples in the run; spread = (max-min)/median over the runs"
+FMT='%-20s %-7s %10s %10s %7s %8s %7s %7s  %-14s %s\n'
+printf "$FMT" benchmark unit native split ratio added n_sprd s_sprd target result
+NPASS=0 NTARGET=0
+for r in "${ROWS[@]}"; do
+	IFS='|' read -r key label unit kind lim <<<"$r"
+	nat=$(values native "$key" | median) || continue # benchmark not run (--only)
+	spl=$(values split "$key" | median) || die "split runs have no $key"
+	nsp=$(values native "$key" | spread) ssp=$(values split "$key" | spread)
+	ratio=$(calc %.3f "$spl / $nat")
+	added=-
+	case $kind in
+	gate)
+		added=$(calc %.2f "$spl - $nat")
+		target="added<=${lim}ns"
+		pass=$(awk "BEGIN { print ($added <= $lim) }")
+		;;
+	time)
+		added=$(calc %.3g "$spl - $nat")
+		target="ratio<=$lim"
+		pass=$(awk "BEGIN { print ($ratio <= $lim) }")
+		;;
+	bw)
+		target="ratio>=$lim"
+		pass=$(awk "BEGIN { print ($ratio >= $lim) }")
+		;;
+	info)
+		added=$(calc %.3g "$spl - $nat")
+		target=- pass=-
+		;;
+	esac
+	case $pass in
+	1) result=PASS NPASS=$((NPASS + 1)) NTARGET=$((NTARGET + 1)) ;;
+	0) result=FAIL NTARGET=$((NTARGET + 1)) ;;
+	*) result=- ;;
+	esac
+	printf "$FMT" "$label" "$unit" "$nat" "$spl" "$ratio" "$added" "$nsp" "$ssp" "$target" "$result"
+done
+echo "ratio = split/native (for bandwidth too: higher is better there); added = split - native"
+echo "targets: $NPASS of $NTARGET PASS"
+OK=1
+[ "$STRICT" = 1 ] && [ "$NPASS" != "$NTARGET" ] && exit 3
+exit 0
