@@ -6,7 +6,8 @@
 # job's wrapped dmtcp_command.<jobid>), checks the answer against an uninterrupted run, and
 # tears the cluster down on every exit.
 #
-#   slurm_test.sh --bin PREFIX_OR_BUILD --src SOURCE_DIR --app OMP_APP --counter COUNTER CASE
+#   slurm_test.sh --bin PREFIX_OR_BUILD --src SOURCE_DIR --app OMP_APP --counter COUNTER
+#                 [--mpi-app MPI_APP] CASE
 #
 # Cases (the numbers of issue 3):
 #   chain          1: run_cr.slurm; USR1 -> checkpoint -> requeue, twice; restarts from
@@ -22,17 +23,23 @@
 #                     (3) is the job's
 #   srun_serial    7: `srun dmtcp_launch -j ./a.out` of a serial program, checkpoint, scancel,
 #                     `srun ./dmtcp_restart_script.sh` in a second job
+#   timelimit_signal  1 with the USR1 of `#SBATCH --signal=B:USR1@300` sent by Slurm itself
+#                     (a 5-minute limit puts it due at once; slurmctld checks every 30 s)
+#   srun_mpi       8: `srun --mpi=pmi2 -N 2 -n 4 dmtcp_launch -j ./mpi_app` on n1 and n2 gives
+#                     the answer of the same srun without dmtcp_launch (launch only: MPI
+#                     checkpoints are not implemented yet)
 # Exit: 0 pass, 1 fail, 77 skip (not root, Slurm or munge not installed).
 # SLURM_TEST_KEEP=1 keeps the temp dir (cluster logs, run dir).
 set -u -o pipefail
 
-BIN="" SRC="" ST_APP="" COUNTER=""
+BIN="" SRC="" ST_APP="" COUNTER="" MPI_APP=""
 while [ $# -gt 1 ]; do
 	case "$1" in
 	--bin) BIN=$2; shift 2 ;;
 	--src) SRC=$2; shift 2 ;;
 	--app) ST_APP=$2; shift 2 ;;
 	--counter) COUNTER=$2; shift 2 ;;
+	--mpi-app) MPI_APP=$2; shift 2 ;;
 	*) break ;;
 	esac
 done
@@ -302,6 +309,64 @@ EOF
 	got=$(grep '^counter:' "srun-$j2.out")
 	[ -n "$got" ] && [ "$got" = "$want" ] || st_fail "srun restart printed '$got', want '$want'"
 	st_log "srun restart resumed at $first and matches: $got"
+}
+
+# ---- 1, with Slurm's own signal ---------------------------------------------------------
+case_timelimit_signal() {
+	local j out
+	cp "$ST_APP" a.out
+	export OMP_APP_STEPS=300 OMP_APP_SWEEPS=2 # 35-45 s: longer than slurmctld's 30 s check
+	start_reference 300 2
+	j=$(st_submit -t 00:05:00 --comment=00:30:00 "$EX/run_cr.slurm")
+	out=test_cr-$j.out
+	wait_alloc "$j" "$out" 1
+	st_log "job $j runs; waiting for Slurm's USR1 (--signal=B:USR1@300 with a 5-minute limit)"
+	st_until 45 "the USR1 of --signal and the requeue" \
+		st_count_ge "$out" '^cr_functions: requeued job' 1
+	st_log "Slurm signalled job $j at step $(st_last_step "$out"); checkpointed and requeued"
+	# Give the next allocation a limit whose signal time is not already due.
+	st_until 30 "job $j requeued (PENDING)" st_state_in "$j" PENDING RUNNING
+	scontrol update JobId="$j" TimeLimit=00:10:00 || st_fail "cannot raise the time limit"
+	st_kick "$j"
+	st_until 80 "job $j COMPLETED" st_state_in "$j" COMPLETED FAILED CANCELLED TIMEOUT
+	st_state_is "$j" COMPLETED || st_fail "job $j ended $(st_field "$j" JobState)"
+	[ "$(st_field "$j" Restarts)" = 1 ] || st_fail "restart count $(st_field "$j" Restarts)"
+	[ "$(st_count "$out" '^cr_functions: job .* got USR1')" -eq 1 ] || st_fail "not one USR1"
+	check_answer "$out"
+}
+
+# ---- 8 -----------------------------------------------------------------------------------
+case_srun_mpi() {
+	local j out native cr n
+	[ -x "$MPI_APP" ] || st_skip "no MPI application (mpicc missing)"
+	cp "$MPI_APP" a.out
+	export UCX_TLS=tcp,self,sm HWLOC_PLUGINS_PATH=/nonexistent
+	cat >mpi.slurm <<'EOF'
+#!/bin/bash
+#SBATCH -N 2
+#SBATCH -n 4
+#SBATCH -o mpi-%j.out
+#SBATCH -e mpi-%j.err
+source cr_functions.sh
+start_coordinator
+echo "== native"
+srun --mpi=pmi2 -n 4 ./a.out 6 50 || exit 1
+echo "== dmtcp_launch"
+srun --mpi=pmi2 -n 4 dmtcp_launch -j ./a.out 6 50
+EOF
+	j=$(st_submit mpi.slurm)
+	out=mpi-$j.out
+	st_until 90 "job $j finished" st_state_in "$j" COMPLETED FAILED CANCELLED TIMEOUT
+	st_state_is "$j" COMPLETED || st_fail "job $j ended $(st_field "$j" JobState)"
+	native=$(sed -n '/^== native/,/^== dmtcp_launch/p' "$out" | grep '^result = ')
+	cr=$(sed -n '/^== dmtcp_launch/,$p' "$out" | grep '^result = ')
+	[ -n "$native" ] && [ "$cr" = "$native" ] ||
+		st_fail "under dmtcp_launch '$cr', without '$native'"
+	for n in n1 n2; do
+		[ "$(sed -n '/^== dmtcp_launch/,$p' "$out" | grep -c "^rank [0-3] of 4 on $n\$")" -eq 2 ] ||
+			st_fail "not 2 ranks on $n under dmtcp_launch"
+	done
+	st_log "4 ranks on n1 and n2 under dmtcp_launch: $cr"
 }
 
 [ "$(type -t "case_$CASE")" = function ] || { echo "slurm_test.sh: no case '$CASE'" >&2; exit 2; }
