@@ -29,6 +29,8 @@ static const char *const type_names[MSG_TYPE_COUNT] = {
     [MSG_HELLO_CMD] = "HELLO_CMD",
     [MSG_CMD] = "CMD",
     [MSG_CMD_REPLY] = "CMD_REPLY",
+    [MSG_CAPTURED] = "CAPTURED",
+    [MSG_GO] = "GO",
 };
 
 static const char *const cmd_names[CMD_OP_COUNT] = {

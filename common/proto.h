@@ -52,6 +52,8 @@ enum proto_msg_type {
 	MSG_HELLO_CMD = 13,    /* K->C */
 	MSG_CMD = 14,	       /* K->C */
 	MSG_CMD_REPLY = 15,    /* C->K */
+	MSG_CAPTURED = 16,     /* W->C: forked checkpoint: state captured, image being written */
+	MSG_GO = 17,	       /* C->W: every process captured: resume before the images are done */
 	MSG_TYPE_COUNT
 };
 

@@ -74,7 +74,9 @@ struct coord_barrier;
 
 struct coord_worker {
 	enum worker_state state;
-	int in_ckpt; /* counted in the current checkpoint */
+	int in_ckpt;  /* counted in the current checkpoint */
+	int captured; /* sent CAPTURED (or WRITTEN) in the current checkpoint */
+	int forked;   /* sent CAPTURED: it waits for GO before it runs again */
 	uint32_t vpid, pid, restarted_from;
 	char *uniquepid, *progname, *hostname, *cmdline;
 	/* from WRITTEN */
@@ -117,6 +119,8 @@ struct coord_ckpt {
 	uint32_t gen;	   /* of the checkpoint in progress */
 	uint32_t next_gen; /* the next one to start */
 	size_t nparts, nsusp, nwritten, nresumed;
+	size_t ncaptured; /* workers whose state is captured (CAPTURED, or WRITTEN) */
+	int go_sent;
 	int failed;
 	char *fail_msg;
 	int committed;
@@ -227,6 +231,7 @@ void coord_ckpt_worker_joined(struct coord *co, struct coord_client *c);
 void coord_ckpt_worker_gone(struct coord *co, struct coord_client *c);
 void coord_ckpt_on_suspended(struct coord *co, struct coord_client *c);
 void coord_ckpt_on_written(struct coord *co, struct coord_client *c, const struct proto_written *m);
+void coord_ckpt_on_captured(struct coord *co, struct coord_client *c);
 void coord_ckpt_on_resumed(struct coord *co, struct coord_client *c);
 void coord_ckpt_on_timer(struct coord *co);
 void coord_ckpt_fini(struct coord *co);

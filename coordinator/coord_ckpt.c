@@ -100,7 +100,8 @@ static void start(struct coord *co)
 	struct coord_ckpt *ck = &co->ck;
 	ck->gen = ck->next_gen++;
 	ck->phase = CK_SUSPENDING;
-	ck->nparts = ck->nsusp = ck->nwritten = ck->nresumed = 0;
+	ck->nparts = ck->nsusp = ck->nwritten = ck->nresumed = ck->ncaptured = 0;
+	ck->go_sent = 0;
 	ck->failed = ck->committed = 0;
 	free(ck->fail_msg);
 	ck->fail_msg = NULL;
@@ -111,6 +112,7 @@ static void start(struct coord *co)
 		if (c->role != ROLE_WORKER || c->dropped || c->w.state != WS_RUNNING)
 			continue;
 		c->w.in_ckpt = 1;
+		c->w.captured = c->w.forked = 0;
 		c->w.img_status = 0;
 		c->w.img_bytes = 0;
 		free(c->w.img_path);
@@ -315,6 +317,8 @@ void coord_ckpt_worker_gone(struct coord *co, struct coord_client *c)
 	case CK_WRITING:
 		if (c->w.state == WS_WRITTEN)
 			ck->nwritten--;
+		if (c->w.captured)
+			ck->ncaptured--;
 		fail(co, "%s disconnected while writing its image (%s)", name,
 		     c->drop_reason ? c->drop_reason : "connection closed");
 		break;
@@ -348,6 +352,40 @@ void coord_ckpt_on_suspended(struct coord *co, struct coord_client *c)
 	check_phase(co);
 }
 
+/* Forked checkpoints: once every process has its state captured (a copy-on-write child
+ * writes the image), all may run again; -bc still waits for every WRITTEN. Sent once. */
+static void maybe_go(struct coord *co)
+{
+	struct coord_ckpt *ck = &co->ck;
+	if (ck->go_sent || ck->failed || ck->phase != CK_WRITING || ck->ncaptured < ck->nparts)
+		return;
+	ck->go_sent = 1;
+	struct proto_buf b;
+	proto_buf_init(&b, MSG_GO);
+	if (proto_buf_finish(&b, 0) < 0) {
+		proto_buf_free(&b);
+		return;
+	}
+	for (size_t i = 0; i < co->nclients; i++) {
+		struct coord_client *c = co->clients[i];
+		if (is_part(c) && c->w.forked)
+			coord_client_send_raw(co, c, b.data, b.len);
+	}
+	proto_buf_free(&b);
+	log_debug("checkpoint generation %u: every process captured, letting them run",
+		  ck->gen);
+}
+
+void coord_ckpt_on_captured(struct coord *co, struct coord_client *c)
+{
+	if (co->ck.phase != CK_WRITING || unexpected(c, "CAPTURED", WS_WRITING) || c->w.captured)
+		return;
+	c->w.captured = 1;
+	c->w.forked = 1;
+	co->ck.ncaptured++;
+	maybe_go(co);
+}
+
 void coord_ckpt_on_written(struct coord *co, struct coord_client *c, const struct proto_written *m)
 {
 	struct coord_ckpt *ck = &co->ck;
@@ -355,6 +393,10 @@ void coord_ckpt_on_written(struct coord *co, struct coord_client *c, const struc
 		return;
 	c->w.state = WS_WRITTEN;
 	ck->nwritten++;
+	if (!c->w.captured) {
+		c->w.captured = 1;
+		ck->ncaptured++;
+	}
 	c->w.img_status = m->status;
 	c->w.img_bytes = m->bytes;
 	free(c->w.img_path);
@@ -373,6 +415,7 @@ void coord_ckpt_on_written(struct coord *co, struct coord_client *c, const struc
 		fail(co, "out of memory");
 	else
 		ck->bytes += m->bytes;
+	maybe_go(co);
 	check_phase(co);
 }
 

@@ -242,6 +242,11 @@ static void on_worker_msg(struct coord *co, struct coord_client *c, const struct
 			break;
 		coord_ckpt_on_resumed(co, c);
 		return;
+	case MSG_CAPTURED:
+		if (proto_dec_empty(msg, MSG_CAPTURED) < 0)
+			break;
+		coord_ckpt_on_captured(co, c);
+		return;
 	case MSG_WRITTEN: {
 		struct proto_written *m = malloc(sizeof(*m));
 		if (!m) {

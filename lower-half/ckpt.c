@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -156,6 +158,113 @@ static void cmdline_read(void)
 	/* set by lh_main from argv; nothing to do here */
 }
 
+static void send_written(int status, uint64_t bytes, const char *text);
+
+/* Everything an image holds, gathered while the application is parked. */
+struct capture {
+	struct img_header_info h;
+	struct img_region *regs;
+	size_t nregs;
+	struct img_blob blobs[8];
+	size_t nb;
+	void *owned[8]; /* buffers to free */
+	size_t nowned;
+};
+
+static void capture_free(struct capture *c)
+{
+	free(c->regs);
+	for (size_t i = 0; i < c->nowned; i++)
+		free(c->owned[i]);
+	memset(c, 0, sizeof(*c));
+}
+
+static void add_blob(struct capture *c, uint32_t type, void *data, size_t len)
+{
+	c->owned[c->nowned++] = data;
+	c->blobs[c->nb++] = (struct img_blob){type, data, len};
+}
+
+static int capture(uint32_t gen, uint32_t nprocs, struct capture *c, char *err, size_t errlen)
+{
+	memset(c, 0, sizeof(*c));
+	char dir[4096];
+	image_names(gen, dir, sizeof(dir), cur.path, sizeof(cur.path));
+	int rc = mkdir_p(dir);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot create checkpoint directory %s: %s", dir, strerror(-rc));
+		return rc;
+	}
+	void *arena_blob = NULL, *proc = NULL, *fds = NULL, *fdata = NULL, *pipes = NULL;
+	void *fids = NULL;
+	size_t arena_len = 0, proc_len = 0, fds_len = 0, fdata_len = 0, pipes_len = 0, fids_len = 0;
+	rc = lh_collect_regions(&c->regs, &c->nregs, &arena_blob, &arena_len);
+	if (rc == 0)
+		rc = lh_collect_proc(&proc, &proc_len);
+	if (rc == 0)
+		rc = lh_collect_fds(&fds, &fds_len, &fdata, &fdata_len);
+	if (rc == 0)
+		rc = lh_collect_pipes(&pipes, &pipes_len);
+	if (rc == 0)
+		rc = lh_fileids_build(c->regs, c->nregs, &fids, &fids_len);
+	struct lh_thread_ctx *threads = calloc(lh.nslots + 1, sizeof(*threads));
+	if (rc == 0 && !threads)
+		rc = -ENOMEM;
+	int nthr = 0;
+	for (int i = 0; threads && i < lh.nslots; i++)
+		if (lh.slots[i].state == 2)
+			threads[nthr++] = lh.slots[i].ctx;
+	add_blob(c, IMG_BLOB_PROC, proc, proc_len);
+	add_blob(c, IMG_BLOB_THREADS, threads, nthr * sizeof(*threads));
+	add_blob(c, IMG_BLOB_ARENA, arena_blob, arena_len);
+	add_blob(c, IMG_BLOB_FDS, fds, fds_len);
+	if (fdata_len)
+		add_blob(c, IMG_BLOB_FILEDATA, fdata, fdata_len);
+	else
+		free(fdata);
+	if (pipes_len)
+		add_blob(c, IMG_BLOB_PIPES, pipes, pipes_len);
+	else
+		free(pipes);
+	add_blob(c, LH_BLOB_FILEIDS, fids, fids_len);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot collect the process state: %s", strerror(-rc));
+		capture_free(c);
+		return rc;
+	}
+	struct img_header_info *h = &c->h;
+	h->generation = gen;
+	h->nprocs = nprocs;
+	h->job_id = lhc.job_id;
+	h->uid = getuid();
+	h->vpid = lh.vpid;
+	h->vppid = lh.vppid;
+	h->time_sec = time(NULL);
+	h->arena_base = ARENA_BASE;
+	h->arena_size = ARENA_SIZE;
+	snprintf(h->uniquepid, sizeof(h->uniquepid), "%s", lhc.upid);
+	snprintf(h->progname, sizeof(h->progname), "%s", lhc.progname);
+	gethostname(h->hostname, sizeof(h->hostname) - 1);
+	snprintf(h->cmdline, sizeof(h->cmdline), "%s", lhc.cmdline);
+	if (!getcwd(h->cwd, sizeof(h->cwd)))
+		h->cwd[0] = 0;
+	return 0;
+}
+
+static int write_capture(struct capture *c, uint64_t *bytes, char *err, size_t errlen)
+{
+	struct img_write_opts o = {.compress = lhc.gzip, .nthreads = 0, .level = 1};
+	struct img_write_stats st;
+	memset(&st, 0, sizeof(st));
+	int rc = img_write(cur.path, &c->h, c->blobs, c->nb, c->regs, c->nregs, &o, &st, err, errlen);
+	if (rc == 0) {
+		*bytes = st.file_bytes;
+		log_debug("generation %u: %s, %llu bytes in %.3f s", c->h.generation, cur.path,
+			  (unsigned long long)st.file_bytes, st.seconds);
+	}
+	return rc;
+}
+
 static int write_image(uint32_t gen, uint32_t nprocs, uint64_t *bytes, char *err, size_t errlen)
 {
 #ifdef LH_WITH_MPI
@@ -168,83 +277,96 @@ static int write_image(uint32_t gen, uint32_t nprocs, uint64_t *bytes, char *err
 			      "(the MPI drain and rebuild are missing); no image written");
 	return -ENOTSUP;
 #endif
-	char dir[4096];
-	image_names(gen, dir, sizeof(dir), cur.path, sizeof(cur.path));
-	int rc = mkdir_p(dir);
-	if (rc < 0) {
-		snprintf(err, errlen, "cannot create checkpoint directory %s: %s", dir, strerror(-rc));
+	struct capture c;
+	int rc = capture(gen, nprocs, &c, err, errlen);
+	if (rc == 0)
+		rc = write_capture(&c, bytes, err, errlen);
+	capture_free(&c);
+	return rc;
+}
+
+/*
+ * Forked checkpoint: the image is written by a copy-on-write child of this process while the
+ * application runs on. The child is made with a raw clone whose exit signal is 0, so the
+ * application's own wait() never sees it; it reports {status, bytes, text} through a pipe.
+ * Only the checkpoint thread exists in the child, and at the fork no other lower-half thread
+ * of a non-MPI process holds a libc lock (application threads are parked in our handler).
+ */
+struct forked_result {
+	int32_t status;
+	uint32_t pad;
+	uint64_t bytes;
+	char text[1024];
+};
+
+static struct {
+	int active;  /* a child is writing */
+	pid_t pid;
+	int fd;      /* read end of its result pipe */
+	double t_parked; /* when the application was parked */
+} fk = {.fd = -1};
+
+static int start_forked(uint32_t gen, uint32_t nprocs, char *err, size_t errlen)
+{
+	struct capture c;
+	int rc = capture(gen, nprocs, &c, err, errlen);
+	if (rc < 0)
+		return rc;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot make a pipe for the checkpoint writer: %s",
+			 strerror(errno));
+		capture_free(&c);
 		return rc;
 	}
-	struct img_region *regs = NULL;
-	size_t nregs = 0;
-	void *arena_blob = NULL, *proc = NULL, *fds = NULL, *fdata = NULL, *pipes = NULL;
-	void *fids = NULL;
-	size_t arena_len = 0, proc_len = 0, fds_len = 0, fdata_len = 0, pipes_len = 0, fids_len = 0;
-	rc = lh_collect_regions(&regs, &nregs, &arena_blob, &arena_len);
-	if (rc == 0)
-		rc = lh_collect_proc(&proc, &proc_len);
-	if (rc == 0)
-		rc = lh_collect_fds(&fds, &fds_len, &fdata, &fdata_len);
-	if (rc == 0)
-		rc = lh_collect_pipes(&pipes, &pipes_len);
-	if (rc == 0)
-		rc = lh_fileids_build(regs, nregs, &fids, &fids_len);
+	long pid = syscall(SYS_clone, 0L /* exit signal 0, no sharing */, 0L, 0L, 0L, 0L);
+	if (pid == 0) {
+		close(p[0]);
+		struct forked_result r;
+		memset(&r, 0, sizeof(r));
+		r.status = -write_capture(&c, &r.bytes, r.text, sizeof(r.text));
+		ssize_t w = write(p[1], &r, sizeof(r));
+		(void)w;
+		syscall(SYS_exit_group, r.status ? 1 : 0);
+	}
+	rc = pid < 0 ? -errno : 0;
+	capture_free(&c);
+	close(p[1]);
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot collect the process state: %s", strerror(-rc));
-		goto out;
+		close(p[0]);
+		snprintf(err, errlen, "cannot fork the checkpoint writer: %s", strerror(-rc));
+		return rc;
 	}
-	struct lh_thread_ctx *threads = calloc(lh.nslots + 1, sizeof(*threads));
-	int nthr = 0;
-	for (int i = 0; i < lh.nslots; i++)
-		if (lh.slots[i].state == 2)
-			threads[nthr++] = lh.slots[i].ctx;
-	struct img_header_info h;
-	memset(&h, 0, sizeof(h));
-	h.generation = gen;
-	h.nprocs = nprocs;
-	h.job_id = lhc.job_id;
-	h.uid = getuid();
-	h.vpid = lh.vpid;
-	h.vppid = lh.vppid;
-	h.time_sec = time(NULL);
-	h.arena_base = ARENA_BASE;
-	h.arena_size = ARENA_SIZE;
-	snprintf(h.uniquepid, sizeof(h.uniquepid), "%s", lhc.upid);
-	snprintf(h.progname, sizeof(h.progname), "%s", lhc.progname);
-	gethostname(h.hostname, sizeof(h.hostname) - 1);
-	snprintf(h.cmdline, sizeof(h.cmdline), "%s", lhc.cmdline);
-	if (!getcwd(h.cwd, sizeof(h.cwd)))
-		h.cwd[0] = 0;
-	struct img_blob blobs[7];
-	size_t nb = 0;
-	blobs[nb++] = (struct img_blob){IMG_BLOB_PROC, proc, proc_len};
-	blobs[nb++] = (struct img_blob){IMG_BLOB_THREADS, threads, nthr * sizeof(*threads)};
-	blobs[nb++] = (struct img_blob){IMG_BLOB_ARENA, arena_blob, arena_len};
-	blobs[nb++] = (struct img_blob){IMG_BLOB_FDS, fds, fds_len};
-	if (fdata_len)
-		blobs[nb++] = (struct img_blob){IMG_BLOB_FILEDATA, fdata, fdata_len};
-	if (pipes_len)
-		blobs[nb++] = (struct img_blob){IMG_BLOB_PIPES, pipes, pipes_len};
-	blobs[nb++] = (struct img_blob){LH_BLOB_FILEIDS, fids, fids_len};
-	struct img_write_opts o = {.compress = lhc.gzip, .nthreads = 0, .level = 1};
-	struct img_write_stats st;
-	memset(&st, 0, sizeof(st));
-	rc = img_write(cur.path, &h, blobs, nb, regs, nregs, &o, &st, err, errlen);
-	free(threads);
-	if (rc == 0) {
-		*bytes = st.file_bytes;
-		log_debug("generation %u: %s, %llu bytes in %.3f s", gen, cur.path,
-			  (unsigned long long)st.file_bytes, st.seconds);
+	fk.active = 1;
+	fk.pid = (pid_t)pid;
+	fk.fd = move_fd_high(p[0]);
+	return 0;
+}
+
+/* The writer child answered (or died): report WRITTEN. */
+static void finish_forked(void)
+{
+	struct forked_result r;
+	memset(&r, 0, sizeof(r));
+	ssize_t n = read(fk.fd, &r, sizeof(r));
+	int st = 0;
+	while (waitpid(fk.pid, &st, __WCLONE) < 0 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof(r)) {
+		r.status = EIO;
+		snprintf(r.text, sizeof(r.text), "the checkpoint writer (pid %d) died: %s",
+			 (int)fk.pid,
+			 WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : "no result");
 	}
-out:
-	free(regs);
-	free(arena_blob);
-	free(proc);
-	free(fds);
-	free(fdata);
-	free(pipes);
-	free(fids);
-	return rc;
+	r.text[sizeof(r.text) - 1] = 0;
+	close(fk.fd);
+	fk.fd = -1;
+	fk.active = 0;
+	if (r.status)
+		log_err("checkpoint generation %u failed: %s", cur.gen, r.text);
+	cur.written = r.status == 0;
+	send_written(r.status, r.bytes, r.text);
 }
 
 /* After every image of generation gen is durable: point the top-level name at it and drop
@@ -307,6 +429,10 @@ static void handle(struct proto_msg *m)
 			cur.nprocs = ws.nprocs;
 		char err[1024] = "";
 		uint64_t bytes = 0;
+		if (lhc.forked && !fk.active && start_forked(cur.gen, cur.nprocs, err, sizeof(err)) == 0) {
+			coord_send_empty(&conn, MSG_CAPTURED, 30000);
+			break;
+		}
 		int rc = write_image(cur.gen, cur.nprocs, &bytes, err, sizeof(err));
 		if (rc < 0)
 			log_err("checkpoint generation %u failed: %s", cur.gen, err);
@@ -314,6 +440,10 @@ static void handle(struct proto_msg *m)
 		send_written(rc < 0 ? -rc : 0, bytes, err);
 		break;
 	}
+	case MSG_GO:
+		/* every process is captured: run while the writer child finishes the image */
+		unpark_all();
+		break;
 	case MSG_RESUME: {
 		struct proto_resume r;
 		if (proto_dec_resume(m, &r) < 0)
@@ -418,10 +548,17 @@ static void *ckpt_thread(void *arg)
 				continue;
 			log_info("reconnected to the coordinator at %s:%d", lhc.host, lhc.port);
 		}
-		struct pollfd pfd = {.fd = conn.fd, .events = POLLIN};
-		if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
+		struct pollfd pfd[2] = {{.fd = conn.fd, .events = POLLIN}, {.fd = fk.fd, .events = POLLIN}};
+		if (poll(pfd, fk.active ? 2 : 1, -1) < 0 && errno != EINTR) {
 			lost_coordinator();
 			continue;
+		}
+		if (fk.active && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+			lh_busy_enter();
+			finish_forked();
+			lh_busy_leave();
+			if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
 		}
 		lh_busy_enter();
 		struct proto_msg m;

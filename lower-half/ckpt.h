@@ -30,6 +30,7 @@ struct lh_config {
 	int interval;
 	int no_coord;
 	int keep;
+	int forked; /* write images from a copy-on-write child (SPLITCKPT_FORKED) */
 	char tmpdir[4096];
 	/* identity of this process */
 	char upid[64];

@@ -67,6 +67,10 @@ void lh_config_load(void)
 	lhc.interval = atoi(env_or("SPLITCKPT_INTERVAL", "0"));
 	lhc.no_coord = atoi(env_or("SPLITCKPT_NO_COORD", "0")) || lhc.port <= 0;
 	lhc.keep = atoi(env_or("SPLITCKPT_KEEP", "2"));
+	lhc.forked = atoi(env_or("SPLITCKPT_FORKED", "1"));
+#ifdef LH_WITH_MPI
+	lhc.forked = 0; /* a copy of a rank must never touch the network state of MPICH */
+#endif
 	snprintf(lhc.tmpdir, sizeof(lhc.tmpdir), "%s", env_or("SPLITCKPT_TMPDIR", "/tmp"));
 	lh.ckpt_sig = atoi(env_or("SPLITCKPT_CKPT_SIGNAL", "12"));
 	if (lh.ckpt_sig <= 0 || lh.ckpt_sig > 64 || lh.ckpt_sig == SIGKILL ||
