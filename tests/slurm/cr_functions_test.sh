@@ -50,6 +50,61 @@ check "requeue_job without a comment" \
 check "no trap installed" "" "$(trap -p USR1)"
 requeue_job 2>/dev/null && { echo "FAIL requeue_job without arguments"; fails=$((fails + 1)); }
 
+# requeue_job / func_trap bookkeeping against a stand-in squeue and scontrol (functions,
+# which bash prefers to the programs): Comment (total left) C, TimeLimit L, time used U.
+fake_job() { # fake_job C L U: squeue answers these; scontrol calls are logged to $CALLS
+	FAKE_C=$1 FAKE_L=$2 FAKE_U=$3
+	: >"$CALLS"
+}
+squeue() {
+	case "$*" in
+	*%k*) echo "$FAKE_C" ;; *%l*) echo "$FAKE_L" ;; *%M*) echo "$FAKE_U" ;;
+	esac
+}
+scontrol() { [ "$1" = show ] || echo "scontrol $*" >>"$CALLS"; }
+CALLS=$(mktemp)
+export SLURM_JOB_ID=77
+fake_job 00:30:00 10:00 4:00
+requeue_job func_trap USR1 >/dev/null
+check "trap armed when the total outlasts the allocation" "trap -- 'func_trap USR1' SIGUSR1" \
+	"$(trap -p USR1)"
+trap - USR1
+fake_job 00:30:00 10:00 4:00
+(func_trap USR1 >/dev/null)
+check "func_trap requeues and books the time used" \
+	"scontrol requeue 77|scontrol update JobId=77 TimeLimit=00:10:00 Comment=00:26:00" \
+	"$(paste -sd'|' "$CALLS")"
+fake_job 00:05:00 10:00 1:30
+(func_trap USR1 >/dev/null)
+check "next limit = what is left when that is less" \
+	"scontrol requeue 77|scontrol update JobId=77 TimeLimit=00:03:30 Comment=00:03:30" \
+	"$(paste -sd'|' "$CALLS")"
+fake_job 2-00:00:00 1-00:00:00 12:00:00
+(max_timelimit=06:00:00 func_trap USR1 >/dev/null)
+check "max_timelimit caps the next limit" \
+	"scontrol requeue 77|scontrol update JobId=77 TimeLimit=06:00:00 Comment=1-12:00:00" \
+	"$(paste -sd'|' "$CALLS")"
+fake_job 00:20:00 10:00 20:00
+out=$(func_trap USR1)
+check "no requeue when the total is used up" "" "$(cat "$CALLS")"
+check "... and it says so" yes "$([[ $out == *"total time is used up"* ]] && echo yes)"
+fake_job 00:08:00 10:00 0:05
+requeue_job func_trap USR1 >"$CALLS.out"
+out=$(cat "$CALLS.out")
+check "no trap when the total fits in this allocation" "" "$(trap -p USR1)"
+check "... and it says so" yes "$([[ $out == *"no more job requeues"* ]] && echo yes)"
+fake_job 00:30:00 10:00 4:00
+(ckpt_command="echo CKPT-RAN" func_trap USR1 | grep -q CKPT-RAN)
+check "func_trap runs \$ckpt_command" 0 "$?"
+fake_job 00:30:00 10:00 4:00
+(ckpt_command=false func_trap USR1 >/dev/null 2>&1)
+check "a failed checkpoint still requeues" "scontrol requeue 77" "$(head -n 1 "$CALLS")"
+check "restart_count from scontrol (all digits)" 13 \
+	"$(scontrol() { echo "   Requeue=1 Restarts=13 BatchFlag=1"; }; restart_count)"
+unset -f squeue scontrol
+unset SLURM_JOB_ID
+rm -f "$CALLS" "$CALLS.out"
+
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 export SPLITCKPT_STATE_DIR=$T/state
