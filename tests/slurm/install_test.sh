@@ -30,7 +30,7 @@ done
 command -v groff >/dev/null 2>&1 || echo "note: groff not installed: man pages not rendered"
 command -v man >/dev/null 2>&1 || echo "note: man not installed: MANPATH lookups not checked"
 [ -f "$P/bin/cr_functions.sh" ] && ok "cr_functions.sh in bin/" || fail "no bin/cr_functions.sh"
-for s in run.slurm run_launch.slurm run_restart.slurm run_cr.slurm omp_app.c; do
+for s in run.slurm run_launch.slurm run_restart.slurm run_cr.slurm omp_app.c mpi_app.c; do
 	[ -f "$P/share/splitckpt/examples/slurm/$s" ] || fail "example $s not installed"
 done
 mf=$P/share/modulefiles/splitckpt
