@@ -121,6 +121,7 @@ struct coord_ckpt {
 	size_t nparts, nsusp, nwritten, nresumed;
 	size_t ncaptured; /* workers whose state is captured (CAPTURED, or WRITTEN) */
 	int go_sent;
+	char done_text[256]; /* the -bc answer, sent once every process has resumed */
 	int failed;
 	char *fail_msg;
 	int committed;

@@ -202,7 +202,9 @@ static void commit(struct coord *co)
 		 "checkpoint generation %u complete: %zu process%s, %s written in %.3f s\n",
 		 ck->gen, ck->nparts, ck->nparts == 1 ? "" : "es", size, ms / 1000.0);
 	log_info("%.*s", (int)strlen(text) - 1, text);
-	reply_waiters(co, 0, text, ck->bytes, ms);
+	/* -bc is answered in finish(): then every process has also pointed its
+	 * ckpt_<prog>_<upid>.dmtcp at this generation and pruned the old ones. */
+	snprintf(ck->done_text, sizeof(ck->done_text), "%s", text);
 	ck->phase = CK_RESUMING;
 	ck->nresumed = 0;
 	struct proto_resume r = {.committed = 1};
@@ -225,6 +227,8 @@ static void finish(struct coord *co)
 	}
 	log_debug("checkpoint generation %u over (%s)", ck->gen,
 		  ck->committed ? "committed" : "abandoned");
+	if (ck->committed)
+		reply_waiters(co, 0, ck->done_text, ck->last_bytes, ck->last_ms);
 	if (ck->committed && co->opt.exit_after_ckpt && !ck->exited_after) {
 		ck->exited_after = 1;
 		log_info("--exit-after-ckpt: killing the job and exiting");
