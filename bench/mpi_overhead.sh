@@ -24,8 +24,8 @@
 # Benchmarks (see mpi_overhead.c): loops of MPI_Comm_rank and MPI_Wtime (ns per call);
 # ping-pong latency at 0 B, 8 B, 1 KiB; bandwidth at 64 KiB, 1 MiB, 4 MiB; 10^5 MPI_Allreduce
 # of 8 bytes (total time); a 2-D halo-exchange stencil with Isend/Irecv/Waitall (total time).
-# S (default 1) scales the number of samples and chunks; --only runs a subset (gate,lat,bw,allreduce,
-# stencil).
+# S (default 1) scales the number of samples and chunks (below 0.1 also their size: smoke
+# runs); --only runs a subset (gate,lat,bw,allreduce,stencil).
 # Targets (MPI issue, "Performance"): at most 30 ns added per call; latency split/native
 # <= 1.05; bandwidth split/native >= 0.98; Allreduce and stencil total time split/native
 # <= 1.02.
