@@ -95,7 +95,13 @@ int lh_seccomp_install(int pidvirt)
 		log_perror("cannot set no_new_privs for the seccomp filter");
 		return -1;
 	}
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) {
+	/* SPEC_ALLOW: a filter must not switch on the speculative-store-bypass mitigation for
+	 * the whole job (it would slow every rank on kernels that tie the two together). */
+#ifndef SECCOMP_FILTER_FLAG_SPEC_ALLOW
+#define SECCOMP_FILTER_FLAG_SPEC_ALLOW (1UL << 2)
+#endif
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_SPEC_ALLOW, &prog) < 0 &&
+	    (errno != EINVAL || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)) {
 		log_perror("cannot install the seccomp filter");
 		return -1;
 	}
