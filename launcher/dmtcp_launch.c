@@ -36,7 +36,10 @@ static void usage(FILE *f)
 		   "  --ckptdir DIR           where images go (env DMTCP_CHECKPOINT_DIR; created)\n"
 		   "  --gzip, --no-gzip       compress images or not (env DMTCP_GZIP; default on)\n"
 		   "  --ckpt-open-files       save the content of open regular files too\n"
-		   "  --keep N                generations to keep (default 2; 0 = all)\n\n"
+		   "  --keep N                generations to keep (default 2; 0 = all)\n"
+		   "  --ckpt-threads N        compression threads (default: one per CPU)\n"
+		   "  --no-forked-ckpt        write images with the job stopped, not from a\n"
+		   "                          copy-on-write child while it runs on\n\n"
 		   "Other:\n"
 		   "  --ckpt-signal N         signal used to park threads (default 12, SIGUSR2)\n"
 		   "  --mpi, --no-mpi         run as an MPI rank (MPICH in the lower half) or not;\n"
@@ -66,6 +69,8 @@ static const struct option long_opts[] = {
     {"quiet", no_argument, NULL, 'q'},
     {"coord-logfile", required_argument, NULL, LC_OPT_COORD_LOGFILE},
     {"keep", required_argument, NULL, LC_OPT_KEEP},
+    {"ckpt-threads", required_argument, NULL, LC_OPT_CKPT_THREADS},
+    {"no-forked-ckpt", no_argument, NULL, LC_OPT_NO_FORKED},
     {"mpi", no_argument, NULL, LC_OPT_LAST + 1},
     {"no-mpi", no_argument, NULL, LC_OPT_LAST + 2},
     {"help", no_argument, NULL, LC_OPT_HELP},

@@ -207,6 +207,16 @@ int lc_opts_apply(struct lc_opts *o, int id, const char *arg)
 		}
 		o->keep_set = 1;
 		return 0;
+	case LC_OPT_CKPT_THREADS:
+		if (lc_parse_int(arg, 0, 1024, &o->ckpt_threads)) {
+			lc_error(o, "bad --ckpt-threads '%s' (threads, 0 = one per CPU)", arg);
+			return -1;
+		}
+		o->ckpt_threads_set = 1;
+		return 0;
+	case LC_OPT_NO_FORKED:
+		o->no_forked = 1;
+		return 0;
 	}
 	return 1;
 }
@@ -364,6 +374,10 @@ int lc_export_env(const struct lc_opts *o, int is_launch)
 	    set_int(o, "SPLITCKPT_CKPT_OPEN_FILES", o->open_files))
 		return -1;
 	if ((is_launch || o->keep_set) && set_int(o, "SPLITCKPT_KEEP", o->keep))
+		return -1;
+	if (o->ckpt_threads_set && set_int(o, "SPLITCKPT_CKPT_THREADS", o->ckpt_threads))
+		return -1;
+	if (o->no_forked && set_int(o, "SPLITCKPT_FORKED", 0))
 		return -1;
 	return 0;
 }

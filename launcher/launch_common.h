@@ -41,6 +41,8 @@ struct lc_opts {
 	int quiet;
 	const char *coord_logfile;
 	int keep, keep_set;
+	int ckpt_threads, ckpt_threads_set; /* compression threads, 0 = one per CPU */
+	int no_forked;			    /* write images in place (no copy-on-write child) */
 	int started_coord; /* set by lc_coord_ensure when it started the coordinator */
 	int mpi;	   /* -1 detect from the program, 0 --no-mpi, 1 --mpi */
 };
@@ -59,6 +61,8 @@ enum lc_opt_id {
 	LC_OPT_TMPDIR,
 	LC_OPT_COORD_LOGFILE,
 	LC_OPT_KEEP,
+	LC_OPT_CKPT_THREADS,
+	LC_OPT_NO_FORKED,
 	LC_OPT_HELP,
 	LC_OPT_VERSION,
 	LC_OPT_LAST,

@@ -253,7 +253,7 @@ static int capture(uint32_t gen, uint32_t nprocs, struct capture *c, char *err, 
 
 static int write_capture(struct capture *c, uint64_t *bytes, char *err, size_t errlen)
 {
-	struct img_write_opts o = {.compress = lhc.gzip, .nthreads = 0, .level = 1};
+	struct img_write_opts o = {.compress = lhc.gzip, .nthreads = lhc.ckpt_threads, .level = 1};
 	struct img_write_stats st;
 	memset(&st, 0, sizeof(st));
 	int rc = img_write(cur.path, &c->h, c->blobs, c->nb, c->regs, c->nregs, &o, &st, err, errlen);

@@ -31,6 +31,7 @@ struct lh_config {
 	int no_coord;
 	int keep;
 	int forked; /* write images from a copy-on-write child (SPLITCKPT_FORKED) */
+	int ckpt_threads; /* compression threads, 0 = one per CPU (SPLITCKPT_CKPT_THREADS) */
 	char tmpdir[4096];
 	/* identity of this process */
 	char upid[64];

@@ -68,6 +68,7 @@ void lh_config_load(void)
 	lhc.no_coord = atoi(env_or("SPLITCKPT_NO_COORD", "0")) || lhc.port <= 0;
 	lhc.keep = atoi(env_or("SPLITCKPT_KEEP", "2"));
 	lhc.forked = atoi(env_or("SPLITCKPT_FORKED", "1"));
+	lhc.ckpt_threads = atoi(env_or("SPLITCKPT_CKPT_THREADS", "0"));
 #ifdef LH_WITH_MPI
 	lhc.forked = 0; /* a copy of a rank must never touch the network state of MPICH */
 #endif
