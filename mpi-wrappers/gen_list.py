@@ -37,6 +37,11 @@ HANDLE_KINDS = {
     "MPI_Session": "session",
 }
 
+# Attribute keyvals are plain ints in mpi.h; they are handles all the same (MPICH encodes them
+# like the others, kind 9) and are made again after a restart, so they are translated too:
+# parameters of type int with one of these names.
+KEYVAL_NAMES = {"keyval", "comm_keyval", "type_keyval", "win_keyval"}
+
 # Wrappers written by hand (callbacks, variadic, thread level, sentinel pointers).
 HAND = {
     "MPI_Pcontrol",
@@ -52,6 +57,9 @@ HAND = {
     "MPI_T_pvar_start", "MPI_T_pvar_stop", "MPI_T_pvar_reset",
     "MPII_Keyval_set_proxy", "MPII_Op_set_cxx", "MPII_Errhandler_set_cxx",
     "MPII_Grequest_set_lang_f77",
+    # virtual handles: only the lower MPI knows how many of the output array are filled in;
+    # a file handle is a pointer, its Fortran integer is ours
+    "MPI_Type_get_contents", "MPI_Type_get_contents_c", "MPI_File_c2f", "MPI_File_f2c",
 }
 
 # Functions that take a callback we cannot route yet: refused with a clear error.
@@ -95,7 +103,8 @@ DATA = [
 # Pointer-to-handle arguments that MPI reads and writes (everything else written is "out"):
 # (function name pattern, handle kind).
 INOUT = [
-    (re.compile(r"_free$|_close$|_disconnect$|^MPI_Session_finalize$|^MPI_Type_commit$"), None),
+    (re.compile(r"_free$|_close$|_disconnect$|^MPI_Session_finalize$|^MPI_Type_commit$|"
+                r"_free_keyval$"), None),
     (re.compile(r"^MPI_(Wait|Test|Start|Cancel$)"), "request"),
     (re.compile(r"^MPI_(Mrecv|Imrecv)"), "message"),
 ]
@@ -188,6 +197,8 @@ def handle_notes(fname, decls):
         stars = base.count("*")
         base = base.replace("*", "").strip()
         kind = HANDLE_KINDS.get(base)
+        if base == "int" and nm in KEYVAL_NAMES:
+            kind = "keyval"
         if not kind:
             continue
         if arr:

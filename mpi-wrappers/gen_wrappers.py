@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """gen_wrappers.py - write the boring MPI wrappers from mpi_functions.def (run by the build).
 
-    gen_wrappers.py mpi_functions.def OUT.c
+    gen_wrappers.py mpi_functions.def OUT.c OUT_HOOKS.h
 
 Writes one C function per GEN entry (and a refusing stub per UNSUP entry) of the list into
-OUT.c in the build directory. HAND and LOCAL entries and WRAP_DATA are written by hand in
-mpi-wrappers/*.c; they are only checked to exist here (see --check-hand).
+OUT.c in the build directory, and the prototypes of the hooks (below) into OUT_HOOKS.h. HAND
+and LOCAL entries and WRAP_DATA are written by hand in mpi-wrappers/*.c.
 
 Shape of a generated wrapper (every handle goes through the per-kind functions of
 wrap_handles.h, translated *before* the gate and *after* it, never between):
@@ -14,14 +14,26 @@ wrap_handles.h, translated *before* the gate and *after* it, never between):
     {
         void *f_ = wrap_lower_fn(WRAP_IDX_MPI_x);
         if (!f_) return <error value>;              (message naming MPI_x, once)
-        <lower copies of handle inputs / inout arguments>
+        <lower copies of handle inputs / inout arguments>   (scalars first, then arrays)
         uint64_t g_ = wrap_gate_enter();
         ret r_ = ((__typeof__(&PMPI_x))f_)(args);
         wrap_gate_leave(g_);
-        <handle outputs translated back>
+        <handle outputs translated back; inout: wrap_K_inout_from_lower(old, new)>
+        <a new request: wrap_vh_request_new(real, &origin, &args)>
+        <wrap_hook_MPI_x(r_, args) for the functions in HOOKS>
         return r_;
     }
     MPI_x: weak alias of PMPI_x
+
+Handle arrays get a stack buffer of WRAP_VH_STACK elements in the wrapper (longer ones are
+allocated by the translation function and freed after the call). An array whose length only
+the lower MPI knows ([?]: the datatypes of the alltoallw family) gets its length from
+wrap_vh_w_count() (size or remote size of the communicator, or its neighbour counts).
+
+Requests: every function that makes a request names its origin (a static struct
+wrap_vh_origin: function index, and for the ones that can be made again after a restart -
+persistent *_init and MPI_Irecv - a copy of the arguments, the handles among them, and a
+generated replay function that calls the lower MPI again with the arguments translated anew).
 """
 import re
 import sys
@@ -30,7 +42,29 @@ HANDLE_TYPES = {
     "comm": "MPI_Comm", "group": "MPI_Group", "datatype": "MPI_Datatype", "op": "MPI_Op",
     "request": "MPI_Request", "errhandler": "MPI_Errhandler", "info": "MPI_Info",
     "win": "MPI_Win", "file": "MPI_File", "message": "MPI_Message", "session": "MPI_Session",
+    "keyval": "int",
 }
+
+# Functions after which a hand-written hook runs (wrap_vh_*.c), with the result and the
+# application's arguments (outputs already translated): it records what a rebuild needs.
+HOOKS = {
+    "MPI_Type_commit",
+    "MPI_Comm_set_errhandler", "MPI_Errhandler_set", "MPI_Win_set_errhandler",
+    "MPI_File_set_errhandler",
+    "MPI_Comm_set_attr", "MPI_Attr_put", "MPII_Comm_set_attr",
+    "MPI_Type_set_attr", "MPII_Type_set_attr", "MPI_Win_set_attr", "MPII_Win_set_attr",
+    "MPI_Comm_delete_attr", "MPI_Attr_delete", "MPI_Type_delete_attr", "MPI_Win_delete_attr",
+    "MPI_Win_attach", "MPI_Win_detach",
+    "MPI_File_open",
+}
+
+# Outputs MPI cannot describe yet (the communicator of a pending MPI_Comm_idup: asking its group
+# before completion corrupts it in MPICH 4.0.2): described before the next checkpoint instead.
+DEFERRED = {("MPI_Comm_idup", "newcomm"), ("MPI_Comm_idup_with_info", "newcomm")}
+
+# Request-making functions whose arguments are kept so that the request can be made again in
+# a fresh MPI: persistent requests (made inactive again) and receives (re-posted).
+REPLAY = re.compile(r"_init(_c)?$|^MPI_Irecv(_c)?$")
 
 # Value returned when the lower half lacks the function, per return type.
 ERROR_VALUE = {
@@ -81,14 +115,153 @@ def public_names(name):
     return name, None
 
 
+def c_decl_name(p):
+    """(declaration as a struct member, name) of one parameter: arrays become pointers."""
+    m = re.match(r"^(.*?)(\w+)\s*\[\s*\w*\s*\]$", p)
+    if m:
+        return "%s*%s" % (m.group(1), m.group(2)), m.group(2)
+    return p, re.findall(r"\w+", p)[-1]
+
+
+def translate(e, arg, req_name=None):
+    """Lines before the call, call arguments, lines after the call, for entry e, where
+    arg(name) is the C expression of a parameter. req_name: the request output that the
+    caller handles itself (not translated here)."""
+    call_args = [arg(a) for a in e["args"]]
+    before, arrays, after, frees = [], [], [], []
+    comm_l = None
+    for hn, hk, hd, ln_expr in e["handles"]:
+        if hn == "return" or hn == req_name:
+            continue
+        t = HANDLE_TYPES[hk]
+        i = e["args"].index(hn)
+        x = arg(hn)
+        if ln_expr is not None:  # array of handles, after the scalars (its length may need them)
+            arrays.append((hn, hk, hd, ln_expr, t, i, x))
+        elif hd == "in":
+            before.append("\t%s l_%s = wrap_%s_to_lower(%s);" % (t, hn, hk, x))
+            call_args[i] = "l_" + hn
+            if hk == "comm":
+                comm_l = "l_" + hn
+        elif hd == "out":
+            ok = "r_ == MPI_SUCCESS && " if e["ret"] == "int" else ""
+            fn = "from_lower_deferred" if (e["name"], hn) in DEFERRED else "from_lower"
+            after.append("\tif (%s%s)\n\t\t*%s = wrap_%s_%s(*%s);" % (ok, x, x, hk, fn, x))
+        else:  # inout scalar through a pointer: the application's old handle is still in *x
+            before.append("\t%s l_%s = %s ? wrap_%s_to_lower(*%s) : (%s)0;" % (t, hn, x, hk, x, t))
+            call_args[i] = "%s ? &l_%s : NULL" % (x, hn)
+            after.append("\tif (%s)\n\t\t*%s = wrap_%s_inout_from_lower(*%s, l_%s);" %
+                         (x, x, hk, x, hn))
+    for hn, hk, hd, ln_expr, t, i, x in arrays:
+        if ln_expr == "?":
+            if hk == "datatype" and hn in ("sendtypes", "recvtypes") and comm_l:
+                n = "wrap_vh_w_count(WRAP_IDX_%s, %d, %s, %s)" % (
+                    e["name"], hn == "recvtypes", comm_l, arg("sendbuf"))
+            else:
+                n = "-1L"
+        else:
+            n = "(long)(%s)" % arg(ln_expr)
+        if hd == "in":
+            before.append("\t%s lb_%s[WRAP_VH_STACK];" % (t, hn))
+            before.append("\t%s *l_%s = wrap_%s_array_to_lower(%s, %s, lb_%s);" %
+                          (t, hn, hk, x, n, hn))
+            call_args[i] = "l_" + hn
+            frees.append("\twrap_vh_array_done(l_%s, lb_%s, %s);" % (hn, hn, x))
+        elif hd == "out":
+            ok = "if (r_ == MPI_SUCCESS)\n\t\t" if e["ret"] == "int" else ""
+            after.append("\t%swrap_%s_array_from_lower(%s, %s);" % (ok, hk, x, n))
+        else:
+            before.append("\t%s lb_%s[WRAP_VH_STACK];" % (t, hn))
+            before.append("\t%s *l_%s = wrap_%s_array_inout_to_lower(%s, %s, lb_%s);" %
+                          (t, hn, hk, x, n, hn))
+            call_args[i] = "l_" + hn
+            after.append("\twrap_%s_array_inout_from_lower(%s, l_%s, %s, lb_%s);" %
+                         (hk, x, hn, n, hn))
+    return before, call_args, frees + after
+
+
+def request_out(e):
+    """Name of the scalar request output of e, or None."""
+    for hn, hk, hd, ln_expr in e["handles"]:
+        if hk == "request" and hd == "out" and ln_expr is None:
+            return hn
+    return None
+
+
+def gen_origin(e, req):
+    """The static origin of the requests e makes (and, when replayable, its argument struct and
+    replay function). Returns (lines, C expression of the argument copy or NULL)."""
+    name = e["name"]
+    out = []
+    if not REPLAY.search(name):
+        out.append("static const struct wrap_vh_origin wrap_vh_org_%s = {WRAP_IDX_%s, 0, 0, "
+                   "NULL, NULL, 0};" % (name, name))
+        return out, None
+    members = []
+    for p in split_top(e["params"]):
+        decl, nm = c_decl_name(p)
+        if nm != req:
+            members.append((decl, nm))
+    out.append("struct wrap_vh_args_%s {" % name)
+    for decl, nm in members:
+        out.append("\t%s;" % decl)
+    out.append("};")
+    hmap = [(hn, hk) for hn, hk, hd, ln in e["handles"]
+            if hd == "in" and ln is None and hk in ("comm", "datatype", "op", "info")]
+    out.append("static const struct wrap_vh_argref wrap_vh_refs_%s[] = {" % name)
+    for hn, hk in hmap:
+        out.append("\t{offsetof(struct wrap_vh_args_%s, %s), WRAP_VH_%s}," % (name, hn,
+                                                                           hk.upper()))
+    out.append("\t{0, 0}};")
+    # replay: the lower call again, arguments from the copy, translated now
+    out.append("static int wrap_vh_replay_%s(const void *blob, MPI_Request *real)" % name)
+    out.append("{")
+    out.append("\tconst struct wrap_vh_args_%s *a_ = blob;" % name)
+    out.append("\tvoid *f_ = wrap_lower_fn(WRAP_IDX_%s);" % name)
+    out.append("\tif (f_ == NULL)")
+    out.append("\t\treturn wrap_unavailable(WRAP_IDX_%s);" % name)
+    arg = lambda a: "real" if a == req else "a_->" + a
+    before, call_args, after = translate(e, arg, req)
+    out += before
+    out.append("\tuint64_t g_ = wrap_gate_enter();")
+    out.append("\tint r_ = ((__typeof__(&P%s))f_)(%s);" % (name, ", ".join(call_args)))
+    out.append("\twrap_gate_leave(g_);")
+    out += after
+    out.append("\treturn r_;")
+    out.append("}")
+    persistent = 1 if re.search(r"_init(_c)?$", name) else 0
+    out.append("static const struct wrap_vh_origin wrap_vh_org_%s = {WRAP_IDX_%s, %d, "
+               "sizeof(struct wrap_vh_args_%s), wrap_vh_replay_%s, wrap_vh_refs_%s, %d};" %
+               (name, name, persistent, name, name, name, len(hmap)))
+    args = ", ".join(nm for _, nm in members)
+    return out, "&(struct wrap_vh_args_%s){%s}" % (name, args)
+
+
+def split_top(params):
+    out, depth, cur = [], 0, ""
+    for ch in params:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip() and cur.strip() != "void":
+        out.append(cur.strip())
+    return out
+
+
 def gen_one(e):
     strong, weak = public_names(e["name"])
     idx = "WRAP_IDX_" + e["name"]
     ret = e["ret"]
     out = []
-    out.append("WRAP_EXPORT %s %s(%s)" % (ret, strong, e["params"]))
-    out.append("{")
     if e["kind"] == "UNSUP":
+        out.append("WRAP_EXPORT %s %s(%s)" % (ret, strong, e["params"]))
+        out.append("{")
         if ret == "void":
             out.append("\twrap_unsupported(%s);" % idx)
         else:
@@ -98,6 +271,15 @@ def gen_one(e):
         if weak:
             out.append("WRAP_ALIAS(%s, %s)" % (strong, weak))
         return out
+    req = request_out(e)
+    blob = None
+    if req:
+        org, blob = gen_origin(e, req)
+        out += org
+    if e["name"] in HOOKS:
+        out.append("void wrap_hook_%s(%s r_, %s) WRAP_HIDDEN;" % (e["name"], ret, e["params"]))
+    out.append("WRAP_EXPORT %s %s(%s)" % (ret, strong, e["params"]))
+    out.append("{")
     out.append("\tvoid *f_ = wrap_lower_fn(%s);" % idx)
     out.append("\tif (__builtin_expect(f_ == NULL, 0))")
     if ret == "void":
@@ -105,36 +287,7 @@ def gen_one(e):
     else:
         out.append("\t\treturn %s;" % error_value(ret, idx))
 
-    call_args = list(e["args"])
-    before, after = [], []
-    for hn, hk, hd, ln_expr in e["handles"]:
-        t = HANDLE_TYPES[hk]
-        n = "-1L" if ln_expr in (None, "?") else "(long)(%s)" % ln_expr
-        if hn == "return":
-            continue
-        i = call_args.index(hn)
-        if ln_expr is not None:  # array of handles
-            if hd == "in":
-                before.append("\t%s *l_%s = wrap_%s_array_to_lower(%s, %s);" % (t, hn, hk, hn, n))
-                call_args[i] = "l_" + hn
-            elif hd == "out":
-                after.append("\twrap_%s_array_from_lower(%s, %s);" % (hk, hn, n))
-            else:
-                before.append("\t%s *l_%s = wrap_%s_array_inout_to_lower(%s, %s);" %
-                              (t, hn, hk, hn, n))
-                call_args[i] = "l_" + hn
-                after.append("\twrap_%s_array_inout_from_lower(%s, l_%s, %s);" % (hk, hn, hn, n))
-        elif hd == "in":
-            before.append("\t%s l_%s = wrap_%s_to_lower(%s);" % (t, hn, hk, hn))
-            call_args[i] = "l_" + hn
-        elif hd == "out":
-            ok = "r_ == MPI_SUCCESS && " if ret == "int" else ""
-            after.append("\tif (%s%s)\n\t\t*%s = wrap_%s_from_lower(*%s);" % (ok, hn, hn, hk, hn))
-        else:  # inout scalar through a pointer
-            before.append("\t%s l_%s = %s ? wrap_%s_to_lower(*%s) : (%s)0;" %
-                          (t, hn, hn, hk, hn, t))
-            call_args[i] = "%s ? &l_%s : NULL" % (hn, hn)
-            after.append("\tif (%s)\n\t\t*%s = wrap_%s_from_lower(l_%s);" % (hn, hn, hk, hn))
+    before, call_args, after = translate(e, lambda a: a, req)
     out += before
     call = "((__typeof__(&%s))f_)(%s)" % (strong, ", ".join(call_args))
     out.append("\tuint64_t g_ = wrap_gate_enter();")
@@ -144,9 +297,14 @@ def gen_one(e):
         out.append("\t%s r_ = %s;" % (ret, call))
     out.append("\twrap_gate_leave(g_);")
     out += after
+    if req:
+        out.append("\tif (r_ == MPI_SUCCESS && %s)\n\t\t*%s = wrap_vh_request_new(*%s, "
+                   "&wrap_vh_org_%s, %s);" % (req, req, req, e["name"], blob or "NULL"))
     for hn, hk, hd, ln_expr in e["handles"]:
         if hn == "return":
             out.append("\tr_ = wrap_%s_from_lower(r_);" % hk)
+    if e["name"] in HOOKS:
+        out.append("\twrap_hook_%s(r_, %s);" % (e["name"], ", ".join(e["args"])))
     if ret != "void":
         out.append("\treturn r_;")
     out.append("}")
@@ -162,8 +320,8 @@ def error_value(ret, idx):
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.exit("usage: gen_wrappers.py mpi_functions.def OUT.c")
+    if len(sys.argv) != 4:
+        sys.exit("usage: gen_wrappers.py mpi_functions.def OUT.c OUT_HOOKS.h")
     entries = parse(sys.argv[1])
     lines = [
         "/* wrap_generated.c - DO NOT EDIT: written by mpi-wrappers/gen_wrappers.py from",
@@ -182,10 +340,22 @@ def main():
         lines += gen_one(e)
         lines.append("")
     lines.append("/* %d generated wrappers, %d refusing stubs */" % (n["GEN"], n["UNSUP"]))
-    with open(sys.argv[2] + ".tmp", "w") as f:
-        f.write("\n".join(lines) + "\n")
+    hooks = ["/* wrap_hooks.h - DO NOT EDIT: written by mpi-wrappers/gen_wrappers.py. The hooks",
+             " * that generated wrappers call after the lower call (see HOOKS there); each is",
+             " * defined by hand in a wrap_vh_*.c file, which includes this header. */",
+             "#ifndef SPLITCKPT_WRAP_HOOKS_H", "#define SPLITCKPT_WRAP_HOOKS_H", ""]
+    names = {e["name"]: e for e in entries}
+    for h in sorted(HOOKS):
+        if h not in names or names[h]["kind"] != "GEN":
+            sys.exit("hook %s: no GEN entry of that name" % h)
+        e = names[h]
+        hooks.append("void wrap_hook_%s(%s r_, %s) WRAP_HIDDEN;" % (h, e["ret"], e["params"]))
+    hooks += ["", "#endif"]
     import os
-    os.replace(sys.argv[2] + ".tmp", sys.argv[2])
+    for path, text in ((sys.argv[2], lines), (sys.argv[3], hooks)):
+        with open(path + ".tmp", "w") as f:
+            f.write("\n".join(text) + "\n")
+        os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":

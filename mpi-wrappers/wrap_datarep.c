@@ -23,7 +23,7 @@ static int conv_tramp(void (*fn)(void), void *userbuf, MPI_Datatype datatype, in
 {
 	uint64_t low = wrap_cb_enter();
 	int r = ((MPI_Datarep_conversion_function *)(void *)fn)(
-	    userbuf, wrap_datatype_from_lower(datatype), count, filebuf, position, extra);
+	    userbuf, wrap_datatype_lookup_lower(datatype), count, filebuf, position, extra);
 	wrap_cb_leave(low);
 	return r;
 }
@@ -33,7 +33,7 @@ static int conv_tramp_c(void (*fn)(void), void *userbuf, MPI_Datatype datatype, 
 {
 	uint64_t low = wrap_cb_enter();
 	int r = ((MPI_Datarep_conversion_function_c *)(void *)fn)(
-	    userbuf, wrap_datatype_from_lower(datatype), count, filebuf, position, extra);
+	    userbuf, wrap_datatype_lookup_lower(datatype), count, filebuf, position, extra);
 	wrap_cb_leave(low);
 	return r;
 }
@@ -70,7 +70,7 @@ static int extent_tramp(MPI_Datatype datatype, MPI_Aint *extent, void *extra_sta
 {
 	uint64_t low = wrap_cb_enter();
 	struct datarep_ctx *c = extra_state;
-	int r = c->extent(wrap_datatype_from_lower(datatype), extent, c->extra);
+	int r = c->extent(wrap_datatype_lookup_lower(datatype), extent, c->extra);
 	wrap_cb_leave(low);
 	return r;
 }

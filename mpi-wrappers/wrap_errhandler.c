@@ -15,7 +15,8 @@
  * with MPICH's kind numbers (0 comm, 1 file, 2 win). The lower errhandler stays a C one, so a
  * C++ handler's error code is returned like a C handler's (MPICH's C++ glue throws anyway).
  *
- * Created only with at most one thread inside MPI (SERIALIZED): no lock.
+ * The slot and the creating function are what a rebuild after a restart gives the fresh MPICH
+ * again (wrap_vh_errhandler.c). Slots are taken under the virtual-handle lock.
  */
 #include "wrap.h"
 #include "wrap_pool.h"
@@ -50,20 +51,20 @@ static void eh_call(int i, void *handle, int *errcode)
 
 	switch (s->kind) {
 	case EH_COMM:
-		h.comm = wrap_comm_from_lower(*(MPI_Comm *)handle);
+		h.comm = wrap_comm_lookup_lower(*(MPI_Comm *)handle);
 		cxx_kind = 0;
 		break;
 	case EH_FILE:
-		h.file = wrap_file_from_lower(*(MPI_File *)handle);
+		h.file = wrap_file_lookup_lower(*(MPI_File *)handle);
 		cxx_kind = 1;
 		break;
 	case EH_WIN:
-		h.win = wrap_win_from_lower(*(MPI_Win *)handle);
+		h.win = wrap_win_lookup_lower(*(MPI_Win *)handle);
 		cxx_kind = 2;
 		break;
 	case EH_SESSION:
 	case EH_NONE:
-		h.session = wrap_session_from_lower(*(MPI_Session *)handle);
+		h.session = wrap_session_lookup_lower(*(MPI_Session *)handle);
 		cxx_kind = 3;
 		break;
 	}
@@ -100,7 +101,9 @@ static int tramp_for(unsigned idx, void (*fn)(void), enum eh_kind kind, eh_fn **
 	*t = NULL;
 	if (!fn)
 		return MPI_SUCCESS;
+	wrap_vh_lock();
 	*slot = slot_for(fn, kind);
+	wrap_vh_unlock();
 	if (*slot < 0)
 		return wrap_fail(idx, MPI_ERR_OTHER,
 				 "more than 100 distinct error handler functions");
@@ -108,13 +111,19 @@ static int tramp_for(unsigned idx, void (*fn)(void), enum eh_kind kind, eh_fn **
 	return MPI_SUCCESS;
 }
 
-static void created(int r, int slot, MPI_Errhandler *errhandler)
+static void created(int r, int slot, unsigned idx, MPI_Errhandler *errhandler)
 {
 	if (r != MPI_SUCCESS || !errhandler)
 		return;
 	*errhandler = wrap_errhandler_from_lower(*errhandler);
+	wrap_vh_errhandler_created(*errhandler, slot, idx);
 	if (slot >= 0)
 		slots[slot].last_eh = *errhandler;
+}
+
+void *wrap_errhandler_tramp(int slot)
+{
+	return slot >= 0 && slot < WRAP_POOL_SIZE ? (void *)tramps[slot] : NULL;
 }
 
 #define CREATE_ERRHANDLER(NAME, FNTYPE, KIND)                                                      \
@@ -125,7 +134,7 @@ static void created(int r, int slot, MPI_Errhandler *errhandler)
 		if (r != MPI_SUCCESS)                                                              \
 			return r;                                                                  \
 		WRAP_DOWN(r, NAME, (FNTYPE *)t, errhandler);                                       \
-		created(r, s, errhandler);                                                         \
+		created(r, s, WRAP_IDX_##NAME, errhandler);                                                         \
 		return r;                                                                          \
 	}                                                                                          \
 	WRAP_ALIAS(P##NAME, NAME)

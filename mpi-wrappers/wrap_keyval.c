@@ -13,8 +13,12 @@
  * unchanged, so MPICH's "no copy/delete function" checks (NULL) behave as natively.
  *
  * Contexts are kept for the life of the process (MPICH may call the delete callback after the
- * keyval is freed, when the last attribute goes). Created with at most one thread inside MPI
- * (SERIALIZED): no lock.
+ * keyval is freed, when the last attribute goes); a context also says how to make its lower
+ * keyval again after a restart (wrap_keyval_recreate, for wrap_vh_keyval.c). The application
+ * sees virtual keyvals (ctx->keyval; the trampolines translate the lower one). A copy made
+ * by a copy callback is reported to wrap_vh_keyval.c, which gives it to the new object.
+ * The list of contexts is only read by MPII_Keyval_set_proxy, right after the keyval's
+ * creation on the same thread; creation takes the virtual-handle lock.
  */
 #include <stdlib.h>
 
@@ -23,8 +27,11 @@
 enum kv_kind { KV_NONE, KV_COMM, KV_TYPE, KV_WIN };
 
 struct kv_ctx {
-	int keyval;
+	int keyval; /* virtual */
 	enum kv_kind kind;
+	unsigned create_idx;	  /* the MPI_x_create_keyval that made it */
+	void (*copy)(void);	  /* the application's copy and delete functions */
+	void (*del)(void);
 	void *extra; /* the application's extra_state */
 	wrap_attr_copy_proxy *copy_proxy;
 	wrap_attr_delete_proxy *delete_proxy;
@@ -54,11 +61,11 @@ static int handle_from_lower(enum kv_kind kind, int h)
 {
 	switch (kind) {
 	case KV_COMM:
-		return (int)wrap_comm_from_lower((MPI_Comm)h);
+		return (int)wrap_comm_lookup_lower((MPI_Comm)h);
 	case KV_TYPE:
-		return (int)wrap_datatype_from_lower((MPI_Datatype)h);
+		return (int)wrap_datatype_lookup_lower((MPI_Datatype)h);
 	case KV_WIN:
-		return (int)wrap_win_from_lower((MPI_Win)h);
+		return (int)wrap_win_lookup_lower((MPI_Win)h);
 	case KV_NONE:
 		break;
 	}
@@ -71,9 +78,13 @@ static int copy_tramp(MPI_Comm_copy_attr_function *user_function, int handle, in
 {
 	uint64_t low = wrap_cb_enter();
 	struct kv_ctx *c = extra_state;
-	int r = c->copy_proxy(user_function, handle_from_lower(c->kind, handle), keyval, c->extra,
-			      attrib_type, attrib, attrib_copy, flag);
+	int r = c->copy_proxy(user_function, handle_from_lower(c->kind, handle), c->keyval,
+			      c->extra, attrib_type, attrib, attrib_copy, flag);
+	if (r == MPI_SUCCESS && flag && *flag && attrib_copy)
+		wrap_vh_attr_copied(c->kind == KV_TYPE ? WRAP_VH_DATATYPE : WRAP_VH_COMM,
+				    c->keyval, attrib_type, *attrib_copy);
 	wrap_cb_leave(low);
+	(void)keyval;
 	return r;
 }
 
@@ -82,9 +93,10 @@ static int delete_tramp(MPI_Comm_delete_attr_function *user_function, int handle
 {
 	uint64_t low = wrap_cb_enter();
 	struct kv_ctx *c = extra_state;
-	int r = c->delete_proxy(user_function, handle_from_lower(c->kind, handle), keyval,
+	int r = c->delete_proxy(user_function, handle_from_lower(c->kind, handle), c->keyval,
 				attrib_type, attrib, c->extra);
 	wrap_cb_leave(low);
+	(void)keyval;
 	return r;
 }
 
@@ -116,18 +128,12 @@ static int set_lower_proxies(unsigned idx, enum kv_kind kind, int *keyval)
 			 "cannot reach the application");
 }
 
-static int create(unsigned idx, enum kv_kind kind, void (*copy)(void), void (*del)(void),
-		  int *keyval, void *extra_state)
+/* The lower keyval of context c (new, or again after a restart), with our proxies. */
+static int lower_create(struct kv_ctx *c, int *keyval)
 {
-	struct kv_ctx *c = calloc(1, sizeof(*c));
 	int r;
-	if (!c)
-		return wrap_fail(idx, MPI_ERR_NO_MEM, "out of memory");
-	c->kind = kind;
-	c->extra = extra_state;
-	c->copy_proxy = c_copy_proxy;
-	c->delete_proxy = c_delete_proxy;
-	switch (idx) {
+	void (*copy)(void) = c->copy, (*del)(void) = c->del;
+	switch (c->create_idx) {
 	case WRAP_IDX_MPI_Comm_create_keyval:
 		WRAP_DOWN(r, MPI_Comm_create_keyval, (MPI_Comm_copy_attr_function *)copy,
 			  (MPI_Comm_delete_attr_function *)del, keyval, c);
@@ -146,14 +152,56 @@ static int create(unsigned idx, enum kv_kind kind, void (*copy)(void), void (*de
 		break;
 	}
 	if (r == MPI_SUCCESS && (copy || del))
-		r = set_lower_proxies(idx, kind, keyval);
+		r = set_lower_proxies(c->create_idx, c->kind, keyval);
+	return r;
+}
+
+int wrap_keyval_recreate(void *ctx, int *keyval) { return lower_create(ctx, keyval); }
+
+void wrap_keyval_free_lower(void *ctx, int keyval)
+{
+	struct kv_ctx *c = ctx;
+	int r;
+	switch (c->kind) {
+	case KV_TYPE:
+		WRAP_DOWN(r, MPI_Type_free_keyval, &keyval);
+		break;
+	case KV_WIN:
+		WRAP_DOWN(r, MPI_Win_free_keyval, &keyval);
+		break;
+	default:
+		WRAP_DOWN(r, MPI_Comm_free_keyval, &keyval);
+		break;
+	}
+	(void)r;
+}
+
+static int create(unsigned idx, enum kv_kind kind, void (*copy)(void), void (*del)(void),
+		  int *keyval, void *extra_state)
+{
+	struct kv_ctx *c = calloc(1, sizeof(*c));
+	int r;
+	if (!c)
+		return wrap_fail(idx, MPI_ERR_NO_MEM, "out of memory");
+	c->kind = kind;
+	c->create_idx = idx;
+	c->copy = copy;
+	c->del = del;
+	c->extra = extra_state;
+	c->copy_proxy = c_copy_proxy;
+	c->delete_proxy = c_delete_proxy;
+	r = lower_create(c, keyval);
 	if (r != MPI_SUCCESS) {
 		free(c);
 		return r;
 	}
+	*keyval = wrap_keyval_from_lower(*keyval);
+	wrap_vh_keyval_created(*keyval, c);
 	c->keyval = *keyval;
+	wrap_vh_lock();
 	c->next = ctxs;
 	ctxs = c;
+	wrap_vh_unlock();
 	return MPI_SUCCESS;
 }
 

@@ -14,8 +14,9 @@
  * datatype, user_fn) instead. We keep that in the upper half: the slot is marked C++ and its
  * trampoline calls the application's MPIR_Call_op_fn; the lower op stays a plain C op.
  *
- * Only MPI_Op_create* runs on these slots, which happens with at most one thread inside MPI
- * (MPI_THREAD_SERIALIZED at most), so no lock.
+ * The slot of an op is also what a rebuild after a restart gives the fresh MPICH again
+ * (wrap_vh_op.c: the op's virtual handle records slot, commute flag and kind of function).
+ * Slots are taken under the virtual-handle lock (MPI_THREAD_MULTIPLE).
  */
 #include "wrap.h"
 #include "wrap_pool.h"
@@ -35,7 +36,7 @@ static void op_call(int i, void *in, void *inout, void *len, MPI_Datatype *dt)
 {
 	uint64_t low = wrap_cb_enter();
 	struct op_slot *s = &slots[i];
-	MPI_Datatype d = wrap_datatype_from_lower(*dt);
+	MPI_Datatype d = wrap_datatype_lookup_lower(*dt);
 	if (s->large)
 		((MPI_User_function_c *)(void *)s->fn)(in, inout, (MPI_Count *)len, &d);
 	else if (s->cxx && cxx_call_op)
@@ -77,7 +78,9 @@ static int create(unsigned idx, void (*fn)(void), int large, int commute, MPI_Op
 {
 	int r, s = -1;
 	if (fn) {
+		wrap_vh_lock();
 		s = slot_for(fn, large);
+		wrap_vh_unlock();
 		if (s < 0)
 			return wrap_fail(idx, MPI_ERR_OTHER,
 					 "more than 100 distinct user-defined reduction functions");
@@ -91,10 +94,18 @@ static int create(unsigned idx, void (*fn)(void), int large, int commute, MPI_Op
 	}
 	if (r == MPI_SUCCESS && op) {
 		*op = wrap_op_from_lower(*op);
+		wrap_vh_op_created(*op, s, large, commute);
 		if (s >= 0)
 			slots[s].last_op = *op;
 	}
 	return r;
+}
+
+void *wrap_op_tramp(int slot, int large)
+{
+	if (slot < 0 || slot >= WRAP_POOL_SIZE)
+		return NULL;
+	return large ? (void *)tramps_c[slot] : (void *)tramps[slot];
 }
 
 WRAP_EXPORT int PMPI_Op_create(MPI_User_function *user_fn, int commute, MPI_Op *op)

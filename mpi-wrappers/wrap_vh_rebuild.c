@@ -1,0 +1,169 @@
+/*
+ * wrap_vh_rebuild.c - making every object again in a fresh lower MPI (after a restart), and
+ * completing the descriptions before a checkpoint.
+ *
+ * wrap_vh_rebuild_all(): with every application thread out of MPI (the restart code calls it
+ * before the application runs again; the test entry point below calls it in a running job),
+ *   1. forgets every lower -> virtual mapping (the old lower handles mean nothing now);
+ *   2. makes the objects again kind by kind, so that what an object needs exists before it:
+ *      info, error handlers, ops, keyvals, groups, datatypes (old types first), then the
+ *      collective ones - communicators, windows, files - in the order every process agrees on
+ *      (wrap_vh_comm.c), then requests (persistent ones made again, pending receives posted
+ *      again, in posting order); each new lower handle is bound to the same virtual handle;
+ *   3. gives each object what needs the others: error handler, name, attributes - also to the
+ *      predefined communicators that had them (MPI_COMM_WORLD's error handler...);
+ *   4. frees the lower handles of the objects only other objects needed (a datatype the
+ *      application had freed under a derived one...), as MPI had them before.
+ * An object that cannot be made again (no description, members outside MPI_COMM_WORLD, window
+ * memory that MPI allocated, a pending send) is reported and maps to the kind's null handle.
+ * A communicator, window or file only a description still holds (the application freed it) is
+ * not made again: the other processes may not hold it any more.
+ *
+ * SPLITCKPT_test_rebuild_handles(): the test entry point (exported for tests only): snapshot
+ * and rebuild inside the running MPI. The old lower objects are left as they are (leaked), as
+ * a restart leaves them in the old process.
+ */
+#include <stdlib.h>
+
+#include "wrap.h"
+
+void wrap_vh_world_reset(void) WRAP_HIDDEN;
+
+static const int kind_order[] = {
+    WRAP_VH_INFO,     WRAP_VH_ERRHANDLER, WRAP_VH_OP,  WRAP_VH_KEYVAL, WRAP_VH_GROUP,
+    WRAP_VH_DATATYPE, WRAP_VH_COMM,	  WRAP_VH_WIN, WRAP_VH_FILE,   WRAP_VH_REQUEST,
+    WRAP_VH_MESSAGE,
+};
+#define NORDER (sizeof(kind_order) / sizeof(kind_order[0]))
+
+int wrap_vh_prepare_checkpoint(void)
+{
+	wrap_vh_lock();
+	wrap_vh_describe_late();
+	for (size_t k = 0; k < NORDER; k++) {
+		const struct wrap_vh_ops *ops = wrap_vh_ops_of(kind_order[k]);
+		size_t n = 0;
+		struct wrap_vh_obj **v;
+		if (!ops->snapshot || !(v = wrap_vh_list(kind_order[k], &n)))
+			continue;
+		for (size_t i = 0; i < n; i++)
+			ops->snapshot(v[i]);
+		free(v);
+	}
+	wrap_vh_unlock();
+	return 0;
+}
+
+int wrap_vh_rebuild_one(struct wrap_vh_obj *e)
+{
+	const struct wrap_vh_ops *ops = wrap_vh_ops_of(e->kind);
+	int64_t real = ops->null_handle;
+	int r;
+	if (e->flags & WRAP_VH_F_REBUILT)
+		return (int64_t)e->real == ops->null_handle;
+	e->flags |= WRAP_VH_F_REBUILT;
+	if ((e->flags & WRAP_VH_F_NOREBUILD) || !ops->rebuild) {
+		wrap_vh_warn("%s %#x cannot be made again (%s)", ops->name,
+			     (unsigned)wrap_vh_handle_of(e),
+			     ops->rebuild ? "MPI could not describe it: not all its processes are "
+					    "in MPI_COMM_WORLD, or its memory belongs to MPI"
+					  : "nothing to make it from");
+		wrap_vh_bind(e, ops->null_handle);
+		return 1;
+	}
+	r = ops->rebuild(e, &real);
+	if (r != MPI_SUCCESS) {
+		wrap_vh_warn("%s %#x: making it again failed (MPI error %d)", ops->name,
+			     (unsigned)wrap_vh_handle_of(e), r);
+		wrap_vh_bind(e, ops->null_handle);
+		return 1;
+	}
+	wrap_vh_bind(e, real);
+	return 0;
+}
+
+static const struct wrap_vh_ops *sort_ops;
+
+static int by_order(const void *a, const void *b)
+{
+	const struct wrap_vh_obj *x = *(struct wrap_vh_obj *const *)a;
+	const struct wrap_vh_obj *y = *(struct wrap_vh_obj *const *)b;
+	int c = sort_ops->order(x, y);
+	return c ? c : (x->serial < y->serial ? -1 : x->serial > y->serial);
+}
+
+int wrap_vh_rebuild_all(void)
+{
+	struct wrap_vh_obj **lists[NORDER] = {0};
+	size_t counts[NORDER] = {0};
+	int fails = 0;
+
+	wrap_vh_lock();
+	wrap_vh_world_reset();
+	wrap_vh_rmap_clear_all();
+	for (size_t k = 0; k < NORDER; k++) {
+		lists[k] = wrap_vh_list(kind_order[k], &counts[k]);
+		for (size_t i = 0; i < counts[k]; i++)
+			lists[k][i]->flags &= (uint16_t)~WRAP_VH_F_REBUILT;
+	}
+	/* 2. make them again */
+	for (size_t k = 0; k < NORDER; k++) {
+		const struct wrap_vh_ops *ops = wrap_vh_ops_of(kind_order[k]);
+		if (ops->order && counts[k] > 1) {
+			sort_ops = ops;
+			qsort(lists[k], counts[k], sizeof(*lists[k]), by_order);
+		}
+		for (size_t i = 0; i < counts[k]; i++) {
+			struct wrap_vh_obj *e = lists[k][i];
+			if (e->app_refs == 0 && !ops->rebuild_unheld) {
+				e->flags |= WRAP_VH_F_REBUILT;
+				wrap_vh_bind(e, ops->null_handle);
+				continue;
+			}
+			fails += wrap_vh_rebuild_one(e);
+		}
+	}
+	/* 3. what needs the others */
+	for (size_t k = 0; k < NORDER; k++) {
+		const struct wrap_vh_ops *ops = wrap_vh_ops_of(kind_order[k]);
+		for (size_t i = 0; i < counts[k]; i++) {
+			struct wrap_vh_obj *e = lists[k][i];
+			if ((int64_t)e->real == ops->null_handle)
+				continue;
+			if (ops->finish)
+				ops->finish(e);
+			if (e->attrs)
+				fails += wrap_vh_attrs_apply(e);
+		}
+	}
+	for (size_t i = 0; wrap_vh_predef_at(i); i++) {
+		struct wrap_vh_obj *e = wrap_vh_predef_at(i);
+		const struct wrap_vh_ops *ops = wrap_vh_ops_of(e->kind);
+		if (ops->finish)
+			ops->finish(e);
+		if (e->attrs)
+			fails += wrap_vh_attrs_apply(e);
+	}
+	/* 4. lower handles only descriptions need */
+	for (size_t k = 0; k < NORDER; k++) {
+		const struct wrap_vh_ops *ops = wrap_vh_ops_of(kind_order[k]);
+		for (size_t i = 0; i < counts[k]; i++) {
+			struct wrap_vh_obj *e = lists[k][i];
+			if (e->app_refs == 0 && ops->rebuild_unheld && ops->free_lower &&
+			    (int64_t)e->real != ops->null_handle)
+				ops->free_lower(e);
+		}
+		free(lists[k]);
+	}
+	wrap_vh_unlock();
+	return fails;
+}
+
+/* Tests only: complete the descriptions and rebuild everything in the running MPI. Returns
+ * the number of objects that could not be made again. */
+WRAP_EXPORT int SPLITCKPT_test_rebuild_handles(void);
+WRAP_EXPORT int SPLITCKPT_test_rebuild_handles(void)
+{
+	wrap_vh_prepare_checkpoint();
+	return wrap_vh_rebuild_all();
+}

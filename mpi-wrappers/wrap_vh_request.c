@@ -1,0 +1,185 @@
+/*
+ * wrap_vh_request.c - requests and messages as virtual handles, on the communication fast
+ * path.
+ *
+ * Every request-making wrapper (generated) names its origin: a static struct wrap_vh_origin
+ * (gen_wrappers.py) with the function's index and, for the requests that can be made again in
+ * a fresh MPI - persistent ones (*_init) and receives (MPI_Irecv) - the size of a copy of the
+ * arguments, where the handles are in it, and a replay function (the lower call again, with
+ * the handles translated anew). The copy lives in the request's entry (64 bytes) or, larger,
+ * in malloc'd memory. A receive's derived datatype is referenced (it must outlive a freed
+ * handle); a persistent request references every handle among its arguments.
+ *
+ * Rebuild: a persistent request is made again (inactive: MPI_Start follows as before); a
+ * pending MPI_Irecv is posted again, in the order the receives were posted (creation serial),
+ * which keeps MPI's matching order. Any other pending request (sends, non-blocking
+ * collectives, generalized requests, MPI_Comm_idup) cannot be made again: after a restart
+ * they must have completed before the checkpoint (the drain of issue "MPI checkpoint/
+ * restart" decides), else the rebuild reports them.
+ *
+ * Fast path: a new request takes an index from a per-thread cache of free indices (refilled
+ * and spilled in batches under the lock), fills a few fields, and returns; completion
+ * (MPI_Wait/Test*, MPI_Request_free) puts the index back in the cache. No lock, no atomic
+ * read-modify-write, unless the request holds references. Messages (MPI_Mprobe/Improbe; MPICH
+ * makes them requests) work the same way and cannot be made again (a matched message is the
+ * drain's business).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "wrap.h"
+
+#define TC_MAX 16
+#define TC_BATCH 8
+
+struct tcache {
+	uint32_t v[TC_MAX];
+	int n;
+};
+/* [0] requests, [1] messages */
+static __thread struct tcache tcache[2] __attribute__((tls_model("initial-exec")));
+
+static uint32_t take(int kind)
+{
+	struct tcache *t = &tcache[kind == WRAP_VH_MESSAGE];
+	if (__builtin_expect(t->n == 0, 0)) {
+		wrap_vh_lock();
+		while (t->n < TC_BATCH) {
+			uint32_t u = wrap_vh_alloc_index(kind);
+			if (u == ~0u)
+				break;
+			t->v[t->n++] = u;
+		}
+		wrap_vh_unlock();
+		if (t->n == 0)
+			return ~0u;
+	}
+	return t->v[--t->n];
+}
+
+static void give(int kind, uint32_t u)
+{
+	struct tcache *t = &tcache[kind == WRAP_VH_MESSAGE];
+	if (__builtin_expect(t->n == TC_MAX, 0)) {
+		wrap_vh_lock();
+		while (t->n > TC_MAX - TC_BATCH)
+			wrap_vh_free_index(kind, t->v[--t->n]);
+		wrap_vh_unlock();
+	}
+	t->v[t->n++] = u;
+}
+
+static void *args_of(struct wrap_vh_req *q)
+{
+	return (q->o.flags & WRAP_VH_F_HEAPARGS) ? (void *)(uintptr_t)q->args[0] : (void *)q->args;
+}
+
+/* references on the handles among the arguments (a receive: its derived datatype only) */
+static void arg_refs(struct wrap_vh_req *q, const struct wrap_vh_origin *org, int take_ref)
+{
+	char *a = args_of(q);
+	for (int k = 0; k < org->nrefs; k++) {
+		int kind = org->refs[k].kind, h = *(int *)(a + org->refs[k].off);
+		if (!org->persistent && kind != WRAP_VH_DATATYPE)
+			continue;
+		if ((uint32_t)h - wrap_vh_base(kind) >= wrap_vh_limit(kind))
+			continue; /* predefined */
+		if (take_ref)
+			wrap_vh_ref(kind, h);
+		else
+			wrap_vh_unref(kind, h);
+		q->o.flags |= WRAP_VH_F_REFS;
+	}
+}
+
+static int new_entry(int kind, int real, const struct wrap_vh_origin *org, const void *args)
+{
+	if (!((uint32_t)real & 0x80000000u))
+		return real; /* null, or a builtin completed request (MPI_PROC_NULL) */
+	uint32_t u = take(kind);
+	if (__builtin_expect(u == ~0u, 0))
+		return real;
+	struct wrap_vh_req *q = (struct wrap_vh_req *)wrap_vh_at(kind, u);
+	q->o.real = real;
+	q->o.vidx = u;
+	q->o.kind = (uint8_t)kind;
+	q->o.flags = 0;
+	q->o.refs = 1;
+	q->o.app_refs = 1;
+	q->o.serial = 0;
+	q->o.desc = (void *)org;
+	if (org && org->size && args) {
+		q->o.serial = wrap_vh_next_serial();
+		if (org->size <= sizeof(q->args)) {
+			memcpy(q->args, args, org->size);
+		} else {
+			void *p = malloc(org->size);
+			if (p) {
+				memcpy(p, args, org->size);
+				q->args[0] = (uint64_t)(uintptr_t)p;
+				q->o.flags |= WRAP_VH_F_HEAPARGS;
+			} else {
+				q->o.desc = NULL; /* cannot be made again; works all the same */
+				org = NULL;
+			}
+		}
+		if (org && org->nrefs)
+			arg_refs(q, org, 1);
+	}
+	__atomic_store_n(&q->o.live, 1, __ATOMIC_RELEASE);
+	return (int)(wrap_vh_base(kind) + u);
+}
+
+static void release(int kind, uint32_t u)
+{
+	struct wrap_vh_req *q = (struct wrap_vh_req *)wrap_vh_at(kind, u);
+	if (!q->o.live)
+		return;
+	q->o.live = 0;
+	q->o.real = kind == WRAP_VH_MESSAGE ? MPI_MESSAGE_NULL : MPI_REQUEST_NULL;
+	if (q->o.flags & WRAP_VH_F_REFS)
+		arg_refs(q, q->o.desc, 0);
+	if (q->o.flags & WRAP_VH_F_HEAPARGS)
+		free((void *)(uintptr_t)q->args[0]);
+	give(kind, u);
+}
+
+int wrap_vh_request_new(int real, const struct wrap_vh_origin *org, const void *args)
+{
+	return new_entry(WRAP_VH_REQUEST, real, org, args);
+}
+
+void wrap_vh_request_release(uint32_t u) { release(WRAP_VH_REQUEST, u); }
+
+int wrap_vh_message_new(int real) { return new_entry(WRAP_VH_MESSAGE, real, NULL, NULL); }
+
+void wrap_vh_message_release(uint32_t u) { release(WRAP_VH_MESSAGE, u); }
+
+static int req_rebuild(struct wrap_vh_obj *e, int64_t *real)
+{
+	const struct wrap_vh_origin *org = e->desc;
+	struct wrap_vh_req *q = (struct wrap_vh_req *)e;
+	int r, rq = MPI_REQUEST_NULL;
+	*real = MPI_REQUEST_NULL;
+	if (!org || !org->replay) {
+		wrap_vh_warn("a pending request made by %s cannot be made again",
+			     org ? wrap_fn_name(org->idx) : "an unknown function");
+		return MPI_ERR_REQUEST;
+	}
+	r = org->replay(args_of(q), &rq);
+	*real = rq;
+	return r;
+}
+
+const struct wrap_vh_ops wrap_vh_request_ops = {
+    .name = "request",
+    .kind = WRAP_VH_REQUEST,
+    .null_handle = MPI_REQUEST_NULL,
+    .rebuild = req_rebuild,
+};
+
+const struct wrap_vh_ops wrap_vh_message_ops = {
+    .name = "message",
+    .kind = WRAP_VH_MESSAGE,
+    .null_handle = MPI_MESSAGE_NULL,
+};
