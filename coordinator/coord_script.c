@@ -143,6 +143,15 @@ static void put_var(FILE *fp, const char *name, const char *value)
 	fputc('\n', fp);
 }
 
+/* name=${ENV:-'value'}: like DMTCP's script, the DMTCP_* variables of the restarting shell
+ * (a new coordinator started by a job script) win over the values of this job. */
+static void put_env_var(FILE *fp, const char *name, const char *env, const char *value)
+{
+	fprintf(fp, "%s=${%s:-", name, env);
+	put_quoted(fp, value);
+	fprintf(fp, "}\n");
+}
+
 static void write_body(FILE *fp, const struct coord *co, struct image *imgs, size_t n)
 {
 	char when[64], num[32];
@@ -156,11 +165,11 @@ static void write_body(FILE *fp, const struct coord *co, struct image *imgs, siz
 	fprintf(fp, "# Written by dmtcp_coordinator (splitckpt %s) at %s;\n", SPLITCKPT_VERSION,
 		when);
 	fprintf(fp, "# %zu processes. Run it with --help for the options.\n\n", n);
-	put_var(fp, "coord_host", co->hostname);
+	put_env_var(fp, "coord_host", "DMTCP_COORD_HOST", co->hostname);
 	snprintf(num, sizeof(num), "%d", co->port);
-	put_var(fp, "coord_port", num);
+	put_env_var(fp, "coord_port", "DMTCP_COORD_PORT", num);
 	snprintf(num, sizeof(num), "%u", co->interval);
-	put_var(fp, "checkpoint_interval", num);
+	put_env_var(fp, "checkpoint_interval", "DMTCP_CHECKPOINT_INTERVAL", num);
 	put_var(fp, "ckpt_dir", "");
 	put_var(fp, "restart_dir", "");
 	char def[PATH_MAX + 32], build[PATH_MAX + 48];

@@ -8,7 +8,7 @@
 set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config gfortran g++ zlib1g-dev libhwloc-dev mpich libmpich-dev
-	python3 bash procps iproute2 util-linux coreutils slurm-wlm munge file)
+	python3 bash procps iproute2 util-linux coreutils slurm-wlm munge file environment-modules)
 
 missing=()
 for p in "${PKGS[@]}"; do
