@@ -49,13 +49,14 @@ static void info_snapshot(struct wrap_vh_obj *e)
 		WRAP_DOWN(r, MPI_Info_get_nthkey, info, k, key);
 		if (r != MPI_SUCCESS)
 			break;
-		WRAP_DOWN(r, MPI_Info_get_string, info, key, &len, NULL, &flag);
+		WRAP_DOWN(r, MPI_Info_get_valuelen, info, key, &len, &flag);
 		char *val = malloc((size_t)len + 1);
 		if (r != MPI_SUCCESS || !flag || !val) {
 			free(val);
 			break;
 		}
-		WRAP_DOWN(r, MPI_Info_get_string, info, key, &len, val, &flag);
+		WRAP_DOWN(r, MPI_Info_get, info, key, len, val, &flag);
+		val[len] = 0;
 		d->keys[d->n] = strdup(key);
 		d->vals[d->n++] = val;
 	}
