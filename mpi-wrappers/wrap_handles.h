@@ -100,11 +100,16 @@ static inline void wrap_vh_release_int(int kind, uint32_t u)
 	}                                                                                          \
 	static inline T *wrap_##K##_array_inout_to_lower(T *a, long n, T *buf)                     \
 	{                                                                                          \
+		if (KIND == WRAP_VH_REQUEST || KIND == WRAP_VH_MESSAGE)                            \
+			return (T *)wrap_vh_req_inout_to_lower(KIND, (int *)a, n, (int *)buf);     \
 		return (T *)wrap_vh_iarray_inout_to_lower(KIND, (int *)a, n, (int *)buf);          \
 	}                                                                                          \
 	static inline void wrap_##K##_array_inout_from_lower(T *a, T *l, long n, T *buf)           \
 	{                                                                                          \
-		wrap_vh_iarray_inout_from_lower(KIND, (int *)a, (int *)l, n, (int *)buf);          \
+		if (KIND == WRAP_VH_REQUEST || KIND == WRAP_VH_MESSAGE)                            \
+			wrap_vh_req_inout_from_lower(KIND, (int *)a, (int *)l, n, (int *)buf);     \
+		else                                                                               \
+			wrap_vh_iarray_inout_from_lower(KIND, (int *)a, (int *)l, n, (int *)buf);  \
 	}
 
 WRAP_VH_INT_HANDLES(comm, MPI_Comm, WRAP_VH_COMM, WRAP_VH_BASE_COMM)

@@ -143,7 +143,16 @@ static inline __attribute__((always_inline)) uint32_t wrap_vh_limit(int kind)
 }
 
 /* Base of each kind's virtual range (the handle of index 0). */
-uint32_t wrap_vh_base(int kind) WRAP_HIDDEN;
+static inline __attribute__((always_inline)) uint32_t wrap_vh_base(int kind)
+{
+	static const uint8_t mpich_kind[WRAP_VH_NKINDS] = {
+	    [WRAP_VH_COMM] = 0x1,	[WRAP_VH_GROUP] = 0x2,	  [WRAP_VH_DATATYPE] = 0x3,
+	    [WRAP_VH_FILE] = 0x4,	[WRAP_VH_ERRHANDLER] = 0x5, [WRAP_VH_OP] = 0x6,
+	    [WRAP_VH_INFO] = 0x7,	[WRAP_VH_WIN] = 0x8,	  [WRAP_VH_KEYVAL] = 0x9,
+	    [WRAP_VH_REQUEST] = 0xb, [WRAP_VH_MESSAGE] = 0xb,
+	};
+	return WRAP_VH_BASE_OF(mpich_kind[kind]) + (kind == WRAP_VH_MESSAGE ? (1u << 24) : 0);
+}
 /* The virtual handle of an entry (as int64: files convert it to a pointer). */
 static inline int64_t wrap_vh_handle_of(const struct wrap_vh_obj *e)
 {
@@ -284,6 +293,9 @@ void wrap_vh_warn(const char *fmt, ...) WRAP_HIDDEN __attribute__((format(printf
 int wrap_vh_request_new(int real, const struct wrap_vh_origin *org, const void *args) WRAP_HIDDEN;
 void wrap_vh_request_release(uint32_t vidx) WRAP_HIDDEN;
 int wrap_vh_message_new(int real) WRAP_HIDDEN;
+/* Arrays of requests or messages (kind), see wrap_vh_iarray_inout_*. */
+int *wrap_vh_req_inout_to_lower(int kind, int *a, long n, int *buf) WRAP_HIDDEN;
+void wrap_vh_req_inout_from_lower(int kind, int *a, int *l, long n, int *buf) WRAP_HIDDEN;
 void wrap_vh_message_release(uint32_t vidx) WRAP_HIDDEN;
 
 /* --- wrap_vh_keyval.c: attributes ------------------------------------------------------- */

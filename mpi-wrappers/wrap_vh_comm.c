@@ -55,7 +55,13 @@ int wrap_vh_world_group(void)
 {
 	const struct lh_contract *c = wrap_contract_ok;
 	if (world_group == MPI_GROUP_NULL || !c || world_group_epoch != c->epoch) {
-		int r, g = MPI_GROUP_NULL;
+		int r, g = MPI_GROUP_NULL, init = 0, fin = 1;
+		/* a sessions-only program has no MPI_COMM_WORLD to ask */
+		WRAP_DOWN(r, MPI_Initialized, &init);
+		if (r == MPI_SUCCESS && init)
+			WRAP_DOWN(r, MPI_Finalized, &fin);
+		if (r != MPI_SUCCESS || !init || fin)
+			return MPI_GROUP_NULL;
 		WRAP_DOWN(r, MPI_Comm_group, MPI_COMM_WORLD, &g);
 		world_group = r == MPI_SUCCESS ? g : MPI_GROUP_NULL;
 		world_group_epoch = c ? c->epoch : 0;

@@ -48,6 +48,12 @@ static uint32_t take(int kind)
 			uint32_t u = wrap_vh_alloc_index(kind);
 			if (u == ~0u)
 				break;
+			/* what never changes while the index serves this kind */
+			struct wrap_vh_obj *e = wrap_vh_at(kind, u);
+			e->vidx = u;
+			e->kind = (uint8_t)kind;
+			e->refs = 1;
+			e->app_refs = 1;
 			t->v[t->n++] = u;
 		}
 		wrap_vh_unlock();
@@ -68,6 +74,8 @@ static void give(int kind, uint32_t u)
 	}
 	t->v[t->n++] = u;
 }
+
+static uint64_t post_serial;
 
 static void *args_of(struct wrap_vh_req *q)
 {
@@ -101,17 +109,19 @@ static int new_entry(int kind, int real, const struct wrap_vh_origin *org, const
 		return real;
 	struct wrap_vh_req *q = (struct wrap_vh_req *)wrap_vh_at(kind, u);
 	q->o.real = real;
-	q->o.vidx = u;
-	q->o.kind = (uint8_t)kind;
 	q->o.flags = 0;
-	q->o.refs = 1;
-	q->o.app_refs = 1;
 	q->o.serial = 0;
 	q->o.desc = (void *)org;
 	if (org && org->size && args) {
-		q->o.serial = wrap_vh_next_serial();
+		/* posting order; concurrent posts from two threads may tie (their order is not
+		 * defined anyway), so no locked instruction here */
+		q->o.serial = __atomic_load_n(&post_serial, __ATOMIC_RELAXED) + 1;
+		__atomic_store_n(&post_serial, q->o.serial, __ATOMIC_RELAXED);
 		if (org->size <= sizeof(q->args)) {
-			memcpy(q->args, args, org->size);
+			/* argument structs are multiples of 8 bytes (they hold pointers) */
+			const uint64_t *w = args;
+			for (size_t k = 0; k < org->size / 8; k++)
+				q->args[k] = w[k];
 		} else {
 			void *p = malloc(org->size);
 			if (p) {
@@ -130,7 +140,7 @@ static int new_entry(int kind, int real, const struct wrap_vh_origin *org, const
 	return (int)(wrap_vh_base(kind) + u);
 }
 
-static void release(int kind, uint32_t u)
+static inline __attribute__((always_inline)) void release(int kind, uint32_t u)
 {
 	struct wrap_vh_req *q = (struct wrap_vh_req *)wrap_vh_at(kind, u);
 	if (!q->o.live)
@@ -142,6 +152,45 @@ static void release(int kind, uint32_t u)
 	if (q->o.flags & WRAP_VH_F_HEAPARGS)
 		free((void *)(uintptr_t)q->args[0]);
 	give(kind, u);
+}
+
+/* Request arrays (MPI_Waitall & co.): as wrap_vh_iarray_inout_* with the release inline. */
+int *wrap_vh_req_inout_to_lower(int kind, int *a, long n, int *buf)
+{
+	uint32_t base = wrap_vh_base(kind), lim = wrap_vh_limit(kind);
+	int *l = buf;
+	long i;
+	if (!a || n <= 0)
+		return a;
+	if (n > WRAP_VH_STACK && !(l = malloc(sizeof(int) * (size_t)n))) {
+		wrap_vh_warn("out of memory for an array of %ld handles", n);
+		return a;
+	}
+	for (i = 0; i < n; i++) {
+		uint32_t u = (uint32_t)a[i] - base;
+		l[i] = u < lim ? (int)wrap_vh_at(kind, u)->real : a[i];
+	}
+	return l;
+}
+
+void wrap_vh_req_inout_from_lower(int kind, int *a, int *l, long n, int *buf)
+{
+	uint32_t base = wrap_vh_base(kind), lim = wrap_vh_limit(kind);
+	if (l == a || !a)
+		return;
+	for (long i = 0; i < n; i++) {
+		uint32_t u = (uint32_t)a[i] - base;
+		if (u < lim) {
+			struct wrap_vh_obj *e = wrap_vh_at(kind, u);
+			if (e->live && e->real == (int64_t)l[i])
+				continue; /* not completed, or persistent */
+			if (e->live)
+				release(kind, u);
+		}
+		a[i] = ((uint32_t)l[i] & 0x80000000u) ? new_entry(kind, l[i], NULL, NULL) : l[i];
+	}
+	if (l != buf)
+		free(l);
 }
 
 int wrap_vh_request_new(int real, const struct wrap_vh_origin *org, const void *args)

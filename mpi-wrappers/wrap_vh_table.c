@@ -46,8 +46,6 @@ static const struct wrap_vh_ops *const ops_tab[WRAP_VH_NKINDS] = {
     [WRAP_VH_MESSAGE] = &wrap_vh_message_ops,
 };
 
-uint32_t wrap_vh_base(int kind) { return bases[kind]; }
-
 uint64_t wrap_vh_next_serial(void) { return __atomic_add_fetch(&vh_serial, 1, __ATOMIC_RELAXED); }
 
 const struct wrap_vh_ops *wrap_vh_ops_of(int kind) { return ops_tab[kind]; }
@@ -289,7 +287,14 @@ int64_t wrap_vh_lookup_slow(int kind, int64_t real)
 	struct wrap_vh_obj *e = find_real(kind, real);
 	if (e)
 		return wrap_vh_handle_of(e);
-	return get(kind, real, 1); /* not one of ours: give it a handle all the same */
+	/* Not one of ours (an object MPI made itself): give it a handle all the same - unless
+	 * another thread holds the lock, maybe waiting for the MPI lock this callback runs
+	 * under: then the application sees the lower handle rather than a deadlock. */
+	if (pthread_mutex_trylock(&vh_lock) != 0)
+		return real;
+	int64_t v = get(kind, real, 1);
+	wrap_vh_unlock();
+	return v;
 }
 
 static void destroy(struct wrap_vh_obj *e)
