@@ -14,7 +14,8 @@
  * of the upper half's libmpich.so.12: every object is made again in the running MPICH and
  * bound to the same virtual handle (the old lower objects are left behind, as a restart leaves
  * them in the old process). It checks that every lower handle changed, and verifies every
- * object again with the same results. Natively (no such entry point) it only verifies.
+ * object again with the same results; a receive pending across the rebuild is posted again
+ * and gets the message sent after it. Natively (no such entry point) it only verifies.
  *   rebuild          (4 ranks)
  */
 #include <dlfcn.h>
@@ -492,6 +493,22 @@ static void verify_rest(struct objs *o)
 	MPI_Barrier(MPI_COMM_WORLD);
 	CHECK(o->dbuf[3] == (rank + size - 1) % size, "dynamic window put %d", o->dbuf[3]);
 
+	/* alltoallw with derived (virtual) types: the length of the type arrays is the lower
+	 * communicator's size */
+	int sendw[2 * N], recvw[2 * N], cnt[N], disp[N];
+	MPI_Datatype wt[N];
+	for (i = 0; i < size; i++) {
+		sendw[2 * i] = 100 * rank + i;
+		sendw[2 * i + 1] = -rank;
+		cnt[i] = 1;
+		disp[i] = 2 * i * (int)sizeof(int);
+		wt[i] = o->contig;
+	}
+	CHECK_MPI(MPI_Alltoallw(sendw, cnt, disp, wt, recvw, cnt, disp, wt, o->dup));
+	for (i = 0; i < size; i++)
+		CHECK(recvw[2 * i] == 100 * i + rank && recvw[2 * i + 1] == -i, "alltoallw from %d",
+		      i);
+
 	/* persistent requests, twice */
 	for (int round = 0; round < 2; round++) {
 		o->pbuf[0] = 50 * round + rank;
@@ -573,9 +590,18 @@ int main(int argc, char **argv)
 
 	int (*rebuild)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "SPLITCKPT_test_rebuild_handles");
 	if (rebuild && lower_of) {
+		/* a receive pending across the rebuild: posted again, gets the message sent after */
+		int late = -1;
+		MPI_Request lr;
+		CHECK_MPI(MPI_Irecv(&late, 1, MPI_INT, (rank + size - 1) % size, 77, O.dup, &lr));
 		lower_handles(&O, before);
 		MPI_Barrier(MPI_COMM_WORLD);
 		int fails = rebuild();
+		int msg = 7000 + rank;
+		CHECK_MPI(MPI_Send(&msg, 1, MPI_INT, (rank + 1) % size, 77, O.dup));
+		CHECK_MPI(MPI_Wait(&lr, MPI_STATUS_IGNORE));
+		CHECK(late == 7000 + (rank + size - 1) % size && lr == MPI_REQUEST_NULL,
+		      "receive posted again got %d", late);
 		CHECK(fails == 0, "%d objects could not be rebuilt", fails);
 		lower_handles(&O, after);
 		for (int i = 0; before[i]; i++)
