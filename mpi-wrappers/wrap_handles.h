@@ -62,8 +62,10 @@ static inline void wrap_vh_release_int(int kind, uint32_t u)
 	static inline __attribute__((always_inline)) T wrap_##K##_to_lower(T h)                    \
 	{                                                                                          \
 		uint32_t u = (uint32_t)h - (BASE);                                                 \
-		if (__builtin_expect(u >= wrap_vh_limit(KIND), 1))                                 \
-			return h;                                                                  \
+		if (__builtin_expect(u >= WRAP_VH_SPAN, 1))                                        \
+			return h; /* predefined (or not a handle at all) */                        \
+		if (__builtin_expect(u >= WRAP_VH_CHUNK, 0) && u >= wrap_vh_limit(KIND))           \
+			return h; /* never handed out: MPICH refuses it */                         \
 		return (T)wrap_vh_at(KIND, u)->real;                                               \
 	}                                                                                          \
 	static inline T wrap_##K##_from_lower(T h)                                                 \
@@ -81,7 +83,7 @@ static inline void wrap_vh_release_int(int kind, uint32_t u)
 	static inline T wrap_##K##_inout_from_lower(T old, T h)                                    \
 	{                                                                                          \
 		uint32_t u = (uint32_t)old - (BASE);                                               \
-		if (u < wrap_vh_limit(KIND)) {                                                     \
+		if (u < WRAP_VH_SPAN && u < wrap_vh_limit(KIND)) {                                 \
 			struct wrap_vh_obj *e = wrap_vh_at(KIND, u);                               \
 			if (e->live && e->real == (int64_t)h)                                      \
 				return old;                                                        \

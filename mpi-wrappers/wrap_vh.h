@@ -22,8 +22,10 @@
  * Fortran integer is that number.
  *
  * Tables. Per kind, an array of entries in chunks of 1024 (chunk pointers published before
- * `limit`, the number of entries backed by chunks): application -> lower is one subtraction,
- * one compare with `limit`, and two loads, without a lock (wrap_K_to_lower). lower -> virtual
+ * `limit`, the number of entries backed by chunks; the first chunk static): application ->
+ * lower is one subtraction and one compare with a constant (a predefined handle: no memory
+ * read at all), then one load for the first 1024 handles of a kind, or a compare with
+ * `limit` and two loads beyond, without a lock (wrap_K_to_lower). lower -> virtual
  * (outputs, callbacks) goes through a radix table indexed by MPICH's own handle bits (27 bits:
  * direct/indirect and index), also read without a lock. Creating, freeing and referencing
  * take one process-wide recursive lock (wrap_vh_lock), except requests and messages, which
@@ -126,13 +128,22 @@ struct wrap_vh_table {
 
 extern struct wrap_vh_table wrap_vh_tab[WRAP_VH_NKINDS] WRAP_HIDDEN;
 
+/* The first chunk of every kind is static (chunk[0] points to it): the first 1024 live
+ * handles of a kind are found without reading the table (one load at a constant address). */
+extern struct wrap_vh_obj wrap_vh_first[WRAP_VH_NKINDS][WRAP_VH_CHUNK] WRAP_HIDDEN;
+extern struct wrap_vh_req wrap_vh_first_req[2][WRAP_VH_CHUNK] WRAP_HIDDEN;
+
 #define WRAP_VH_ESZ(kind)                                                                          \
 	((kind) == WRAP_VH_REQUEST || (kind) == WRAP_VH_MESSAGE ? sizeof(struct wrap_vh_req)      \
 								 : sizeof(struct wrap_vh_obj))
 
-/* Entry of index u (u < limit). */
+/* Entry of index u (u < limit, or u < WRAP_VH_CHUNK). */
 static inline __attribute__((always_inline)) struct wrap_vh_obj *wrap_vh_at(int kind, uint32_t u)
 {
+	if (u < WRAP_VH_CHUNK)
+		return kind == WRAP_VH_REQUEST || kind == WRAP_VH_MESSAGE
+			   ? &wrap_vh_first_req[kind == WRAP_VH_MESSAGE][u].o
+			   : &wrap_vh_first[kind][u];
 	return (struct wrap_vh_obj *)(wrap_vh_tab[kind].chunk[u >> WRAP_VH_CHUNK_SHIFT] +
 				      (size_t)(u & (WRAP_VH_CHUNK - 1)) * WRAP_VH_ESZ(kind));
 }

@@ -24,6 +24,8 @@
 #include "wrap.h"
 
 struct wrap_vh_table wrap_vh_tab[WRAP_VH_NKINDS];
+struct wrap_vh_obj wrap_vh_first[WRAP_VH_NKINDS][WRAP_VH_CHUNK];
+struct wrap_vh_req wrap_vh_first_req[2][WRAP_VH_CHUNK];
 
 static pthread_mutex_t vh_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 static uint64_t vh_serial;
@@ -82,7 +84,8 @@ uint32_t wrap_vh_alloc_index(int kind)
 		return ~0u;
 	}
 	if (t->fresh == t->limit) {
-		char *c = calloc(WRAP_VH_CHUNK, WRAP_VH_ESZ(kind));
+		char *c = t->fresh ? calloc(WRAP_VH_CHUNK, WRAP_VH_ESZ(kind))
+				   : (char *)wrap_vh_at(kind, 0); /* the static first chunk */
 		if (!c) {
 			wrap_vh_warn("out of memory");
 			return ~0u;
