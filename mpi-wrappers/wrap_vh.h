@@ -101,17 +101,17 @@ struct wrap_vh_attr; /* wrap_vh_keyval.c */
 
 /* One virtual handle. */
 struct wrap_vh_obj {
-	int64_t real;	    /* the lower MPI's handle (MPI_File: the pointer) */
-	uint32_t vidx;	    /* index in the kind's table */
-	uint8_t kind;	    /* enum wrap_vh_kind */
-	uint8_t live;	    /* 1 while the handle is valid */
-	uint16_t flags;	    /* WRAP_VH_F_* */
-	uint32_t refs;	    /* app_refs + references from descriptions */
-	uint32_t app_refs;  /* references the application holds */
-	uint64_t serial;    /* creation order, across kinds */
-	void *desc;	    /* the kind's description (wrap_vh_<kind>.c) */
+	int64_t real;		    /* the lower MPI's handle (MPI_File: the pointer) */
+	uint32_t vidx;		    /* index in the kind's table */
+	uint8_t kind;		    /* enum wrap_vh_kind */
+	uint8_t live;		    /* 1 while the handle is valid */
+	uint16_t flags;		    /* WRAP_VH_F_* */
+	uint32_t refs;		    /* app_refs + references from descriptions */
+	uint32_t app_refs;	    /* references the application holds */
+	uint64_t serial;	    /* creation order, across kinds */
+	void *desc;		    /* the kind's description (wrap_vh_<kind>.c) */
 	struct wrap_vh_attr *attrs; /* comm, datatype, win: attributes set on it */
-	uint64_t aux;	    /* kind's use (errhandler/op: pool slot; keyval: context) */
+	uint64_t aux;		    /* kind's use (errhandler/op: pool slot; keyval: context) */
 };
 
 /* A request also keeps where it came from and, when it can be made again, its arguments. */
@@ -134,8 +134,8 @@ extern struct wrap_vh_obj wrap_vh_first[WRAP_VH_NKINDS][WRAP_VH_CHUNK] WRAP_HIDD
 extern struct wrap_vh_req wrap_vh_first_req[2][WRAP_VH_CHUNK] WRAP_HIDDEN;
 
 #define WRAP_VH_ESZ(kind)                                                                          \
-	((kind) == WRAP_VH_REQUEST || (kind) == WRAP_VH_MESSAGE ? sizeof(struct wrap_vh_req)      \
-								 : sizeof(struct wrap_vh_obj))
+	((kind) == WRAP_VH_REQUEST || (kind) == WRAP_VH_MESSAGE ? sizeof(struct wrap_vh_req)       \
+								: sizeof(struct wrap_vh_obj))
 
 /* Entry of index u (u < limit, or u < WRAP_VH_CHUNK). */
 static inline __attribute__((always_inline)) struct wrap_vh_obj *wrap_vh_at(int kind, uint32_t u)
@@ -157,9 +157,9 @@ static inline __attribute__((always_inline)) uint32_t wrap_vh_limit(int kind)
 static inline __attribute__((always_inline)) uint32_t wrap_vh_base(int kind)
 {
 	static const uint8_t mpich_kind[WRAP_VH_NKINDS] = {
-	    [WRAP_VH_COMM] = 0x1,	[WRAP_VH_GROUP] = 0x2,	  [WRAP_VH_DATATYPE] = 0x3,
-	    [WRAP_VH_FILE] = 0x4,	[WRAP_VH_ERRHANDLER] = 0x5, [WRAP_VH_OP] = 0x6,
-	    [WRAP_VH_INFO] = 0x7,	[WRAP_VH_WIN] = 0x8,	  [WRAP_VH_KEYVAL] = 0x9,
+	    [WRAP_VH_COMM] = 0x1,    [WRAP_VH_GROUP] = 0x2,	 [WRAP_VH_DATATYPE] = 0x3,
+	    [WRAP_VH_FILE] = 0x4,    [WRAP_VH_ERRHANDLER] = 0x5, [WRAP_VH_OP] = 0x6,
+	    [WRAP_VH_INFO] = 0x7,    [WRAP_VH_WIN] = 0x8,	 [WRAP_VH_KEYVAL] = 0x9,
 	    [WRAP_VH_REQUEST] = 0xb, [WRAP_VH_MESSAGE] = 0xb,
 	};
 	return WRAP_VH_BASE_OF(mpich_kind[kind]) + (kind == WRAP_VH_MESSAGE ? (1u << 24) : 0);
@@ -221,8 +221,8 @@ struct wrap_vh_ops {
 };
 
 extern const struct wrap_vh_ops wrap_vh_comm_ops, wrap_vh_group_ops, wrap_vh_datatype_ops,
-    wrap_vh_op_ops, wrap_vh_errhandler_ops, wrap_vh_info_ops, wrap_vh_win_ops,
-    wrap_vh_keyval_ops, wrap_vh_file_ops, wrap_vh_request_ops, wrap_vh_message_ops WRAP_HIDDEN;
+    wrap_vh_op_ops, wrap_vh_errhandler_ops, wrap_vh_info_ops, wrap_vh_win_ops, wrap_vh_keyval_ops,
+    wrap_vh_file_ops, wrap_vh_request_ops, wrap_vh_message_ops WRAP_HIDDEN;
 const struct wrap_vh_ops *wrap_vh_ops_of(int kind) WRAP_HIDDEN;
 
 /* --- wrap_vh_table.c --------------------------------------------------------------------- */
@@ -313,8 +313,8 @@ void wrap_vh_message_release(uint32_t vidx) WRAP_HIDDEN;
 
 /* An attribute set on a communicator, datatype or window (e->attrs). */
 struct wrap_vh_attr {
-	int keyval;  /* virtual (holds a reference) or predefined */
-	int type;    /* MPICH's attribute type: 0 pointer, else Fortran integer kinds */
+	int keyval; /* virtual (holds a reference) or predefined */
+	int type;   /* MPICH's attribute type: 0 pointer, else Fortran integer kinds */
 	void *val;
 	struct wrap_vh_attr *next;
 };
@@ -339,7 +339,8 @@ int *wrap_vh_world_ranks(int g, int *n) WRAP_HIDDEN;
  * process made before: every member counts the same) and *hash. */
 int wrap_vh_member_key(int cls, const int *a, int na, const int *b, int nb, int **key, int *len,
 		       uint64_t *seq, uint32_t *hash) WRAP_HIDDEN;
-int wrap_vh_key_cmp(const int *ka, int la, uint64_t sa, const int *kb, int lb, uint64_t sb) WRAP_HIDDEN;
+int wrap_vh_key_cmp(const int *ka, int la, uint64_t sa, const int *kb, int lb,
+		    uint64_t sb) WRAP_HIDDEN;
 /* A lower intracommunicator over the given world ranks (this process among them), made with
  * MPI_Comm_create_group on MPI_COMM_WORLD (tag: any value all members pass). */
 int wrap_vh_comm_of_ranks(const int *ranks, int n, int tag, int *comm) WRAP_HIDDEN;

@@ -34,15 +34,15 @@
 
 struct comm_desc {
 	int inter, topo;
-	int n, rn;	   /* local, remote group sizes */
+	int n, rn;	     /* local, remote group sizes */
 	int *ranks, *rranks; /* world ranks */
 	int *key, keylen;
 	uint64_t seq;
 	uint32_t hash;
 	char *name;
 	/* topology */
-	int ndims, *dims, *periods;		  /* MPI_CART */
-	int nnodes, nedges, *index, *edges;	  /* MPI_GRAPH */
+	int ndims, *dims, *periods;				 /* MPI_CART */
+	int nnodes, nedges, *index, *edges;			 /* MPI_GRAPH */
 	int indeg, outdeg, weighted, *srcs, *srcw, *dsts, *dstw; /* MPI_DIST_GRAPH */
 };
 
@@ -80,7 +80,8 @@ int *wrap_vh_world_ranks(int g, int *n)
 	WRAP_DOWN(r, MPI_Group_size, g, n);
 	if (r != MPI_SUCCESS || wg == MPI_GROUP_NULL)
 		return NULL;
-	int *in = malloc(sizeof(int) * (size_t)(*n + 1)), *out = malloc(sizeof(int) * (size_t)(*n + 1));
+	int *in = malloc(sizeof(int) * (size_t)(*n + 1)),
+	    *out = malloc(sizeof(int) * (size_t)(*n + 1));
 	if (!in || !out)
 		goto fail;
 	for (int i = 0; i < *n; i++)
@@ -180,7 +181,10 @@ int wrap_vh_key_cmp(const int *ka, int la, uint64_t sa, const int *kb, int lb, u
 }
 
 /* A tag every member computes alike (MPICH's MPI_TAG_UB is far above 32767). */
-static int key_tag(uint32_t hash, uint64_t seq) { return (int)((hash ^ (uint32_t)(seq * 2654435761u)) & 0x7fff); }
+static int key_tag(uint32_t hash, uint64_t seq)
+{
+	return (int)((hash ^ (uint32_t)(seq * 2654435761u)) & 0x7fff);
+}
 
 int wrap_vh_comm_of_ranks(const int *ranks, int n, int tag, int *comm)
 {
@@ -227,7 +231,8 @@ static int describe_topo(struct comm_desc *d, MPI_Comm c)
 			return -1;
 		WRAP_DOWN(r, MPI_Graph_get, c, d->nnodes, d->nedges, d->index, d->edges);
 	} else if (d->topo == MPI_DIST_GRAPH) {
-		WRAP_DOWN(r, MPI_Dist_graph_neighbors_count, c, &d->indeg, &d->outdeg, &d->weighted);
+		WRAP_DOWN(r, MPI_Dist_graph_neighbors_count, c, &d->indeg, &d->outdeg,
+			  &d->weighted);
 		d->srcs = ints(d->indeg);
 		d->srcw = ints(d->indeg);
 		d->dsts = ints(d->outdeg);

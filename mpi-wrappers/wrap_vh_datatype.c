@@ -69,6 +69,12 @@ static int dt_describe(struct wrap_vh_obj *e)
 		d->types[k] = (int)wrap_vh_intern(WRAP_VH_DATATYPE, old);
 		WRAP_DOWN(r, MPI_Type_free, &old); /* the reference get_contents gave */
 	}
+	/* MPI_Type_dup gives the new type the committed state of the old one */
+	if (d->combiner == MPI_COMBINER_DUP && d->nd == 1) {
+		struct wrap_vh_obj *old = wrap_vh_obj_of(WRAP_VH_DATATYPE, d->types[0]);
+		if (!old || (old->flags & WRAP_VH_F_COMMITTED))
+			e->flags |= WRAP_VH_F_COMMITTED;
+	}
 	return 0;
 }
 

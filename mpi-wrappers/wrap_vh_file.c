@@ -81,6 +81,12 @@ static void file_snapshot(struct wrap_vh_obj *e)
 		d->etype = (int)wrap_vh_intern(WRAP_VH_DATATYPE, et);
 		d->filetype = (int)wrap_vh_intern(WRAP_VH_DATATYPE, ft);
 		d->have_view = 1;
+		/* a view's types are committed (ROMIO returns committed duplicates) */
+		struct wrap_vh_obj *t;
+		if ((t = wrap_vh_obj_of(WRAP_VH_DATATYPE, d->etype)) != NULL)
+			t->flags |= WRAP_VH_F_COMMITTED;
+		if ((t = wrap_vh_obj_of(WRAP_VH_DATATYPE, d->filetype)) != NULL)
+			t->flags |= WRAP_VH_F_COMMITTED;
 	}
 	if (!(d->amode & MPI_MODE_SEQUENTIAL))
 		WRAP_DOWN(r, MPI_File_get_position, f, &d->pos);

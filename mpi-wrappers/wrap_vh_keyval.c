@@ -97,7 +97,7 @@ int wrap_vh_attrs_apply(struct wrap_vh_obj *e)
 	int fails = 0;
 	for (struct wrap_vh_attr *a = e->attrs; a; a = a->next) {
 		int r, kv = wrap_keyval_to_lower(a->keyval);
-		unsigned idx = e->kind == WRAP_VH_COMM	       ? WRAP_IDX_MPII_Comm_set_attr
+		unsigned idx = e->kind == WRAP_VH_COMM	     ? WRAP_IDX_MPII_Comm_set_attr
 			       : e->kind == WRAP_VH_DATATYPE ? WRAP_IDX_MPII_Type_set_attr
 							     : WRAP_IDX_MPII_Win_set_attr;
 		r = lower_set_attr(idx, (int)e->real, kv, a->val, a->type);

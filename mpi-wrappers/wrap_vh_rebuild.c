@@ -30,9 +30,9 @@
 void wrap_vh_world_reset(void) WRAP_HIDDEN;
 
 static const int kind_order[] = {
-    WRAP_VH_INFO,     WRAP_VH_ERRHANDLER, WRAP_VH_OP,  WRAP_VH_KEYVAL, WRAP_VH_GROUP,
-    WRAP_VH_DATATYPE, WRAP_VH_COMM,	  WRAP_VH_WIN, WRAP_VH_FILE,   WRAP_VH_REQUEST,
-    WRAP_VH_MESSAGE,
+    WRAP_VH_INFO,  WRAP_VH_ERRHANDLER, WRAP_VH_OP,	WRAP_VH_KEYVAL,
+    WRAP_VH_GROUP, WRAP_VH_DATATYPE,   WRAP_VH_COMM,	WRAP_VH_WIN,
+    WRAP_VH_FILE,  WRAP_VH_REQUEST,    WRAP_VH_MESSAGE,
 };
 #define NORDER (sizeof(kind_order) / sizeof(kind_order[0]))
 
@@ -73,8 +73,12 @@ int wrap_vh_rebuild_one(struct wrap_vh_obj *e)
 	}
 	r = ops->rebuild(e, &real);
 	if (r != MPI_SUCCESS) {
-		wrap_vh_warn("%s %#x: making it again failed (MPI error %d)", ops->name,
-			     (unsigned)wrap_vh_handle_of(e), r);
+		char msg[MPI_MAX_ERROR_STRING + 1] = "";
+		int len = 0, r2;
+		WRAP_DOWN(r2, MPI_Error_string, r, msg, &len);
+		(void)r2;
+		wrap_vh_warn("%s %#x: making it again failed: %s", ops->name,
+			     (unsigned)wrap_vh_handle_of(e), msg);
 		wrap_vh_bind(e, ops->null_handle);
 		return 1;
 	}
@@ -165,25 +169,27 @@ extern int wrap_keyval_mute WRAP_HIDDEN;
  * the number of objects that could not be made again. Unlike a restart, the old lower objects
  * are still there afterwards; so that MPI_Finalize stays quiet, the old windows are freed
  * (collectively, in the rebuild order: UCX asserts at MPI_Finalize on the registrations of
- * windows never freed), and so are the old datatypes the application held, and the
- * attributes of the predefined objects that used the old keyvals (without callbacks); the old
- * pending receives are cancelled before they are posted again. Other old objects are left
+ * windows never freed), the old files closed, and so are the old datatypes the application held,
+ * and the attributes of the predefined objects that used the old keyvals (without callbacks); the
+ * old pending receives are cancelled before they are posted again. Other old objects are left
  * behind. */
 WRAP_EXPORT int SPLITCKPT_test_rebuild_handles(void);
 WRAP_EXPORT int SPLITCKPT_test_rebuild_handles(void)
 {
-	size_t nw = 0, nt = 0, na = 0, nr = 0, nrecv = 0;
+	size_t nw = 0, nt = 0, na = 0, nr = 0, nrecv = 0, nf = 0;
 	int fails, r;
 	wrap_vh_prepare_checkpoint();
 	wrap_vh_lock();
 	struct wrap_vh_obj **w = wrap_vh_list(WRAP_VH_WIN, &nw);
 	struct wrap_vh_obj **t = wrap_vh_list(WRAP_VH_DATATYPE, &nt);
+	struct wrap_vh_obj **f = wrap_vh_list(WRAP_VH_FILE, &nf);
+	MPI_File *oldf = calloc(nf + 1, sizeof(MPI_File));
 	int64_t *oldw = calloc(nw + 1, sizeof(int64_t)), *oldt = calloc(nt + 1, sizeof(int64_t));
 	struct {
 		struct wrap_vh_obj *e;
 		int kv;
 	} olda[64];
-	if (!w || !t || !oldw || !oldt) {
+	if (!w || !t || !oldw || !oldt || !f || !oldf) {
 		wrap_vh_unlock();
 		return 1;
 	}
@@ -193,6 +199,12 @@ WRAP_EXPORT int SPLITCKPT_test_rebuild_handles(void)
 	}
 	for (size_t i = 0; i < nw; i++)
 		oldw[i] = w[i]->real;
+	if (nf > 1) {
+		sort_ops = wrap_vh_ops_of(WRAP_VH_FILE);
+		qsort(f, nf, sizeof(*f), by_order);
+	}
+	for (size_t i = 0; i < nf; i++)
+		oldf[i] = (MPI_File)(uintptr_t)f[i]->real;
 	for (size_t i = 0; i < nt; i++)
 		oldt[i] = t[i]->app_refs ? t[i]->real : MPI_DATATYPE_NULL;
 	/* pending receives are posted again: the old ones must not take their messages */
@@ -204,7 +216,8 @@ WRAP_EXPORT int SPLITCKPT_test_rebuild_handles(void)
 			oldr[nrecv++] = (int)rq[i]->real;
 	}
 	for (size_t i = 0; wrap_vh_predef_at(i); i++)
-		for (struct wrap_vh_attr *a = wrap_vh_predef_at(i)->attrs; a && na < 64; a = a->next) {
+		for (struct wrap_vh_attr *a = wrap_vh_predef_at(i)->attrs; a && na < 64;
+		     a = a->next) {
 			olda[na].e = wrap_vh_predef_at(i);
 			olda[na++].kv = wrap_keyval_to_lower(a->keyval);
 		}
@@ -217,6 +230,8 @@ WRAP_EXPORT int SPLITCKPT_test_rebuild_handles(void)
 
 	for (size_t i = 0; i < nw; i++)
 		WRAP_DOWN(r, MPI_Win_free, (MPI_Win *)&oldw[i]);
+	for (size_t i = 0; i < nf; i++)
+		WRAP_DOWN(r, MPI_File_close, &oldf[i]);
 	for (size_t i = 0; i < nt; i++)
 		if (oldt[i] != MPI_DATATYPE_NULL)
 			WRAP_DOWN(r, MPI_Type_free, (MPI_Datatype *)&oldt[i]);
@@ -225,7 +240,8 @@ WRAP_EXPORT int SPLITCKPT_test_rebuild_handles(void)
 		if (olda[i].e->kind == WRAP_VH_COMM)
 			WRAP_DOWN(r, MPI_Comm_delete_attr, (MPI_Comm)olda[i].e->real, olda[i].kv);
 		else if (olda[i].e->kind == WRAP_VH_DATATYPE)
-			WRAP_DOWN(r, MPI_Type_delete_attr, (MPI_Datatype)olda[i].e->real, olda[i].kv);
+			WRAP_DOWN(r, MPI_Type_delete_attr, (MPI_Datatype)olda[i].e->real,
+				  olda[i].kv);
 	}
 	wrap_keyval_mute = 0;
 	(void)r;
@@ -236,6 +252,8 @@ WRAP_EXPORT int SPLITCKPT_test_rebuild_handles(void)
 	free(oldt);
 	free(rq);
 	free(oldr);
+	free(f);
+	free(oldf);
 	return fails;
 }
 

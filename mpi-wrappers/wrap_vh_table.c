@@ -31,20 +31,30 @@ static pthread_mutex_t vh_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 static uint64_t vh_serial;
 
 static const uint32_t bases[WRAP_VH_NKINDS] = {
-    [WRAP_VH_COMM] = WRAP_VH_BASE_COMM,		[WRAP_VH_GROUP] = WRAP_VH_BASE_GROUP,
-    [WRAP_VH_DATATYPE] = WRAP_VH_BASE_DATATYPE, [WRAP_VH_OP] = WRAP_VH_BASE_OP,
-    [WRAP_VH_ERRHANDLER] = WRAP_VH_BASE_ERRHANDLER, [WRAP_VH_INFO] = WRAP_VH_BASE_INFO,
-    [WRAP_VH_WIN] = WRAP_VH_BASE_WIN,		[WRAP_VH_KEYVAL] = WRAP_VH_BASE_KEYVAL,
-    [WRAP_VH_FILE] = WRAP_VH_BASE_FILE,		[WRAP_VH_REQUEST] = WRAP_VH_BASE_REQUEST,
+    [WRAP_VH_COMM] = WRAP_VH_BASE_COMM,
+    [WRAP_VH_GROUP] = WRAP_VH_BASE_GROUP,
+    [WRAP_VH_DATATYPE] = WRAP_VH_BASE_DATATYPE,
+    [WRAP_VH_OP] = WRAP_VH_BASE_OP,
+    [WRAP_VH_ERRHANDLER] = WRAP_VH_BASE_ERRHANDLER,
+    [WRAP_VH_INFO] = WRAP_VH_BASE_INFO,
+    [WRAP_VH_WIN] = WRAP_VH_BASE_WIN,
+    [WRAP_VH_KEYVAL] = WRAP_VH_BASE_KEYVAL,
+    [WRAP_VH_FILE] = WRAP_VH_BASE_FILE,
+    [WRAP_VH_REQUEST] = WRAP_VH_BASE_REQUEST,
     [WRAP_VH_MESSAGE] = WRAP_VH_BASE_MESSAGE,
 };
 
 static const struct wrap_vh_ops *const ops_tab[WRAP_VH_NKINDS] = {
-    [WRAP_VH_COMM] = &wrap_vh_comm_ops,	      [WRAP_VH_GROUP] = &wrap_vh_group_ops,
-    [WRAP_VH_DATATYPE] = &wrap_vh_datatype_ops, [WRAP_VH_OP] = &wrap_vh_op_ops,
-    [WRAP_VH_ERRHANDLER] = &wrap_vh_errhandler_ops, [WRAP_VH_INFO] = &wrap_vh_info_ops,
-    [WRAP_VH_WIN] = &wrap_vh_win_ops,	      [WRAP_VH_KEYVAL] = &wrap_vh_keyval_ops,
-    [WRAP_VH_FILE] = &wrap_vh_file_ops,	      [WRAP_VH_REQUEST] = &wrap_vh_request_ops,
+    [WRAP_VH_COMM] = &wrap_vh_comm_ops,
+    [WRAP_VH_GROUP] = &wrap_vh_group_ops,
+    [WRAP_VH_DATATYPE] = &wrap_vh_datatype_ops,
+    [WRAP_VH_OP] = &wrap_vh_op_ops,
+    [WRAP_VH_ERRHANDLER] = &wrap_vh_errhandler_ops,
+    [WRAP_VH_INFO] = &wrap_vh_info_ops,
+    [WRAP_VH_WIN] = &wrap_vh_win_ops,
+    [WRAP_VH_KEYVAL] = &wrap_vh_keyval_ops,
+    [WRAP_VH_FILE] = &wrap_vh_file_ops,
+    [WRAP_VH_REQUEST] = &wrap_vh_request_ops,
     [WRAP_VH_MESSAGE] = &wrap_vh_message_ops,
 };
 

@@ -67,8 +67,7 @@ static int win_describe(struct wrap_vh_obj *e)
 	WRAP_DOWN(r, MPI_Group_free, &g);
 	if (!d->ranks)
 		return -1;
-	if (wrap_vh_member_key(1, d->ranks, d->n, NULL, 0, &d->key, &d->keylen, &d->seq,
-			       &d->hash))
+	if (wrap_vh_member_key(1, d->ranks, d->n, NULL, 0, &d->key, &d->keylen, &d->seq, &d->hash))
 		return -1;
 	return d->flavor == MPI_WIN_FLAVOR_CREATE || d->flavor == MPI_WIN_FLAVOR_DYNAMIC ? 0 : -1;
 }

@@ -5,7 +5,8 @@
  * datatypes of every constructor (also large-count ones, and one built on a freed type), user
  * ops (commutative on a derived type, non-commutative), keyvals with attributes (comm, type,
  * win, MPI_COMM_WORLD), a user error handler and MPI_ERRORS_RETURN on MPI_COMM_WORLD, an info
- * object, windows (created, dynamic), persistent requests and names; checks that every handle
+ * object, windows (created, dynamic), a file with a view and a moved file pointer, persistent
+ * requests and names; checks that every handle
  * it got is MPICH-shaped (kind bits) and uses every object (verify: communication on each
  * communicator, pack/unpack and exchange with each datatype, reductions with each op,
  * attribute gets and copy/delete callbacks, the error handler, RMA, the persistent requests).
@@ -21,6 +22,7 @@
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mt.h"
 
@@ -30,13 +32,15 @@ struct objs {
 	MPI_Comm split, dup, create, cgroup, cart, cartsub, graph, dgraph, inter, merged, idup,
 	    shared;
 	MPI_Group wgroup, sgroup, ugroup;
-	MPI_Datatype contig, vec, idx, strct, sub, resized, hvec, iblock, hidx, darray, tdup,
-	    vec_c, struct_c, onfreed, pair;
+	MPI_Datatype contig, vec, idx, strct, sub, resized, hvec, iblock, hidx, darray, tdup, vec_c,
+	    struct_c, onfreed, pair;
 	MPI_Op cop, ncop;
 	int kv_comm, kv_type, kv_win;
 	MPI_Errhandler eh;
 	MPI_Info info;
 	MPI_Win win, dwin;
+	MPI_File fh;
+	char fname[64];
 	MPI_Request preq[2];
 	int *wbuf, *dbuf, pbuf[2]; /* window memory on the heap (see mpi-wrappers/README.md) */
 };
@@ -147,8 +151,8 @@ static void create_all(struct objs *o)
 						 MPI_INFO_NULL, 0, &o->dgraph));
 	MPI_Comm local;
 	CHECK_MPI(MPI_Comm_split(MPI_COMM_WORLD, rank < half, rank, &local));
-	CHECK_MPI(MPI_Intercomm_create(local, 0, MPI_COMM_WORLD, rank < half ? half : 0, 99,
-				       &o->inter));
+	CHECK_MPI(
+	    MPI_Intercomm_create(local, 0, MPI_COMM_WORLD, rank < half ? half : 0, 99, &o->inter));
 	MPI_Comm_free(&local);
 	CHECK_MPI(MPI_Intercomm_merge(o->inter, rank < half, &o->merged));
 	MPI_Request r;
@@ -196,8 +200,8 @@ static void create_all(struct objs *o)
 	CHECK_MPI(MPI_Type_contiguous(3, MPI_INT, &base));
 	CHECK_MPI(MPI_Type_vector(2, 1, 2, base, &o->onfreed));
 	CHECK_MPI(MPI_Type_free(&base)); /* still needed by onfreed */
-	MPI_Datatype *all[] = {&o->contig, &o->vec,    &o->idx,	&o->strct,   &o->sub,
-			       &o->resized, &o->hvec,  &o->iblock, &o->hidx,    &o->darray,
+	MPI_Datatype *all[] = {&o->contig,  &o->vec,   &o->idx,	     &o->strct,	 &o->sub,
+			       &o->resized, &o->hvec,  &o->iblock,   &o->hidx,	 &o->darray,
 			       &o->tdup,    &o->vec_c, &o->struct_c, &o->onfreed};
 	for (i = 0; i < (int)(sizeof(all) / sizeof(all[0])); i++)
 		CHECK_MPI(MPI_Type_commit(all[i]));
@@ -220,22 +224,38 @@ static void create_all(struct objs *o)
 	/* windows */
 	o->wbuf = calloc(N, sizeof(int));
 	o->dbuf = calloc(N, sizeof(int));
-	CHECK_MPI(MPI_Win_create(o->wbuf, N * sizeof(int), sizeof(int), MPI_INFO_NULL, o->dup,
-				 &o->win));
-	CHECK_MPI(MPI_Win_create_keyval(MPI_WIN_NULL_COPY_FN, MPI_WIN_NULL_DELETE_FN, &o->kv_win,
-					NULL));
+	CHECK_MPI(
+	    MPI_Win_create(o->wbuf, N * sizeof(int), sizeof(int), MPI_INFO_NULL, o->dup, &o->win));
+	CHECK_MPI(
+	    MPI_Win_create_keyval(MPI_WIN_NULL_COPY_FN, MPI_WIN_NULL_DELETE_FN, &o->kv_win, NULL));
 	CHECK_MPI(MPI_Win_set_attr(o->win, o->kv_win, (void *)0x3000));
 	CHECK_MPI(MPI_Win_create_dynamic(MPI_INFO_NULL, MPI_COMM_WORLD, &o->dwin));
 	CHECK_MPI(MPI_Win_attach(o->dwin, o->dbuf, N * sizeof(int)));
 
+	/* a file: a view with a derived filetype, the individual file pointer moved */
+	if (rank == 0)
+		snprintf(o->fname, sizeof(o->fname), "/tmp/splitckpt-rebuild-%d.dat",
+			 (int)getpid());
+	CHECK_MPI(MPI_Bcast(o->fname, sizeof(o->fname), MPI_CHAR, 0, MPI_COMM_WORLD));
+	CHECK_MPI(MPI_File_open(MPI_COMM_WORLD, o->fname, MPI_MODE_CREATE | MPI_MODE_RDWR, o->info,
+				&o->fh));
+	int fv[4];
+	for (i = 0; i < 4; i++)
+		fv[i] = 100 * rank + i;
+	CHECK_MPI(MPI_File_write_at_all(o->fh, 4 * rank * (MPI_Offset)sizeof(int), fv, 4, MPI_INT,
+					MPI_STATUS_IGNORE));
+	CHECK_MPI(MPI_File_set_view(o->fh, 4 * rank * (MPI_Offset)sizeof(int), MPI_INT, o->contig,
+				    "native", MPI_INFO_NULL));
+	CHECK_MPI(MPI_File_seek(o->fh, 2, MPI_SEEK_SET));
+
 	/* persistent requests: ring */
-	CHECK_MPI(MPI_Send_init(&o->pbuf[0], 1, MPI_INT, (rank + 1) % size, 5, o->dup,
-				&o->preq[0]));
+	CHECK_MPI(
+	    MPI_Send_init(&o->pbuf[0], 1, MPI_INT, (rank + 1) % size, 5, o->dup, &o->preq[0]));
 	CHECK_MPI(MPI_Recv_init(&o->pbuf[1], 1, MPI_INT, (rank + size - 1) % size, 5, o->dup,
 				&o->preq[1]));
 
 	/* every handle is MPICH-shaped */
-	MPI_Comm comms[] = {o->split,  o->dup,	  o->cgroup, o->cart,  o->cartsub, o->graph,
+	MPI_Comm comms[] = {o->split,  o->dup,	 o->cgroup, o->cart, o->cartsub, o->graph,
 			    o->dgraph, o->inter, o->merged, o->idup, o->shared};
 	for (i = 0; i < (int)(sizeof(comms) / sizeof(comms[0])); i++)
 		kind_check("communicator", comms[i], 1);
@@ -358,9 +378,9 @@ static void verify_comms(struct objs *o)
 
 static void verify_types(struct objs *o, struct results *res, int phase)
 {
-	MPI_Datatype ts[] = {o->contig, o->vec,	 o->idx,  o->strct, o->sub,   o->resized, o->hvec,
-			     o->iblock, o->hidx, o->darray, o->tdup, o->vec_c, o->struct_c,
-			     o->onfreed};
+	MPI_Datatype ts[] = {o->contig,	 o->vec,   o->idx,	o->strct,  o->sub,
+			     o->resized, o->hvec,  o->iblock,	o->hidx,   o->darray,
+			     o->tdup,	 o->vec_c, o->struct_c, o->onfreed};
 	int src[64];
 	for (int i = 0; i < 64; i++)
 		src[i] = 1000 * rank + i;
@@ -387,7 +407,8 @@ static void verify_types(struct objs *o, struct results *res, int phase)
 		CHECK_MPI(MPI_Unpack(buf, sizeof(buf), &pos, back + 8, 1, ts[k], MPI_COMM_WORLD));
 		unsigned char again[256] = {0};
 		int pos2 = 0;
-		CHECK_MPI(MPI_Pack(back + 8, 1, ts[k], again, sizeof(again), &pos2, MPI_COMM_WORLD));
+		CHECK_MPI(
+		    MPI_Pack(back + 8, 1, ts[k], again, sizeof(again), &pos2, MPI_COMM_WORLD));
 		CHECK(pos2 == pos && !memcmp(again, buf, (size_t)pos), "unpack/pack %d", k);
 	}
 	/* a vector sent and received as contiguous ints */
@@ -509,6 +530,16 @@ static void verify_rest(struct objs *o)
 		CHECK(recvw[2 * i] == 100 * i + rank && recvw[2 * i + 1] == -i, "alltoallw from %d",
 		      i);
 
+	/* the file: its view and position survive; c2f/f2c give the same handle back */
+	MPI_Offset pos = -1;
+	int fr[2] = {-1, -1};
+	CHECK_MPI(MPI_File_get_position(o->fh, &pos));
+	CHECK(pos == 2, "file position %lld", (long long)pos);
+	CHECK_MPI(MPI_File_read(o->fh, fr, 2, MPI_INT, MPI_STATUS_IGNORE));
+	CHECK(fr[0] == 100 * rank + 2 && fr[1] == 100 * rank + 3, "file read %d %d", fr[0], fr[1]);
+	CHECK_MPI(MPI_File_seek(o->fh, 2, MPI_SEEK_SET));
+	CHECK(MPI_File_f2c(MPI_File_c2f(o->fh)) == o->fh, "file c2f/f2c");
+
 	/* persistent requests, twice */
 	for (int round = 0; round < 2; round++) {
 		o->pbuf[0] = 50 * round + rank;
@@ -524,11 +555,16 @@ static void verify_rest(struct objs *o)
 
 static void free_all(struct objs *o)
 {
-	MPI_Comm *cs[] = {&o->split, &o->dup,	&o->cgroup, &o->cart,  &o->cartsub, &o->graph,
+	MPI_Comm *cs[] = {&o->split,  &o->dup,	 &o->cgroup, &o->cart, &o->cartsub, &o->graph,
 			  &o->dgraph, &o->inter, &o->merged, &o->idup, &o->shared};
-	MPI_Datatype *ts[] = {&o->contig, &o->vec,  &o->idx,	&o->strct,  &o->sub,
-			      &o->resized, &o->hvec, &o->iblock, &o->hidx,   &o->darray,
-			      &o->tdup,	 &o->vec_c, &o->struct_c, &o->onfreed};
+	MPI_Datatype *ts[] = {&o->contig,  &o->vec,   &o->idx,	    &o->strct,	&o->sub,
+			      &o->resized, &o->hvec,  &o->iblock,   &o->hidx,	&o->darray,
+			      &o->tdup,	   &o->vec_c, &o->struct_c, &o->onfreed};
+	CHECK_MPI(MPI_File_close(&o->fh));
+	CHECK(o->fh == MPI_FILE_NULL, "closed file handle");
+	MPI_Barrier(MPI_COMM_WORLD);
+	if (rank == 0)
+		CHECK_MPI(MPI_File_delete(o->fname, MPI_INFO_NULL));
 	CHECK_MPI(MPI_Win_detach(o->dwin, o->dbuf));
 	CHECK_MPI(MPI_Win_free(&o->dwin));
 	CHECK_MPI(MPI_Win_free(&o->win));
@@ -561,12 +597,13 @@ static void free_all(struct objs *o)
 
 static void lower_handles(struct objs *o, long long *out)
 {
-	int hs[] = {o->split,  o->dup,	  o->cgroup,  o->cart,	 o->cartsub, o->graph, o->dgraph,
-		    o->inter,  o->merged, o->idup,    o->shared, o->wgroup,  o->sgroup, o->ugroup,
-		    o->contig, o->vec,	  o->idx,     o->strct,	 o->sub,     o->resized, o->hvec,
-		    o->iblock, o->hidx,	  o->darray,  o->tdup,	 o->vec_c,   o->struct_c,
-		    o->onfreed, o->cop,	  o->ncop,    o->kv_comm, o->kv_type, o->kv_win, o->eh,
-		    o->info,   o->win,	  o->dwin,    o->preq[0], o->preq[1]};
+	int hs[] = {o->split,	o->dup,	    o->cgroup,	 o->cart,    o->cartsub, o->graph,
+		    o->dgraph,	o->inter,   o->merged,	 o->idup,    o->shared,	 o->wgroup,
+		    o->sgroup,	o->ugroup,  o->contig,	 o->vec,     o->idx,	 o->strct,
+		    o->sub,	o->resized, o->hvec,	 o->iblock,  o->hidx,	 o->darray,
+		    o->tdup,	o->vec_c,   o->struct_c, o->onfreed, o->cop,	 o->ncop,
+		    o->kv_comm, o->kv_type, o->kv_win,	 o->eh,	     o->info,	 o->win,
+		    o->dwin,	o->preq[0], o->preq[1]};
 	for (int i = 0; i < (int)(sizeof(hs) / sizeof(hs[0])); i++)
 		out[i] = lower_of ? lower_of(hs[i]) : hs[i];
 	out[sizeof(hs) / sizeof(hs[0])] = 0;
@@ -590,7 +627,8 @@ int main(int argc, char **argv)
 
 	int (*rebuild)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "SPLITCKPT_test_rebuild_handles");
 	if (rebuild && lower_of) {
-		/* a receive pending across the rebuild: posted again, gets the message sent after */
+		/* a receive pending across the rebuild: posted again, gets the message sent after
+		 */
 		int late = -1;
 		MPI_Request lr;
 		CHECK_MPI(MPI_Irecv(&late, 1, MPI_INT, (rank + size - 1) % size, 77, O.dup, &lr));

@@ -35,7 +35,8 @@ static void *work(void *a)
 		MPI_Type_vector(2, 1, 2, MPI_LONG, &v);
 		MPI_Type_commit(&v);
 		keep[i] = v;
-		long s[3] = {rank * 1000000L + t * 10000 + i, -7, rank * 1000000L + t * 10000 + i + 1};
+		long s[3] = {rank * 1000000L + t * 10000 + i, -7,
+			     rank * 1000000L + t * 10000 + i + 1};
 		long r[2] = {-1, -1};
 		MPI_Request q[2];
 		MPI_Status st[2];
