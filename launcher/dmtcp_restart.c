@@ -7,6 +7,9 @@
  * exec'd as
  *     splitckpt-lh --restore [--no-strict-checking] <abs image paths...>
  * New images go to --ckptdir, else to the checkpoint directory the images came from.
+ * Output: one summary line ("restarting N processes of generation G from DIR (SIZE); new
+ * images go to D") before the exec, unless -q; what the lower half prints after that is its
+ * own (nothing on a restart that works).
  */
 #define LOG_PREFIX "restart"
 #include <getopt.h>
@@ -156,6 +159,35 @@ static int collect(struct lc_opts *o, const struct restart_args *ra, int nimg, c
 	return -1;
 }
 
+/* The one line printed before the lower half takes over. */
+static void summary(const struct lc_image_set *set, const char *ckptdir)
+{
+	char dir[LC_MAX_PATH], size[32];
+	uint64_t bytes = 0;
+	struct stat st;
+	for (size_t i = 0; i < set->n; i++)
+		if (stat(set->v[i].path, &st) == 0)
+			bytes += (uint64_t)st.st_size;
+	if (bytes >= 1000000000ull)
+		snprintf(size, sizeof(size), "%.2f GB", bytes / 1e9);
+	else if (bytes >= 1000000ull)
+		snprintf(size, sizeof(size), "%.1f MB", bytes / 1e6);
+	else
+		snprintf(size, sizeof(size), "%.1f kB", bytes / 1e3);
+	snprintf(dir, sizeof(dir), "%s", set->v[0].path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	int same = 1;
+	for (size_t i = 1; i < set->n; i++)
+		same &= !strncmp(set->v[i].path, dir, strlen(dir)) &&
+			!strchr(set->v[i].path + strlen(dir) + 1, '/');
+	log_info("restarting %zu process%s of generation %u from %s%s (%s of images); new images "
+		 "go to %s",
+		 set->n, set->n == 1 ? "" : "es", set->v[0].h.generation, dir,
+		 same ? "" : " and other directories", size, ckptdir);
+}
+
 int main(int argc, char **argv)
 {
 	struct lc_opts o;
@@ -192,8 +224,7 @@ int main(int argc, char **argv)
 		lh_argv[a++] = set.v[i].path;
 	lh_argv[a] = NULL;
 	if (o.quiet == 0)
-		log_info("restarting %zu process(es) of generation %u (%s...); new images go to %s",
-			 set.n, set.v[0].h.generation, set.v[0].path, o.ckptdir);
+		summary(&set, o.ckptdir);
 	lc_exec_lower_half(&o, lh_argv);
 	return 1;
 }
