@@ -354,6 +354,10 @@ static void finish_forked(void)
 	while (waitpid(fk.pid, &st, __WCLONE) < 0 && errno == EINTR)
 		;
 	if (n != (ssize_t)sizeof(r)) {
+		/* the writer died: what it left behind is no image */
+		char tmp[4200];
+		snprintf(tmp, sizeof(tmp), "%s.tmp", cur.path);
+		unlink(tmp);
 		r.status = EIO;
 		snprintf(r.text, sizeof(r.text), "the checkpoint writer (pid %d) died: %s",
 			 (int)fk.pid,
@@ -387,7 +391,10 @@ static void commit(uint32_t gen)
 		return;
 	for (uint32_t g = gen > (uint32_t)lhc.keep ? gen - lhc.keep : 0; g > 0; g--) {
 		image_names(g, dir, sizeof(dir), file, sizeof(file));
-		if (unlink(file) < 0 && errno == ENOENT && g + 64 < gen)
+		char tmp[4200];
+		snprintf(tmp, sizeof(tmp), "%s.tmp", file);
+		int gone = unlink(tmp) == 0; /* left by a writer that died */
+		if (unlink(file) < 0 && errno == ENOENT && !gone && g + 64 < gen)
 			break;
 		rmdir(dir); /* fails while other processes' images are still there */
 	}
