@@ -266,7 +266,6 @@ struct progress {
 	char ckptdir[4096];	/* the coordinator's --ckptdir, or "" */
 	uint64_t prev_bytes;	/* size of the previous generation (for the ETA), 0 = unknown */
 	uint64_t bytes;		/* of this generation's images so far */
-	long long bytes_t;	/* when bytes last grew */
 	double rate;		/* bytes/s since the writing started */
 	long long write_t0;	/* when the first bytes were seen */
 };
@@ -414,7 +413,6 @@ static void progress_tick(struct progress *p, const struct cmd_opts *o)
 			p->write_t0 = now;
 		if (b > p->bytes) {
 			p->bytes = b;
-			p->bytes_t = now;
 			if (now > p->write_t0)
 				p->rate = b * 1000.0 / (double)(now - p->write_t0);
 		}
