@@ -179,7 +179,7 @@ case_crashes() {
 	local kind=$CASE mib=${FAULTS_MIB:-256} secs=$((40 + 3 * MOMENTS)) seed=${FAULTS_SEED:-}
 	[ -n "$seed" ] || seed=$(($(date +%s%N) / 1000 % 1000000))
 	RANDOM=$seed
-	note "seed $seed (rerun these moments with FAULTS_SEED=$seed), $MOMENTS moments, $mib MiB"
+	note "seed $seed (rerun these moments with FAULTS_SEED=$seed), $MOMENTS moments, $mib MiB, forked checkpoints ${SPLITCKPT_FORKED:-1}"
 	local t_start=$SECONDS
 	start_native job "$mib" "$secs"
 	start_coord c1
