@@ -483,6 +483,10 @@ static void lost_coordinator(void)
 			 "resuming the application without it",
 			 cur.gen);
 		unpark_all();
+	} else if (fk.active) {
+		log_warn("the coordinator went away during checkpoint generation %u while its "
+			 "image was being written; that generation will not be committed",
+			 cur.gen);
 	}
 	coord_close(&conn);
 	lh.coord_fd = -1;
