@@ -43,6 +43,13 @@
 #                  so surely in the middle); then 3 checkpoints with --keep 2 (after a restart,
 #                  if the writer was the application): no .tmp may be left and only the two
 #                  newest generation directories may remain
+#   coord_lost_bg_write  forked checkpoints: the coordinator dies while the writer child (held
+#                  with SIGSTOP) is in the middle of the image; a new coordinator on the same
+#                  port: the job must rejoin, reap its writer once it has finished, take two
+#                  more checkpoints normally (symlink on the newest, no .tmp) and restart to PASS
+#   rejoin_numbering  two checkpoints, kill -9 of the coordinator, a new one on the same port,
+#                  the job rejoins it: its first checkpoint must get a generation number above
+#                  those already in the directory, and --restartdir must take that image
 #   progress       dmtcp_command -bc and dmtcp_restart in a pipe print one summary line and
 #                  nothing else; on a terminal (script -qc) -bc shows a progress line and
 #                  ends with the same summary line
@@ -140,7 +147,7 @@ one_fault() {
 	at=$(($(now_ms) - t0))
 	case $kind in
 	kill_coord)
-		{ wait "$COORD_PID"; } 2>/dev/null
+		wait_gone 10 "$COORD_PID"
 		# the job runs on; kill it once it has finished the image it was writing
 		c0=$(check_count "$T/job.out")
 		settled() { no_writer && { has_line "went away during checkpoint" "$CUR_LOG" ||
@@ -204,10 +211,14 @@ case_crashes() {
 # ---- the cases that are not crashes live in faults_cases.sh ------------------------------------
 . "$(dirname "$0")/faults_cases.sh"
 
-case "$CASE" in
-kill_app | kill_coord | kill_writer) case_crashes ;;
-full_disk | damaged | keep | progress | stale_tmp) "case_$CASE" ;;
-*) echo "faults: unknown case '$CASE'" >&2; exit 2 ;;
-esac
-PASSED=1
-exit 0
+# One compound command: bash reads all of it before it runs it, so editing this file while a
+# test runs cannot derail that test.
+{
+	case "$CASE" in
+	kill_app | kill_coord | kill_writer) case_crashes ;;
+	full_disk | damaged | keep | progress | stale_tmp | coord_lost_bg_write | rejoin_numbering) "case_$CASE" ;;
+	*) echo "faults: unknown case '$CASE'" >&2; exit 2 ;;
+	esac
+	PASSED=1
+	exit 0
+}

@@ -96,7 +96,7 @@ refused() { # refused LABEL SRC REGEX WHAT ARGS...: damage a copy of SRC, dmtcp_
 	esac
 	rm -f "$T/dmg.sid"
 	(cd "$T/run" && timeout 60 setsid sh -c 'echo $$ >"$0"; exec "$@"' "$T/dmg.sid" \
-		"$RESTART" -h localhost -p "$PORT" -j "$bad") >"$T/dmg.out" 2>&1 </dev/null
+		"$RESTART" -h localhost -p "$PORT" -j "$bad") >"$T/dmg.out" 2>&1 </dev/null {NAP_FD}>&-
 	rc=$?
 	sid=$(cat "$T/dmg.sid" 2>/dev/null)
 	[ -n "$sid" ] && SESSIONS+=("$sid")
@@ -217,10 +217,10 @@ case_keep() {
 	# --keep 2, two processes
 	start_coord c1 "$T/ckpt"
 	start_native small 4 60
-	start_native big 128 60
+	start_native big 256 60
 	launch_job small "$T/small.out" --keep 2 --ckptdir "$T/ckpt" "$FT_MEM" 4 60
 	local small_pid=$LAST_SID # the session leader execs dmtcp_launch, which execs the job
-	launch_job big "$T/big.out" --keep 2 --ckptdir "$T/ckpt" "$FT_MEM" 128 60
+	launch_job big "$T/big.out" --keep 2 --ckptdir "$T/ckpt" "$FT_MEM" 256 60
 	local big_pid=$LAST_SID
 	for g in 1 2 3 4 5; do ckpt_ok; done
 	# each worker removes its old images after it got RESUME, i.e. just after -bc returned
@@ -241,8 +241,16 @@ case_keep() {
 	# child that writes for it) in the middle of the image, let the small one finish, kill all
 	coord_cmd -bc >"$T/bc6.out" 2>&1 &
 	local bc=$! tmp w
-	big_tmp() { tmp=$(ls "$(gen_dir 6)"/ckpt_ft_mem_*-"$big_pid"-*.dmtcp.tmp 2>/dev/null) &&
-		w=$(writers_in "$big_pid" "$tmp" | head -n 1) && [ -n "$w" ]; }
+	big_tmp() { # globs are builtins: poll cheaply until the .tmp is there, then look for its writer
+		local f
+		for f in "$(gen_dir 6)"/ckpt_ft_mem_*-"$big_pid"-*.dmtcp.tmp; do
+			[ -e "$f" ] || return 1
+			tmp=$f
+			w=$(writers_in "$big_pid" "$tmp" | head -n 1)
+			[ -n "$w" ]
+			return
+		done
+	}
 	wait_for 30 big_tmp || fail "no writer of the big process's .tmp in generation 6"
 	kill -STOP "$w"
 	wait_for 30 eval '[ "$(imgs_in "$(gen_dir 6)")" -ge 1 ]' || fail "the small process wrote no image in generation 6"
@@ -355,4 +363,77 @@ case_stale_tmp() {
 	[ "$(gens_in "$T/ckpt")" = "$(printf 'gen-%06d gen-%06d ' $((g - 1)) "$g")" ] ||
 		fail "--keep 2 left these generations: $(gens_in "$T/ckpt")"
 	note "no stale .tmp; exactly the 2 newest generations remain"
+}
+
+# ---- the coordinator dies while a forked writer finishes the image in the background ----------------
+case_coord_lost_bg_write() {
+	local tmp w pid bc port g
+	start_native job 128 60
+	start_coord c1 "$T/ckpt"
+	port=$PORT
+	launch_job job "$T/job.out" --ckptdir "$T/ckpt" "$FT_MEM" 128 60
+	JOB_SID=$LAST_SID
+	ckpt_ok
+	pid=$(app_pids | head -n 1)
+	coord_cmd -bc >"$T/bc.out" 2>&1 &
+	bc=$!
+	writer() { tmp=$(ls "$(gen_dir 2)"/ckpt_*.dmtcp.tmp 2>/dev/null) &&
+		w=$(writers_in "$JOB_SID" "$tmp" | head -n 1) && [ -n "$w" ]; }
+	wait_for 30 writer || fail "no writer of a .tmp in generation 2"
+	if [ "$w" = "$pid" ]; then
+		note "SKIP: the application writes its own image (no forked checkpoint)"
+		exit 77
+	fi
+	kill -STOP "$w" # hold the writer child in the middle of the image
+	kill -9 "$COORD_PID"
+	wait_gone 10 "$COORD_PID"
+	wait "$bc"
+	note "killed the coordinator while the writer child $w (of application $pid) held $(basename "$tmp"); -bc: $(cat "$T/bc.out")"
+	start_coord c2 "$T/ckpt" "$port"
+	wait_for 20 peers_are 1 || fail "the job did not rejoin the new coordinator on port $port"
+	has_line "went away\|lost" "$T/job.log" ||
+		note "warning: the job did not log that it lost its coordinator during generation 2: $(tail -n 2 "$T/job.log" | tr '\n' ' ')"
+	kill -CONT "$w"
+	wait_for 30 eval '! alive '"$w"' && [ -z "$(zombies_in "$JOB_SID")" ]' ||
+		fail "the writer child $w of generation 2 was not reaped 30 s after it finished (state: $(grep '^State' /proc/$w/status 2>/dev/null)); log: $(tail -n 2 "$T/job.log" | tr '\n' ' ')"
+	note "the writer child finished and was reaped; gen-000002: $(ls "$(gen_dir 2)" | tr '\n' ' ')"
+	ckpt_ok
+	ckpt_ok
+	g=$(newest_complete "$T/ckpt" 1)
+	case $(readlink "$T"/ckpt/ckpt_ft_mem_*.dmtcp) in
+	"$(printf 'gen-%06d/' "$g")"*) ;;
+	*) fail "after two more checkpoints the symlink points at $(readlink "$T"/ckpt/ckpt_ft_mem_*.dmtcp), not generation $g" ;;
+	esac
+	[ -z "$(find "$T/ckpt" -name '*.tmp')" ] || fail "a .tmp was left: $(find "$T/ckpt" -name '*.tmp')"
+	kill_sessions
+	wait_for 20 peers_are 0 || fail "the coordinator still lists $(peers) processes"
+	touch "$T/run/ft_hurry"
+	start_session restart "$T/job.out" "$RESTART" -h localhost -p "$PORT" -j --restartdir "$T/ckpt"
+	expect_pass "restart from generation $g" 60 "$LAST_SID" "$T/job.out" job
+}
+
+# ---- generation numbers after a job rejoins a new coordinator ---------------------------------------
+case_rejoin_numbering() {
+	local port first
+	start_native job 8 60
+	start_coord c1 "$T/ckpt"
+	port=$PORT
+	launch_job job "$T/job.out" --ckptdir "$T/ckpt" "$FT_MEM" 8 60
+	ckpt_ok
+	ckpt_ok
+	kill -9 "$COORD_PID"
+	wait_gone 10 "$COORD_PID"
+	start_coord c2 "$T/ckpt" "$port"
+	wait_for 20 peers_are 1 || fail "the job did not rejoin the new coordinator on port $port"
+	ckpt_ok
+	first=$(status_field LAST_CKPT_GENERATION)
+	note "the first checkpoint after the rejoin is generation $first; on disk: $(gens_in "$T/ckpt"); symlink: $(readlink "$T"/ckpt/ckpt_ft_mem_*.dmtcp)"
+	[ "$first" -gt 2 ] ||
+		fail "the new coordinator numbered its first checkpoint $first, although generations 1 and 2 of the job are in $T/ckpt: --restartdir now takes the older generation 2 instead of the newest image (generation $first)"
+	kill_sessions
+	wait_for 20 peers_are 0 || fail "the coordinator still lists $(peers) processes"
+	touch "$T/run/ft_hurry"
+	start_session restart "$T/job.out" "$RESTART" -h localhost -p "$PORT" -j --restartdir "$T/ckpt"
+	expect_pass "restart" 60 "$LAST_SID" "$T/job.out" job
+	grep -q "of generation $first " "$T/restart.log" || fail "the restart did not take generation $first: $(cat "$T/restart.log")"
 }

@@ -50,7 +50,7 @@ wait_gone() { # wait_gone SECONDS PID...: every PID has exited
 		for p in "$@"; do alive "$p" && any=1; done
 		[ $any = 0 ] && return 0
 		[ $SECONDS -lt $deadline ] || return 1
-		sleep 0.02
+		nap 0.02
 	done
 }
 kill_sessions() { # kill -9 every process of our sessions; wait until they are gone
@@ -69,7 +69,9 @@ cleanup() {
 	local rc=$? p f m i
 	set +e
 	kill_sessions
-	for p in "${BG_PIDS[@]}" "${COORDS[@]}"; do kill -9 "$p" 2>/dev/null; { wait "$p"; } 2>/dev/null; done
+	for p in "${BG_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; { wait "$p"; } 2>/dev/null; done
+	for p in "${COORDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	[ ${#COORDS[@]} -gt 0 ] && wait_gone 10 "${COORDS[@]}"
 	for m in "${MOUNTS[@]}"; do
 		for i in 1 2 3 4 5; do umount "$m" 2>/dev/null && break; sleep 0.2; done
 		mountpoint -q "$m" && umount -l "$m"
@@ -87,13 +89,17 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-wait_for() { # wait_for SECONDS COMMAND...: poll until COMMAND succeeds
+exec {NAP_FD}<> <(:) # a pipe nobody writes: `read -t` on it sleeps without a fork (the jobs
+# and coordinators we start do not inherit it: {NAP_FD}>&-)
+nap() { read -r -t "${1:-0.02}" -u "$NAP_FD" || :; }
+wait_for() { # wait_for SECONDS COMMAND...: poll every 20 ms until COMMAND succeeds
 	local deadline=$((SECONDS + $1))
 	shift
 	while ! "$@"; do
 		[ $SECONDS -lt $deadline ] || return 1
-		sleep 0.02
+		nap 0.02
 	done
+	return 0
 }
 has_line() { grep -aq "$1" "${@:2}" 2>/dev/null; }
 answer_of() { grep -ah '^ANSWER:' "$@" 2>/dev/null | tail -n 1; }
@@ -108,11 +114,12 @@ peers_are() { [ "$(peers)" = "$1" ]; }
 app_pids() { # real pids the coordinator lists: "N, prog[vpid:realpid]@host, ..."
 	coord_cmd -l 2>/dev/null | sed -n 's/.*\[[0-9]*:\([0-9][0-9]*\)\]@.*/\1/p'
 }
-start_coord() { # start_coord NAME [CKPTDIR]: sets PORT, COORD_PID; log in $T/NAME.log
-	local name=$1 dir=${2:-$T/ckpt}
+start_coord() { # start_coord NAME [CKPTDIR [PORT]]: sets PORT, COORD_PID; log in $T/NAME.log
+	local name=$1 dir=${2:-$T/ckpt} port=${3:-0}
 	rm -f "$T/$name.port"
-	"$COORD" -p 0 --port-file "$T/$name.port" --ckptdir "$dir" >"$T/$name.log" 2>&1 </dev/null &
+	"$COORD" -p "$port" --port-file "$T/$name.port" --ckptdir "$dir" >"$T/$name.log" 2>&1 </dev/null {NAP_FD}>&- &
 	COORD_PID=$!
+	disown "$COORD_PID" # no "Killed" notice from bash when a test kills it
 	COORDS+=("$COORD_PID")
 	wait_for 15 test -s "$T/$name.port" || fail "$name: dmtcp_coordinator wrote no port file"
 	PORT=$(head -n 1 "$T/$name.port")
@@ -127,7 +134,7 @@ start_session() { # start_session NAME OUT CMD...: own session, cwd $T/run, stdo
 	shift 2
 	rm -f "$T/$name.sid"
 	(cd "$T/run" && exec setsid -f sh -c 'echo $$ >"$0"; exec "$@"' "$T/$name.sid" "$@") \
-		>>"$out" 2>"$T/$name.log" </dev/null
+		>>"$out" 2>"$T/$name.log" </dev/null {NAP_FD}>&-
 	wait_for 10 test -s "$T/$name.sid" || fail "$name: the session did not start"
 	LAST_SID=$(cat "$T/$name.sid")
 	SESSIONS+=("$LAST_SID")
@@ -142,7 +149,7 @@ wait_ready() { # wait_ready OUT: the program of session $LAST_SID printed READY
 start_native() { # start_native NAME ARGS...: ft_mem ARGS in $T/native-NAME, in a hurry
 	mkdir -p "$T/native-$1"
 	touch "$T/native-$1/ft_hurry"
-	(cd "$T/native-$1" && exec "$FT_MEM" "${@:2}") >"$T/native-$1.out" 2>&1 </dev/null &
+	(cd "$T/native-$1" && exec "$FT_MEM" "${@:2}") >"$T/native-$1.out" 2>&1 </dev/null {NAP_FD}>&- &
 	BG_PIDS+=("$!")
 	eval "NATIVE_PID_$1=$!"
 }
@@ -176,6 +183,15 @@ writers_in() { # writers_in SID [FILE]: pids of session SID that have FILE (any 
 	local p
 	for p in $(pids_in_session "$1"); do
 		find "/proc/$p/fd" -maxdepth 1 -lname "${2:-*.dmtcp.tmp}" 2>/dev/null | grep -q . && echo "$p"
+	done
+}
+zombies_in() { # zombies_in SID: zombie processes of session SID
+	local sid=$1 f s p
+	for f in /proc/[0-9]*/stat; do
+		{ read -r s <"$f"; } 2>/dev/null || continue
+		s=${s##*) }
+		set -- $s
+		if [ "${4:-}" = "$sid" ] && [ "$1" = Z ]; then p=${f#/proc/}; echo "${p%/stat}"; fi
 	done
 }
 finished() { has_line '^PASS$\|^FAIL\|^ANSWER:' "$@"; }
