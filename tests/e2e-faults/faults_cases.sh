@@ -392,7 +392,7 @@ case_coord_lost_bg_write() {
 	start_coord c2 "$T/ckpt" "$port"
 	wait_for 20 peers_are 1 || fail "the job did not rejoin the new coordinator on port $port"
 	has_line "went away\|lost" "$T/job.log" ||
-		note "warning: the job did not log that it lost its coordinator during generation 2: $(tail -n 2 "$T/job.log" | tr '\n' ' ')"
+		fail "the job did not log that it lost its coordinator during generation 2: $(tail -n 2 "$T/job.log" | tr '\n' ' ')"
 	kill -CONT "$w"
 	wait_for 30 eval '! alive '"$w"' && [ -z "$(zombies_in "$JOB_SID")" ]' ||
 		fail "the writer child $w of generation 2 was not reaped 30 s after it finished (state: $(grep '^State' /proc/$w/status 2>/dev/null)); log: $(tail -n 2 "$T/job.log" | tr '\n' ' ')"
