@@ -63,6 +63,13 @@ static int move_fd_high(int fd)
 	return nfd;
 }
 
+struct cur_ckpt {
+	uint32_t gen, nprocs;
+	char path[4096];
+	int written;
+};
+static struct cur_ckpt cur;
+
 static void fill_hello(struct proto_hello_worker *h)
 {
 	memset(h, 0, sizeof(*h));
@@ -73,7 +80,9 @@ static void fill_hello(struct proto_hello_worker *h)
 	snprintf(h->progname, sizeof(h->progname), "%s", lhc.progname);
 	gethostname(h->hostname, sizeof(h->hostname) - 1);
 	snprintf(h->cmdline, sizeof(h->cmdline), "%s", lhc.cmdline);
-	h->restarted_from = lhc.restarted_from;
+	/* A process that joins a new coordinator says which generation it reached, so that
+	 * the new coordinator numbers on from there and never reuses a gen-NNNNNN directory. */
+	h->restarted_from = lhc.restarted_from > cur.gen ? lhc.restarted_from : cur.gen;
 	h->interval = lhc.interval;
 }
 
@@ -146,12 +155,6 @@ static void image_names(uint32_t gen, char *dir, size_t dl, char *file, size_t f
 	snprintf(file, fl, "%s/ckpt_%s_%s.dmtcp", dir, lhc.progname, lhc.upid);
 }
 
-struct cur_ckpt {
-	uint32_t gen, nprocs;
-	char path[4096];
-	int written;
-};
-static struct cur_ckpt cur;
 
 static void cmdline_read(void)
 {
