@@ -37,8 +37,13 @@
 # a C/R job script cannot do without, exits a non-interactive shell instead of returning 1.
 # Works with `set -u` and `set -e` in the calling script.
 
-# When this allocation started, for when squeue cannot say (seconds since the epoch).
-CR_ALLOC_START=${CR_ALLOC_START:-$(date +%s)}
+# When this allocation started (seconds since the epoch), set once per allocation: a value
+# inherited from the submitting shell or an earlier allocation of the job is not ours.
+if [ "${CR__ALLOC_KEY:-}" != "${SLURM_JOB_ID:-}.${SLURM_RESTART_COUNT:-0}" ] ||
+	[ -z "${CR_ALLOC_START:-}" ]; then
+	CR__ALLOC_KEY="${SLURM_JOB_ID:-}.${SLURM_RESTART_COUNT:-0}"
+	CR_ALLOC_START=$(date +%s)
+fi
 
 cr__say() { echo "cr_functions: $*"; }
 cr__err() { echo "cr_functions: error: $*" >&2; }
@@ -211,8 +216,12 @@ parse_job() {
 	: "${ckpt_overhead:=60}"
 	cr_total=$(cr_time_to_secs "$(cr__job_field %k)") || cr_total=
 	cr_limit=$(cr_time_to_secs "$(cr__job_field %l)") || cr_limit=
-	cr_used=$(cr_time_to_secs "$(cr__job_field %M)") ||
-		cr_used=$(($(date +%s) - ${CR_ALLOC_START:-$(date +%s)}))
+	# Time used: the larger of Slurm's figure and our own clock (squeue rounds down and
+	# may lag a just-started allocation), at least 1 s: no allocation is free.
+	cr_used=$(cr_time_to_secs "$(cr__job_field %M)") || cr_used=0
+	v=$(($(date +%s) - CR_ALLOC_START))
+	[ "$v" -gt "$cr_used" ] && cr_used=$v
+	[ "$cr_used" -ge 1 ] || cr_used=1
 	cr_max=$cr_limit
 	if [ -n "${max_timelimit:-}" ]; then
 		if [[ $max_timelimit =~ ^[0-9]+$ ]]; then
