@@ -27,7 +27,7 @@
 #define LH_CONTRACT_ADDR 0x0ffffff00000UL /* 1 MiB slot right below the arena */
 #define LH_CONTRACT_SLOT (1UL << 20)
 #define LH_CONTRACT_MAGIC 0x54435053u /* "SPCT" */
-#define LH_CONTRACT_VERSION 1u
+#define LH_CONTRACT_VERSION 2u
 
 struct lh_contract {
 	uint32_t magic;
@@ -43,6 +43,10 @@ struct lh_contract {
 	 * upper thread that uses that lower TLS; a callback from the lower MPICH reads it to
 	 * switch back. 0 = not provided (use one process-wide slot). */
 	int64_t upper_fs_off;
+	/* MPI checkpoint (docs/mpi-ckpt.md): the upper half stores its mailbox here at MPI_Init
+	 * (upper memory, saved in the image); the lower half keeps the address in its image and
+	 * stores it here again after a restart. NULL before MPI_Init. */
+	struct lh_mpi_mailbox *volatile mpi_mailbox;
 	void *fn[];
 };
 
