@@ -47,6 +47,12 @@ struct lh_contract {
 	 * (upper memory, saved in the image); the lower half keeps the address in its image and
 	 * stores it here again after a restart. NULL before MPI_Init. */
 	struct lh_mpi_mailbox *volatile mpi_mailbox;
+	/* MPI checkpoint: the lower half's eventfd (an fd >= 990, close-on-exec) through which
+	 * the upper service thread wakes the checkpoint thread (docs/mpi-ckpt.md); -1 if none.
+	 * The upper copies it into mailbox->efd at MPI_Init (the lower half cannot know the
+	 * mailbox before); after a restart the lower half writes mailbox->efd itself. */
+	int32_t mpi_efd;
+	uint32_t pad_efd;
 	void *fn[];
 };
 

@@ -19,6 +19,8 @@
 #include <sched.h>
 #include <sys/syscall.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/eventfd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,8 +89,27 @@ static int make_tls_pool(void)
 	return made;
 }
 
+/* The eventfd of the checkpoint thread (docs/mpi-ckpt.md), at LH_FD_MIN or above. */
+static int make_efd(void)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0) {
+		log_perror("cannot make the eventfd of the MPI checkpoint");
+		return -1;
+	}
+	int hi = fcntl(fd, F_DUPFD_CLOEXEC, LH_FD_MIN);
+	close(fd);
+	if (hi < 0)
+		log_perror("cannot move the eventfd of the MPI checkpoint to fd %d or above",
+			   LH_FD_MIN);
+	return hi;
+}
+
 int lh_mpi_setup(void)
 {
+	static int done;
+	if (done)
+		return 0; /* a restart sets up the contract before MPI_Init, long before this */
 	size_t need = sizeof(struct lh_contract) + NFUNCS * sizeof(void *);
 	if (need > LH_CONTRACT_SLOT) {
 		log_err("the MPI function table does not fit the contract slot");
@@ -113,6 +134,10 @@ int lh_mpi_setup(void)
 	c->max_thread_level = made > 0 ? 3 : 2;
 	c->thread_lower_fs = made > 0 ? lh_mpi_thread_lower_fs : 0;
 	c->upper_fs_off = (int64_t)((char *)&upper_fs_slot - (char *)pthread_self());
+	c->mpi_mailbox = NULL;
+	c->mpi_efd = make_efd();
+	if (c->mpi_efd < 0)
+		return -1;
 	size_t missing = 0;
 	for (size_t i = 0; i < NFUNCS; i++) {
 		c->fn[i] = dlsym(RTLD_DEFAULT, fn_names[i]);
@@ -120,6 +145,7 @@ int lh_mpi_setup(void)
 	}
 	log_debug("MPI contract at 0x%lx: %zu functions, %zu missing in this MPICH",
 		  LH_CONTRACT_ADDR, NFUNCS, missing);
+	done = 1;
 	return 0;
 }
 
