@@ -91,7 +91,8 @@ st_setup() {
 		wait $s && kill -TERM $$
 	) >/dev/null 2>&1 </dev/null &
 	ST_WATCHDOG=$!
-	ms_start "$ST_TMP/cluster" 2 >/dev/null || st_fail "the test cluster did not start"
+	ms_start "$ST_TMP/cluster" "${ST_NODES:-2}" >/dev/null ||
+		st_fail "the test cluster did not start"
 	st_log "cluster up in $ST_TMP/cluster (SLURM_CONF=$SLURM_CONF)"
 	ST_RUN=$ST_TMP/run
 	mkdir -p "$ST_RUN" && cd "$ST_RUN" || st_fail "no run dir"

@@ -369,6 +369,50 @@ EOF
 	st_log "4 ranks on n1 and n2 under dmtcp_launch: $cr"
 }
 
+# ---- MPI checkpoint/restart under Slurm (issue 4, test 6) ------------------------------
+# srun_mpi_cr: `srun --mpi=pmi2 -n 4 dmtcp_launch -j ./mpi_app` on n1,n2; a checkpoint from
+# outside with the job's wrapped dmtcp_command; the job is cancelled without warning; a new
+# job on n3,n4 restarts it with ./dmtcp_restart_script.sh (which relaunches with srun) and
+# prints the answer of an uninterrupted run. Needs ST_NODES=4.
+case_srun_mpi_cr() {
+	local j k out out2 native got
+	[ -x "$MPI_APP" ] || st_skip "no MPI application (mpicc missing)"
+	cp "$MPI_APP" a.out
+	export UCX_TLS=tcp,self HWLOC_PLUGINS_PATH=/nonexistent
+	printf '%s\n' '#!/bin/bash' '#SBATCH -N 2' '#SBATCH -n 4' '#SBATCH -o native-%j.out' \
+		'srun --mpi=pmi2 -n 4 ./a.out 40 150' >native.slurm
+	printf '%s\n' '#!/bin/bash' '#SBATCH -N 2' '#SBATCH -n 4' '#SBATCH -o launch-%j.out' \
+		'#SBATCH -e launch-%j.err' 'source cr_functions.sh' 'start_coordinator' \
+		'srun --mpi=pmi2 -n 4 dmtcp_launch -j ./a.out 40 150' >launch.slurm
+	printf '%s\n' '#!/bin/bash' '#SBATCH -N 2' '#SBATCH -n 4' '#SBATCH -o restart-%j.out' \
+		'#SBATCH -e restart-%j.err' 'source cr_functions.sh' 'start_coordinator' \
+		'./dmtcp_restart_script.sh -h "$DMTCP_COORD_HOST" -p "$DMTCP_COORD_PORT"' >restart.slurm
+	k=$(st_submit -w n3,n4 native.slurm)
+	j=$(st_submit -w n1,n2 launch.slurm)
+	out=launch-$j.out
+	st_until 40 "job $j RUNNING" st_state_is "$j" RUNNING
+	st_until 40 "job $j runs its 4 ranks" st_count_ge "$out" '^step ' 5
+	st_log "checkpoint of job $j at $(st_count "$out" '^step ') steps"
+	timeout 60 "./dmtcp_command.$j" -bc || st_fail "dmtcp_command.$j -bc failed"
+	st_until 20 "a restart script" test -e dmtcp_restart_script.sh
+	scancel "$j" || st_fail "scancel $j"
+	st_until 40 "job $j gone" st_state_in "$j" CANCELLED COMPLETED FAILED
+	! grep -q '^result = ' "$out" ||
+		st_fail "job $j finished before it was cancelled: the restart would prove nothing"
+	st_until 90 "native job $k" st_state_in "$k" COMPLETED FAILED CANCELLED TIMEOUT
+	native=$(grep '^result = ' "native-$k.out")
+	[ -n "$native" ] || st_fail "the native run printed no result: $(tail -5 "native-$k.out")"
+	j=$(st_submit -w n3,n4 restart.slurm)
+	out2=restart-$j.out
+	st_until 90 "restarted job $j" st_state_in "$j" COMPLETED FAILED CANCELLED TIMEOUT
+	st_state_is "$j" COMPLETED || st_fail "restarted job $j ended $(st_field "$j" JobState)"
+	[ "$(st_field "$j" NodeList)" = "n[3-4]" ] || st_fail "restart ran on $(st_field "$j" NodeList)"
+	got=$(grep '^result = ' "$out2")
+	[ -n "$got" ] && [ "$got" = "$native" ] ||
+		st_fail "restarted answer '$got', uninterrupted '$native'"
+	st_log "restarted on n3,n4 with the uninterrupted answer: $got"
+}
+
 [ "$(type -t "case_$CASE")" = function ] || { echo "slurm_test.sh: no case '$CASE'" >&2; exit 2; }
 [ -n "$ST_APP" ] && [ -x "$ST_APP" ] || { echo "slurm_test.sh: --app missing" >&2; exit 2; }
 st_setup "$BIN" "$SRC"
