@@ -2,12 +2,15 @@
  * memhog.c - the process that bench/ckpt_size_time.sh checkpoints: N MiB of memory whose
  * checksum it keeps, and a way to tell the moment it runs again after a restart.
  *
- *   memhog MiB random|zeros [--flag FILE] [--once] [--timeout S]
- *   memhog MiB random --emit          (write the random stream to stdout and exit)
+ *   memhog MiB random|zeros|mixed [--flag FILE] [--once] [--timeout S]
+ *   memhog MiB random|mixed --emit    (write the same memory to stdout and exit)
  *
  * random: every 8 bytes come from splitmix64 (incompressible: gzip cannot shrink it; the
  *         bench checks that with --emit).
  * zeros:  every page is touched by a write of zero, so it is resident but all zero.
+ * mixed:  1 MiB blocks in the repeating pattern zeros, zeros, text, random: half touched
+ *         zeros, a quarter text-like (words of a small vocabulary, as logs and input decks
+ *         look), a quarter incompressible (issue 5's "mixed image").
  *
  * The program fills the buffer, computes its checksum and prints
  *   FILLED <seconds> <checksum>      then   READY
@@ -59,6 +62,50 @@ static void fill_zeros(uint64_t *w, size_t n)
 		v[i] = 0;
 }
 
+/* Text-like bytes: words drawn from a small vocabulary, spaces and newlines. */
+static void fill_text(char *p, size_t n, uint64_t *s)
+{
+	static const char *const words[] = {
+		"the", "mesh", "solver", "step", "residual", "converged", "iteration", "pressure",
+		"velocity", "boundary", "cell", "flux", "of", "and", "to", "in", "time", "rank",
+		"energy", "density", "temperature", "0.000", "1.250e-03", "-4.5e+02", "=", "INFO",
+		"WARN", "node", "grid", "level", "block", "face"};
+	size_t i = 0, col = 0;
+	while (i < n) {
+		uint64_t r = splitmix(s);
+		const char *w = words[r % (sizeof(words) / sizeof(words[0]))];
+		for (; *w && i < n; w++, col++)
+			p[i++] = *w;
+		if (i < n)
+			p[i++] = (col > 60 || (r >> 32) % 13 == 0) ? '\n' : ' ';
+		if (p[i - 1] == '\n')
+			col = 0;
+	}
+}
+
+#define MIXED_BLOCK (1UL << 20)
+
+static void fill_mixed(uint64_t *w, size_t n)
+{
+	uint64_t s = 0x5eed5eed12345678ULL;
+	char *p = (char *)w;
+	size_t bytes = n * sizeof(*w);
+	for (size_t off = 0, b = 0; off < bytes; off += MIXED_BLOCK, b++) {
+		size_t len = bytes - off < MIXED_BLOCK ? bytes - off : MIXED_BLOCK;
+		switch (b % 4) {
+		case 2:
+			fill_text(p + off, len, &s);
+			break;
+		case 3:
+			for (size_t i = 0; i < len / 8; i++)
+				((uint64_t *)(p + off))[i] = splitmix(&s);
+			break;
+		default:
+			fill_zeros((uint64_t *)(p + off), len / 8);
+		}
+	}
+}
+
 /* Position-weighted sum: catches lost, moved and swapped pages alike. */
 static uint64_t checksum(const uint64_t *w, size_t n)
 {
@@ -91,8 +138,8 @@ static void sleep_ms(long ms)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: memhog MiB random|zeros [--flag FILE] [--once] [--timeout S]\n"
-			"       memhog MiB random --emit\n");
+	fprintf(stderr, "usage: memhog MiB random|zeros|mixed [--flag FILE] [--once] [--timeout S]\n"
+			"       memhog MiB random|mixed --emit\n");
 	return 2;
 }
 
@@ -107,8 +154,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "memhog: bad size '%s' (MiB)\n", argv[1]);
 		return 2;
 	}
-	int random = strcmp(argv[2], "random") == 0;
-	if (!random && strcmp(argv[2], "zeros") != 0)
+	int random = strcmp(argv[2], "random") == 0, mixed = strcmp(argv[2], "mixed") == 0;
+	if (!random && !mixed && strcmp(argv[2], "zeros") != 0)
 		return usage();
 	const char *flag = NULL;
 	int once = 0, do_emit = 0;
@@ -126,9 +173,11 @@ int main(int argc, char **argv)
 			return usage();
 	}
 	size_t nwords = (size_t)mib << 17;
-	if (do_emit)
+	if (do_emit && random)
 		return emit(nwords);
-	if (!once && !flag)
+	if (do_emit && !mixed)
+		return usage();
+	if (!once && !flag && !do_emit)
 		return usage();
 
 	double t0 = now_mono();
@@ -140,8 +189,21 @@ int main(int argc, char **argv)
 	}
 	if (random)
 		fill_random(buf, nwords);
+	else if (mixed)
+		fill_mixed(buf, nwords);
 	else
 		fill_zeros(buf, nwords);
+	if (do_emit) {
+		size_t left = nwords * 8;
+		for (char *p = (char *)buf; left;) {
+			size_t k = fwrite(p, 1, left, stdout);
+			if (k == 0)
+				return 1;
+			p += k;
+			left -= k;
+		}
+		return fflush(stdout) ? 1 : 0;
+	}
 	uint64_t sum = checksum(buf, nwords);
 	printf("FILLED %.3f %016llx\n", now_mono() - t0, (unsigned long long)sum);
 	printf("READY\n");

@@ -45,6 +45,9 @@ enum img_blob_type {
 
 /* img_header_info.flags */
 #define IMG_F_COMPRESSED 0x1u
+#define IMG_F_INCREMENTAL 0x2u /* set by img_write_ex when it is given a parent */
+#define IMG_F_INCREMENTAL 0x2u /* set by img_write_ex when it is given a parent */
+#define IMG_F_INCREMENTAL 0x2u /* set by img_write_ex when it is given a parent */
 
 /* img_region.flags */
 #define IMG_REG_ANON 0x1u    /* anonymous memory (private unless IMG_REG_SHARED) */
@@ -63,6 +66,13 @@ struct img_header_info {	     /* filled by the caller; the library stores and re
 	uint32_t flags; /* the library sets IMG_F_COMPRESSED when opts->compress */
 	char uniquepid[64], progname[256], hostname[256], cmdline[4096], cwd[4096];
 	char hwloc_summary[512]; /* if empty, img_write fills it with img_hwloc_summary() */
+	/* Incremental images (appended fields; 0/"" in full images and in older files):
+	 * image_id names this image; an image with parent_id != 0 stores only what changed since
+	 * its parent, the image with image_id == parent_id of generation parent_gen, found at
+	 * parent_name relative to this image's directory (img_chain_open). */
+	uint64_t image_id, parent_id;
+	uint32_t parent_gen;
+	char parent_name[512];
 };
 
 struct img_region {
@@ -83,11 +93,22 @@ struct img_write_opts {
 	int compress;
 	int nthreads; /* 0 = number of online CPUs */
 	int level;    /* zlib level; 0 = 1 */
+	int codec;    /* IMG_CODEC_*; 0 = img_default_codec() */
 };
+
+/* Codecs of compressed chunks (docs/decisions.md: zstd level 1 is the default when the build
+ * has libzstd; zlib level 1 otherwise). */
+enum img_codec { IMG_CODEC_DEFAULT = 0, IMG_CODEC_ZLIB = 1, IMG_CODEC_ZSTD = 2 };
+int img_default_codec(void);
+/* "zstd", "zlib" (also "gzip") -> IMG_CODEC_*; "none" -> -1 (no compression); else -2. A codec
+ * this build lacks gives -3. */
+int img_codec_parse(const char *s);
+const char *img_codec_name(int codec);
 
 struct img_write_stats {
 	uint64_t file_bytes, data_bytes /* non-zero memory */, zero_bytes, chunks, raw_chunks;
 	double seconds;
+	uint64_t parent_bytes; /* memory left to the parent image (incremental images) */
 };
 
 /* Per-region totals from a file's chunk index (img_region_usage). */
@@ -95,6 +116,7 @@ struct img_usage {
 	uint64_t data_bytes;   /* memory bytes stored (non-zero pages) */
 	uint64_t stored_bytes; /* bytes in the file for them (chunk payloads) */
 	uint64_t chunks, raw_chunks;
+	uint64_t parent_bytes; /* memory bytes taken from the parent image (IMG_CHUNK_PARENT) */
 };
 
 /* Writes final_path+".tmp", fsyncs it, renames it to final_path and fsyncs the directory.
@@ -159,6 +181,88 @@ int img_inspect(const char *path, FILE *out);
  * Thread-safe. Returns 0 or -errno (buf then holds "unknown"). */
 int img_hwloc_summary(char *buf, size_t len);
 
+/* ---- incremental images (img_chain.c) -------------------------------------------------
+ * An incremental image has the same layout; its chunks are data (raw or compressed) or
+ * IMG_CHUNK_PARENT ("these pages are as in the parent image": no stored bytes). Pages covered
+ * by no chunk are zero, as in a full image. Readers that predate this refuse such a chunk. */
+struct img_incr {
+	uint64_t parent_id;	 /* image_id of the parent */
+	uint32_t parent_gen;	 /* its generation */
+	const char *parent_name; /* its path relative to the directory of the new image */
+	const uint64_t *clean;	 /* sorted, disjoint [start, end) address pairs, page aligned: */
+	size_t nclean;		 /* pages unchanged since the parent was taken */
+};
+
+/* img_write with an optional parent: pages inside incr->clean are written as PARENT chunks
+ * and not read; everything else as img_write does. incr NULL = img_write. st->parent_bytes
+ * (if st) counts the memory left to the parent. Same contract as img_write otherwise. */
+int img_write_ex(const char *final_path, const struct img_header_info *h,
+		 const struct img_blob *blobs, size_t nblobs, const struct img_region *regs,
+		 size_t nregs, const struct img_write_opts *o, const struct img_incr *incr,
+		 struct img_write_stats *st, char *err, size_t errlen);
+
+struct img_chain;
+
+/* Opens an image and, if it is incremental, every ancestor up to a full image, checking that
+ * each parent exists, is valid (img_open), belongs to the same process (uniquepid) and is
+ * the very image the child was made against (image_id). A missing, damaged or wrong parent
+ * refuses the whole chain with a message naming both files. Returns 0 or -errno/-EBADMSG. */
+int img_chain_open(const char *path, struct img_chain **c, char *err, size_t errlen);
+/* The newest image (the one given to img_chain_open): header, blobs and region table. */
+struct img_reader *img_chain_head(struct img_chain *c);
+/* Images in the chain (1 for a full image). */
+size_t img_chain_length(const struct img_chain *c);
+/* Fills the regions of the head image in place (mapped writable at their addresses, zero
+ * elsewhere): every page from the newest image of the chain that defines it, each page
+ * written once. Errors as img_restore_memory. st (may be NULL) sums over the chain. */
+int img_chain_restore(struct img_chain *c, int nthreads, struct img_write_stats *st, char *err,
+		      size_t errlen);
+void img_chain_close(struct img_chain *c);
+/* Generation of the full image at the base of path's chain (path's own if it is full), by
+ * reading headers only. Returns 0, or -errno/-EBADMSG (message in err). */
+int img_chain_base(const char *path, uint32_t *base_gen, char *err, size_t errlen);
+
+/* ---- incremental images (img_chain.c) -------------------------------------------------
+ * An incremental image has the same layout; its chunks are data (raw or compressed) or
+ * IMG_CHUNK_PARENT ("these pages are as in the parent image": no stored bytes). Pages covered
+ * by no chunk are zero, as in a full image. Readers that predate this refuse such a chunk. */
+struct img_incr {
+	uint64_t parent_id;	 /* image_id of the parent */
+	uint32_t parent_gen;	 /* its generation */
+	const char *parent_name; /* its path relative to the directory of the new image */
+	const uint64_t *clean;	 /* sorted, disjoint [start, end) address pairs, page aligned: */
+	size_t nclean;		 /* pages unchanged since the parent was taken */
+};
+
+/* img_write with an optional parent: pages inside incr->clean are written as PARENT chunks
+ * and not read; everything else as img_write does. incr NULL = img_write. st->parent_bytes
+ * (if st) counts the memory left to the parent. Same contract as img_write otherwise. */
+int img_write_ex(const char *final_path, const struct img_header_info *h,
+		 const struct img_blob *blobs, size_t nblobs, const struct img_region *regs,
+		 size_t nregs, const struct img_write_opts *o, const struct img_incr *incr,
+		 struct img_write_stats *st, char *err, size_t errlen);
+
+struct img_chain;
+
+/* Opens an image and, if it is incremental, every ancestor up to a full image, checking that
+ * each parent exists, is valid (img_open), belongs to the same process (uniquepid) and is
+ * the very image the child was made against (image_id). A missing, damaged or wrong parent
+ * refuses the whole chain with a message naming both files. Returns 0 or -errno/-EBADMSG. */
+int img_chain_open(const char *path, struct img_chain **c, char *err, size_t errlen);
+/* The newest image (the one given to img_chain_open): header, blobs and region table. */
+struct img_reader *img_chain_head(struct img_chain *c);
+/* Images in the chain (1 for a full image). */
+size_t img_chain_length(const struct img_chain *c);
+/* Fills the regions of the head image in place (mapped writable at their addresses, zero
+ * elsewhere): every page from the newest image of the chain that defines it, each page
+ * written once. Errors as img_restore_memory. st (may be NULL) sums over the chain. */
+int img_chain_restore(struct img_chain *c, int nthreads, struct img_write_stats *st, char *err,
+		      size_t errlen);
+void img_chain_close(struct img_chain *c);
+/* Generation of the full image at the base of path's chain (path's own if it is full), by
+ * reading headers only. Returns 0, or -errno/-EBADMSG (message in err). */
+int img_chain_base(const char *path, uint32_t *base_gen, char *err, size_t errlen);
+
 /* Name of a blob type ("PROC", ...) or NULL if unknown. */
 const char *img_blob_name(uint32_t type);
 
@@ -184,7 +288,14 @@ enum img_sect_type {
 	IMG_SEC_INDEX = 4,   /* struct img_disk_index[nchunks] */
 };
 
-enum img_chunk_flags { IMG_CHUNK_NONE = 0, IMG_CHUNK_RAW = 1, IMG_CHUNK_ZLIB = 2 };
+/* IMG_CHUNK_ZSTD: zstd frame (written only by builds with libzstd; others refuse to read it). */
+enum img_chunk_flags { IMG_CHUNK_NONE = 0, IMG_CHUNK_RAW = 1, IMG_CHUNK_ZLIB = 2, IMG_CHUNK_ZSTD = 3 };
+
+/* "as in the parent image": stored_len 0, crc 0; only in images with a parent_id */
+#define IMG_CHUNK_PARENT 0x10u
+
+/* "as in the parent image": stored_len 0, crc 0; only in images with a parent_id */
+#define IMG_CHUNK_PARENT 0x10u
 
 struct img_disk_header {
 	char magic[8];	       /* IMG_MAGIC */

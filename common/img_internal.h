@@ -89,6 +89,22 @@ int img_pread_full(int fd, void *p, size_t n, uint64_t off);
 /* Resolve a thread count: n > 0 is kept (capped at 64), 0 = online CPUs. */
 int img_nthreads(int n);
 
+/* Part of a chunk's memory to restore: bytes [off, off + len) of chunk number chunk. */
+struct img_piece {
+	uint64_t chunk, off, len;
+};
+/* Restores only the given pieces (sorted by chunk, disjoint; several pieces of one chunk
+ * share one read and one decompression) into the memory of r's regions; the caller has made
+ * sure that memory is mapped writable. IMG_CHUNK_PARENT chunks are skipped. 0 or -errno. */
+int img_restore_pieces(struct img_reader *r, const struct img_piece *p, uint64_t n, int nthreads,
+		       char *err, size_t errlen);
+
+/* Writer side of incremental images: the clean set of img_incr (NULL: none). */
+struct img_clean {
+	const uint64_t *pairs;
+	size_t n;
+};
+
 /* ---- the writer pipeline (img_scan.c produces chunks, img_write.c writes them) ---- */
 #define IMG_QCAP 1024	       /* finished chunks waiting for the writer, at most */
 #define IMG_QBYTES (16u << 20) /* and stored bytes in them, so they are still in cache */
@@ -110,8 +126,10 @@ struct img_wctx {
 	const char *path; /* final path, for messages */
 	const struct img_region *regs;
 	size_t nregs;
-	int compress, level;
+	int compress, level, codec; /* codec: IMG_CODEC_ZLIB or _ZSTD */
 	int mem_fd, pm_fd; /* /proc/self/mem and /proc/self/pagemap, or -1 */
+	struct img_clean clean; /* pages written as IMG_CHUNK_PARENT */
+	uint64_t parent_bytes;	/* summed by img_scan_join */
 	pthread_mutex_t mu;
 	pthread_cond_t cv_writer, cv_worker;
 	size_t cur_reg; /* next segment to hand out */

@@ -189,8 +189,11 @@ static const char *check_entry(const struct img_reader *r, const struct img_disk
 	if (!c->raw_len || c->raw_len > IMG_CHUNK_MAX || c->raw_len % IMG_PAGE_SIZE ||
 	    c->offset % IMG_PAGE_SIZE || c->offset > g->len || c->raw_len > g->len - c->offset)
 		return "memory range outside its region";
+	if (c->flags == IMG_CHUNK_PARENT) /* incremental: no bytes, the parent has them */
+		return c->stored_len || c->crc ? "bad parent chunk" : NULL;
 	if (c->flags == IMG_CHUNK_RAW	 ? c->stored_len != c->raw_len
-	    : c->flags == IMG_CHUNK_ZLIB ? !c->stored_len || c->stored_len >= c->raw_len
+	    : c->flags == IMG_CHUNK_ZLIB || c->flags == IMG_CHUNK_ZSTD
+		? !c->stored_len || c->stored_len >= c->raw_len
 					 : 1)
 		return "bad stored length or flags";
 	if (c->stored_len + sizeof(*c) > r->trl.index_off - e->file_off)
@@ -231,10 +234,17 @@ static int read_index(struct img_reader *r, char *err, size_t errlen)
 		if (why)
 			return BAD("%s: chunk %llu in the index: %s", r->path,
 				   (unsigned long long)i, why);
+		if (e->c.flags == IMG_CHUNK_PARENT && !r->info.parent_id)
+			return BAD("%s: chunk %llu refers to a parent image, but the header names none",
+				   r->path, (unsigned long long)i);
 		off += sizeof(e->c) + e->c.stored_len;
 		data += e->c.raw_len;
 		stored += e->c.stored_len;
 		struct img_usage *u = &r->usage[e->c.region];
+		if (e->c.flags == IMG_CHUNK_PARENT) {
+			u->parent_bytes += e->c.raw_len;
+			continue;
+		}
 		u->data_bytes += e->c.raw_len;
 		u->stored_bytes += e->c.stored_len;
 		u->chunks++;

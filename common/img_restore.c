@@ -19,6 +19,9 @@
 #include <unistd.h>
 #define ZLIB_CONST
 #include <zlib.h>
+#ifdef SPLITCKPT_HAVE_ZSTD
+#include <zstd.h>
+#endif
 
 #define LOG_PREFIX "img"
 #include "img_internal.h"
@@ -27,6 +30,9 @@
 struct rctx {
 	struct img_reader *r;
 	int restore;   /* 1: write memory, 0: verify only */
+	const struct img_piece *pieces; /* img_restore_pieces: only these, grouped by chunk */
+	const uint64_t *groups;		/* first piece of each group, then npieces */
+	uint64_t ngroups;
 	uint64_t next; /* next chunk to take (atomic) */
 	int stop;      /* atomic */
 	pthread_mutex_t mu;
@@ -40,8 +46,12 @@ struct rthread {
 	int started;
 	uint8_t *buf;	  /* chunk header + stored bytes */
 	uint8_t *scratch; /* inflate target when verifying */
+	int to_scratch;	  /* restoring part of a chunk: decode into scratch first */
 	z_stream z;
 	int zinit;
+#ifdef SPLITCKPT_HAVE_ZSTD
+	ZSTD_DCtx *zd;
+#endif
 };
 
 static int chunk_fail(struct rthread *t, uint64_t i, int e, const char *what)
@@ -91,13 +101,16 @@ static int do_chunk(struct rthread *t, uint64_t i)
 	struct img_reader *r = t->x->r;
 	const struct img_disk_index *e = &r->index[i];
 	const struct img_disk_chunk *c = &e->c;
-	uint8_t *dst = t->x->restore ? (uint8_t *)(uintptr_t)(r->regs[c->region].start + c->offset)
-				     : t->scratch;
+	uint8_t *dst = t->x->restore && !t->to_scratch
+			   ? (uint8_t *)(uintptr_t)(r->regs[c->region].start + c->offset)
+			   : t->scratch;
 	struct img_disk_chunk h;
 	const uint8_t *payload;
 	char m[128];
 	int rc;
 
+	if (c->flags == IMG_CHUNK_PARENT) /* the parent image has these pages */
+		return 0;
 	if (t->x->restore && c->flags == IMG_CHUNK_RAW) {
 		struct iovec iov[2] = {{&h, sizeof(h)}, {dst, c->raw_len}};
 		rc = preadv_full(r->fd, iov, 2, e->file_off);
@@ -119,6 +132,18 @@ static int do_chunk(struct rthread *t, uint64_t i)
 		return chunk_fail(t, i, EBADMSG, "checksum mismatch");
 	if (c->flags == IMG_CHUNK_RAW)
 		return 0;
+	if (c->flags == IMG_CHUNK_ZSTD) {
+#ifdef SPLITCKPT_HAVE_ZSTD
+		size_t n = ZSTD_decompressDCtx(t->zd, dst, c->raw_len, payload, c->stored_len);
+		if (ZSTD_isError(n) || n != c->raw_len)
+			return chunk_fail(t, i, EBADMSG, "does not decompress to its size");
+		return 0;
+#else
+		return chunk_fail(t, i, ENOTSUP,
+				  "is zstd-compressed and this splitckpt was built without libzstd "
+				  "(rebuild with libzstd-dev installed)");
+#endif
+	}
 	inflateReset(&t->z);
 	t->z.next_in = payload;
 	t->z.avail_in = c->stored_len;
@@ -130,6 +155,26 @@ static int do_chunk(struct rthread *t, uint64_t i)
 	return 0;
 }
 
+/* One group of pieces of one chunk: the whole chunk in place, or decoded then copied. */
+static int do_group(struct rthread *t, uint64_t g)
+{
+	struct rctx *x = t->x;
+	const struct img_piece *p = &x->pieces[x->groups[g]];
+	uint64_t np = x->groups[g + 1] - x->groups[g];
+	const struct img_disk_chunk *c = &x->r->index[p->chunk].c;
+	if (np == 1 && p->off == 0 && p->len == c->raw_len)
+		return do_chunk(t, p->chunk);
+	t->to_scratch = 1;
+	int rc = do_chunk(t, p->chunk);
+	t->to_scratch = 0;
+	if (rc || c->flags == IMG_CHUNK_PARENT)
+		return rc;
+	uint64_t base = x->r->regs[c->region].start + c->offset;
+	for (uint64_t k = 0; k < np; k++)
+		memcpy((void *)(uintptr_t)(base + p[k].off), t->scratch + p[k].off, p[k].len);
+	return 0;
+}
+
 static void *rthread_main(void *arg)
 {
 	struct rthread *t = arg;
@@ -138,7 +183,8 @@ static void *rthread_main(void *arg)
 		if (__atomic_load_n(&x->stop, __ATOMIC_RELAXED))
 			break;
 		uint64_t i = __atomic_fetch_add(&x->next, 1, __ATOMIC_RELAXED);
-		if (i >= x->r->nchunks || do_chunk(t, i))
+		if (x->groups ? i >= x->ngroups || do_group(t, i)
+			      : i >= x->r->nchunks || do_chunk(t, i))
 			break;
 	}
 	return NULL;
@@ -148,24 +194,37 @@ static int rthread_init(struct rthread *t, struct rctx *x)
 {
 	t->x = x;
 	t->buf = malloc(sizeof(struct img_disk_chunk) + IMG_CHUNK_MAX);
-	if (!x->restore)
+	if (!x->restore || x->groups)
 		t->scratch = malloc(IMG_CHUNK_MAX);
-	if (!t->buf || (!x->restore && !t->scratch))
+	if (!t->buf || ((!x->restore || x->groups) && !t->scratch))
 		return -ENOMEM;
 	if (inflateInit2(&t->z, -15) != Z_OK)
 		return -ENOMEM;
 	t->zinit = 1;
+#ifdef SPLITCKPT_HAVE_ZSTD
+	t->zd = ZSTD_createDCtx();
+	if (!t->zd)
+		return -ENOMEM;
+#endif
 	return 0;
 }
 
-/* Runs nthreads workers over all chunks; 0 or -errno with the message in err. */
-static int run_chunks(struct img_reader *r, int restore, int nthreads, char *err, size_t errlen)
+/* Runs nthreads workers over all chunks, or over the groups of pieces in px (NULL: all);
+ * 0 or -errno with the message in err. */
+static int run_chunks_x(struct img_reader *r, int restore, const struct rctx *px, int nthreads,
+			char *err, size_t errlen)
 {
 	struct rctx x = {.r = r, .restore = restore};
 	struct rthread *ts;
 	int n = img_nthreads(nthreads), rc = 0, i;
-	if ((uint64_t)n > r->nchunks)
-		n = r->nchunks ? (int)r->nchunks : 1;
+	uint64_t jobs = px ? px->ngroups : r->nchunks;
+	if (px) {
+		x.pieces = px->pieces;
+		x.groups = px->groups;
+		x.ngroups = px->ngroups;
+	}
+	if ((uint64_t)n > jobs)
+		n = jobs ? (int)jobs : 1;
 	ts = calloc((size_t)n, sizeof(*ts));
 	if (!ts)
 		return img_fail(err, errlen, ENOMEM, "%s: out of memory", r->path);
@@ -194,6 +253,9 @@ static int run_chunks(struct img_reader *r, int restore, int nthreads, char *err
 			pthread_join(ts[i].tid, NULL);
 		if (ts[i].zinit)
 			inflateEnd(&ts[i].z);
+#ifdef SPLITCKPT_HAVE_ZSTD
+		ZSTD_freeDCtx(ts[i].zd);
+#endif
 		free(ts[i].buf);
 		free(ts[i].scratch);
 	}
@@ -201,6 +263,28 @@ static int run_chunks(struct img_reader *r, int restore, int nthreads, char *err
 	if (!rc && x.err)
 		rc = img_fail(err, errlen, x.err, "%s", x.msg);
 	pthread_mutex_destroy(&x.mu);
+	return rc;
+}
+
+static int run_chunks(struct img_reader *r, int restore, int nthreads, char *err, size_t errlen)
+{
+	return run_chunks_x(r, restore, NULL, nthreads, err, errlen);
+}
+
+int img_restore_pieces(struct img_reader *r, const struct img_piece *p, uint64_t n, int nthreads,
+		       char *err, size_t errlen)
+{
+	struct rctx x = {.pieces = p};
+	uint64_t *g = malloc((n + 1) * sizeof(*g));
+	if (!g)
+		return img_fail(err, errlen, ENOMEM, "%s: out of memory", r->path);
+	for (uint64_t k = 0; k < n; k++)
+		if (!k || p[k].chunk != p[k - 1].chunk)
+			g[x.ngroups++] = k;
+	g[x.ngroups] = n;
+	x.groups = g;
+	int rc = n ? run_chunks_x(r, 1, &x, nthreads, err, errlen) : 0;
+	free(g);
 	return rc;
 }
 
@@ -220,8 +304,11 @@ int img_restore_memory(struct img_reader *r, int nthreads, struct img_write_stat
 	s.chunks = r->nchunks;
 	for (size_t i = 0; i < r->nregs; i++) {
 		s.raw_chunks += r->usage[i].raw_chunks;
-		if (!(r->regs[i].flags & IMG_REG_NODATA) && r->usage[i].data_bytes < r->regs[i].len)
-			s.zero_bytes += r->regs[i].len - r->usage[i].data_bytes;
+		s.parent_bytes += r->usage[i].parent_bytes;
+		if (!(r->regs[i].flags & IMG_REG_NODATA) &&
+		    r->usage[i].data_bytes + r->usage[i].parent_bytes < r->regs[i].len)
+			s.zero_bytes += r->regs[i].len - r->usage[i].data_bytes -
+					r->usage[i].parent_bytes;
 	}
 	s.seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
 	log_debug("%s: restored %llu bytes of memory from %llu chunks in %.3f s", r->path,

@@ -21,6 +21,9 @@
 #include <sys/mman.h>
 #define ZLIB_CONST
 #include <zlib.h>
+#ifdef SPLITCKPT_HAVE_ZSTD
+#include <zstd.h>
+#endif
 
 #include "img_internal.h"
 
@@ -36,6 +39,9 @@ struct img_worker {
 	struct img_wbuf bufs[NBUF];
 	z_stream z;
 	int zinit;
+#ifdef SPLITCKPT_HAVE_ZSTD
+	ZSTD_CCtx *zc; /* codec zstd */
+#endif
 	uint8_t sample_out[SAMPLE_PIECE * SAMPLE_PIECES + 1024];
 	uint64_t pm[SEG_PAGES];
 	uint64_t zero_bytes;
@@ -193,6 +199,25 @@ static int try_compress(struct img_worker *k, const uint8_t *data, uint32_t len,
 {
 	if (looks_random(data, len))
 		return 0;
+#ifdef SPLITCKPT_HAVE_ZSTD
+	if (k->zc) {
+		/* No sample first: zstd gives up on incompressible blocks at memcpy-like speed. */
+		struct img_wbuf *out = get_buf(k);
+		if (!out)
+			return -1;
+		size_t n = ZSTD_compressCCtx(k->zc, out->mem, len - len / 10, data, len, 1);
+		if (ZSTD_isError(n) || n == 0) {
+			put_buf(k->w, out);
+			return 0;
+		}
+		j->c.flags = IMG_CHUNK_ZSTD;
+		j->c.stored_len = (uint32_t)n;
+		j->c.crc = img_crc(0, out->mem, n);
+		j->data = out->mem;
+		j->buf = out;
+		return 1;
+	}
+#endif
 	if (len >= 2 * SAMPLE_PIECE * SAMPLE_PIECES && !sample_shrinks(k, data, len))
 		return 0;
 	struct img_wbuf *out = get_buf(k);
@@ -330,6 +355,15 @@ int img_scan_start(struct img_wctx *w, int nthreads, char *err, size_t errlen)
 	for (int i = 0; i < nthreads; i++) {
 		struct img_worker *k = &w->workers[i];
 		k->w = w;
+#ifdef SPLITCKPT_HAVE_ZSTD
+		if (w->compress && w->codec == IMG_CODEC_ZSTD) {
+			k->zc = ZSTD_createCCtx();
+			if (!k->zc) {
+				rc = img_fail(err, errlen, ENOMEM, "%s: zstd init failed", w->path);
+				break;
+			}
+		} else
+#endif
 		if (w->compress) {
 			if (deflateInit2(&k->z, w->level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) !=
 			    Z_OK) {
@@ -366,6 +400,9 @@ void img_scan_join(struct img_wctx *w)
 			pthread_join(k->tid, NULL);
 		if (k->zinit)
 			deflateEnd(&k->z);
+#ifdef SPLITCKPT_HAVE_ZSTD
+		ZSTD_freeCCtx(k->zc);
+#endif
 		for (int b = 0; b < NBUF; b++)
 			free(k->bufs[b].mem);
 		w->zero_bytes += k->zero_bytes;

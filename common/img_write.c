@@ -325,7 +325,7 @@ int img_write(const char *final_path, const struct img_header_info *h, const str
 	      const struct img_write_opts *opts, struct img_write_stats *st, char *err,
 	      size_t errlen)
 {
-	static const struct img_write_opts defaults = {1, 0, 1};
+	static const struct img_write_opts defaults = {1, 0, 1, 0};
 	const struct img_write_opts *op = opts ? opts : &defaults;
 	double t0 = now_sec();
 	char tmp[PATH_MAX];
@@ -363,6 +363,7 @@ int img_write(const char *final_path, const struct img_header_info *h, const str
 	w->nregs = nregs;
 	w->compress = op->compress;
 	w->level = op->level > 0 && op->level <= 9 ? op->level : 1;
+	w->codec = op->codec > 0 ? op->codec : img_default_codec();
 	w->pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	w->mem_fd = -1;
 	for (size_t i = 0; i < nregs; i++)

@@ -35,6 +35,7 @@ static void usage(FILE *f)
 		   "Checkpoint images:\n"
 		   "  --ckptdir DIR           where images go (env DMTCP_CHECKPOINT_DIR; created)\n"
 		   "  --gzip, --no-gzip       compress images or not (env DMTCP_GZIP; default on)\n"
+		   "  --compress=CODEC        zstd (default when built in), zlib or none\n"
 		   "  --ckpt-open-files       save the content of open regular files too\n"
 		   "  --keep N                generations to keep (default 2; 0 = all)\n"
 		   "  --ckpt-threads N        compression threads (default: one per CPU)\n"
@@ -62,6 +63,7 @@ static const struct option long_opts[] = {
     {"interval", required_argument, NULL, 'i'},
     {"gzip", no_argument, NULL, LC_OPT_GZIP},
     {"no-gzip", no_argument, NULL, LC_OPT_NO_GZIP},
+    {"compress", required_argument, NULL, LC_OPT_COMPRESS},
     {"ckptdir", required_argument, NULL, LC_OPT_CKPTDIR},
     {"ckpt-open-files", no_argument, NULL, LC_OPT_OPEN_FILES},
     {"ckpt-signal", required_argument, NULL, LC_OPT_CKPT_SIGNAL},

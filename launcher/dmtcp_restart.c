@@ -68,6 +68,7 @@ static const struct option long_opts[] = {
     {"interval", required_argument, NULL, 'i'},
     {"gzip", no_argument, NULL, LC_OPT_GZIP},
     {"no-gzip", no_argument, NULL, LC_OPT_NO_GZIP},
+    {"compress", required_argument, NULL, LC_OPT_COMPRESS},
     {"ckptdir", required_argument, NULL, LC_OPT_CKPTDIR},
     {"ckpt-signal", required_argument, NULL, LC_OPT_CKPT_SIGNAL},
     {"tmpdir", required_argument, NULL, LC_OPT_TMPDIR},

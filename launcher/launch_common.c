@@ -4,6 +4,7 @@
  * half"). Front-end code: it may allocate, print and exit paths are the caller's.
  */
 #define LOG_PREFIX "launch"
+#include "image.h"
 #include "launch_common.h"
 
 #include <errno.h>
@@ -167,6 +168,18 @@ int lc_opts_apply(struct lc_opts *o, int id, const char *arg)
 		o->gzip = id == LC_OPT_GZIP;
 		o->gzip_set = 1;
 		return 0;
+	case LC_OPT_COMPRESS: {
+		int c = img_codec_parse(arg);
+		if (c == -2 || c == -3 || copy_str(o->compress, sizeof(o->compress), arg)) {
+			lc_error(o, "--compress=%s: %s", arg,
+				 c == -3 ? "this splitckpt was built without libzstd"
+					 : "use zstd, zlib or none");
+			return -1;
+		}
+		o->gzip = c != -1;
+		o->gzip_set = 1;
+		return 0;
+	}
 	case LC_OPT_CKPTDIR:
 		if (!*arg || copy_str(o->ckptdir, sizeof(o->ckptdir), arg)) {
 			lc_error(o, "bad checkpoint directory '%s'", arg);
@@ -366,6 +379,8 @@ int lc_export_env(const struct lc_opts *o, int is_launch)
 	if ((is_launch || o->interval_set) && set_int(o, "SPLITCKPT_INTERVAL", o->interval))
 		return -1;
 	if ((is_launch || o->gzip_set) && set_int(o, "SPLITCKPT_GZIP", o->gzip))
+		return -1;
+	if (o->compress[0] && set_str(o, "SPLITCKPT_COMPRESS", o->compress))
 		return -1;
 	if ((is_launch || o->ckpt_signal_set) &&
 	    set_int(o, "SPLITCKPT_CKPT_SIGNAL", o->ckpt_signal))

@@ -34,6 +34,7 @@ struct lc_opts {
 	enum lc_coord_mode mode;
 	int interval, interval_set;
 	int gzip, gzip_set;
+	char compress[16]; /* --compress=CODEC (zstd, zlib, none), or "" */
 	char ckptdir[LC_MAX_PATH]; /* absolute, or "" */
 	int open_files, open_files_set;
 	int ckpt_signal, ckpt_signal_set;
@@ -63,6 +64,7 @@ enum lc_opt_id {
 	LC_OPT_KEEP,
 	LC_OPT_CKPT_THREADS,
 	LC_OPT_NO_FORKED,
+	LC_OPT_COMPRESS,
 	LC_OPT_HELP,
 	LC_OPT_VERSION,
 	LC_OPT_LAST,

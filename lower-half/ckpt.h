@@ -25,6 +25,7 @@ struct lh_config {
 	char secret[80];
 	char ckptdir[4096]; /* "" = coordinator's, else cwd at launch */
 	int gzip;
+	int codec; /* IMG_CODEC_* when gzip (= compress) is on; SPLITCKPT_COMPRESS */
 	int open_files;
 	int quiet;
 	int interval;
@@ -66,6 +67,8 @@ int lh_collect_pipes(void **blob, size_t *len);
  * refilled with what was in them; each process then takes its ends by inode. */
 int lh_pipes_precreate(uint64_t ino, const void *data, uint64_t len);
 int lh_fds_pipe_inodes(const void *blob, uint64_t len, uint64_t *ino, int max);
+/* The descriptor numbers in an FDS blob (at most max). Count, or -EBADMSG. */
+int lh_fds_numbers(const void *blob, uint64_t len, int *fds, int max);
 int lh_pipes_blob_apply(const void *blob, uint64_t len);
 /* Identity of the files behind LH_REG_FROMFILE regions, and mapping them back (checked). */
 int lh_fileids_build(const struct img_region *r, size_t n, void **blob, size_t *len);

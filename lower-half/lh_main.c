@@ -12,6 +12,7 @@
 #define LOG_PREFIX "lh"
 #include "arena.h"
 #include "ckpt.h"
+#include "image.h"
 #include "launch.h"
 #include "lh.h"
 #include "log.h"
@@ -62,6 +63,15 @@ void lh_config_load(void)
 	snprintf(lhc.secret, sizeof(lhc.secret), "%s", env_or("SPLITCKPT_SECRET", ""));
 	snprintf(lhc.ckptdir, sizeof(lhc.ckptdir), "%s", env_or("SPLITCKPT_CKPTDIR", ""));
 	lhc.gzip = atoi(env_or("SPLITCKPT_GZIP", "1"));
+	lhc.codec = img_codec_parse(env_or("SPLITCKPT_COMPRESS", ""));
+	if (lhc.codec == -1) {
+		lhc.gzip = 0;
+	} else if (lhc.codec < 0) {
+		log_warn("SPLITCKPT_COMPRESS='%s' is %s; using %s", getenv("SPLITCKPT_COMPRESS"),
+			 lhc.codec == -3 ? "not built into this splitckpt" : "not zstd, zlib or none",
+			 img_codec_name(img_default_codec()));
+		lhc.codec = img_default_codec();
+	}
 	lhc.open_files = atoi(env_or("SPLITCKPT_CKPT_OPEN_FILES", "0"));
 	lhc.quiet = atoi(env_or("SPLITCKPT_QUIET", "0"));
 	lhc.interval = atoi(env_or("SPLITCKPT_INTERVAL", "0"));

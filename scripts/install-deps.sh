@@ -7,7 +7,7 @@
 # start what they need themselves.
 set -euo pipefail
 
-PKGS=(build-essential cmake pkg-config gfortran g++ zlib1g-dev libhwloc-dev mpich libmpich-dev
+PKGS=(build-essential cmake pkg-config gfortran g++ zlib1g-dev libzstd-dev libhwloc-dev mpich libmpich-dev
 	python3 bash procps iproute2 util-linux coreutils slurm-wlm munge file environment-modules)
 
 missing=()

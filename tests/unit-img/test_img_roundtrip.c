@@ -151,7 +151,8 @@ static void one_round(int compress, int wthreads, int rthreads, const struct img
 	char path[512], tmp[600], err[512];
 	struct img_header_info h;
 	struct img_write_stats st, rs;
-	struct img_write_opts o = {compress, wthreads, 1};
+	/* compress: 0 raw, 1 the default codec (zstd when built in), 2 zlib */
+	struct img_write_opts o = {compress != 0, wthreads, 1, compress == 2 ? IMG_CODEC_ZLIB : 0};
 	struct img_reader *r = NULL;
 
 	snprintf(tmp, sizeof(tmp), "ckpt_rt_%d_%d.dmtcp", compress, wthreads);
@@ -202,7 +203,7 @@ static void one_round(int compress, int wthreads, int rthreads, const struct img
 int main(void)
 {
 	static const int rounds[][3] = {{0, 1, 1}, {0, 2, 3}, {1, 1, 2},
-					{1, 2, 1}, {1, 5, 4}, {1, 0, 0}};
+					{1, 2, 1}, {1, 5, 4}, {1, 0, 0}, {2, 2, 2}, {2, 1, 3}};
 	uint8_t proc[300], *filedata = malloc(MIB + 5);
 	t_fill(proc, sizeof(proc), T_TEXT, 1);
 	t_fill(filedata, MIB + 5, T_RANDOM, 2);
