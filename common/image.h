@@ -46,8 +46,6 @@ enum img_blob_type {
 /* img_header_info.flags */
 #define IMG_F_COMPRESSED 0x1u
 #define IMG_F_INCREMENTAL 0x2u /* set by img_write_ex when it is given a parent */
-#define IMG_F_INCREMENTAL 0x2u /* set by img_write_ex when it is given a parent */
-#define IMG_F_INCREMENTAL 0x2u /* set by img_write_ex when it is given a parent */
 
 /* img_region.flags */
 #define IMG_REG_ANON 0x1u    /* anonymous memory (private unless IMG_REG_SHARED) */
@@ -222,47 +220,6 @@ void img_chain_close(struct img_chain *c);
  * reading headers only. Returns 0, or -errno/-EBADMSG (message in err). */
 int img_chain_base(const char *path, uint32_t *base_gen, char *err, size_t errlen);
 
-/* ---- incremental images (img_chain.c) -------------------------------------------------
- * An incremental image has the same layout; its chunks are data (raw or compressed) or
- * IMG_CHUNK_PARENT ("these pages are as in the parent image": no stored bytes). Pages covered
- * by no chunk are zero, as in a full image. Readers that predate this refuse such a chunk. */
-struct img_incr {
-	uint64_t parent_id;	 /* image_id of the parent */
-	uint32_t parent_gen;	 /* its generation */
-	const char *parent_name; /* its path relative to the directory of the new image */
-	const uint64_t *clean;	 /* sorted, disjoint [start, end) address pairs, page aligned: */
-	size_t nclean;		 /* pages unchanged since the parent was taken */
-};
-
-/* img_write with an optional parent: pages inside incr->clean are written as PARENT chunks
- * and not read; everything else as img_write does. incr NULL = img_write. st->parent_bytes
- * (if st) counts the memory left to the parent. Same contract as img_write otherwise. */
-int img_write_ex(const char *final_path, const struct img_header_info *h,
-		 const struct img_blob *blobs, size_t nblobs, const struct img_region *regs,
-		 size_t nregs, const struct img_write_opts *o, const struct img_incr *incr,
-		 struct img_write_stats *st, char *err, size_t errlen);
-
-struct img_chain;
-
-/* Opens an image and, if it is incremental, every ancestor up to a full image, checking that
- * each parent exists, is valid (img_open), belongs to the same process (uniquepid) and is
- * the very image the child was made against (image_id). A missing, damaged or wrong parent
- * refuses the whole chain with a message naming both files. Returns 0 or -errno/-EBADMSG. */
-int img_chain_open(const char *path, struct img_chain **c, char *err, size_t errlen);
-/* The newest image (the one given to img_chain_open): header, blobs and region table. */
-struct img_reader *img_chain_head(struct img_chain *c);
-/* Images in the chain (1 for a full image). */
-size_t img_chain_length(const struct img_chain *c);
-/* Fills the regions of the head image in place (mapped writable at their addresses, zero
- * elsewhere): every page from the newest image of the chain that defines it, each page
- * written once. Errors as img_restore_memory. st (may be NULL) sums over the chain. */
-int img_chain_restore(struct img_chain *c, int nthreads, struct img_write_stats *st, char *err,
-		      size_t errlen);
-void img_chain_close(struct img_chain *c);
-/* Generation of the full image at the base of path's chain (path's own if it is full), by
- * reading headers only. Returns 0, or -errno/-EBADMSG (message in err). */
-int img_chain_base(const char *path, uint32_t *base_gen, char *err, size_t errlen);
-
 /* Name of a blob type ("PROC", ...) or NULL if unknown. */
 const char *img_blob_name(uint32_t type);
 
@@ -290,9 +247,6 @@ enum img_sect_type {
 
 /* IMG_CHUNK_ZSTD: zstd frame (written only by builds with libzstd; others refuse to read it). */
 enum img_chunk_flags { IMG_CHUNK_NONE = 0, IMG_CHUNK_RAW = 1, IMG_CHUNK_ZLIB = 2, IMG_CHUNK_ZSTD = 3 };
-
-/* "as in the parent image": stored_len 0, crc 0; only in images with a parent_id */
-#define IMG_CHUNK_PARENT 0x10u
 
 /* "as in the parent image": stored_len 0, crc 0; only in images with a parent_id */
 #define IMG_CHUNK_PARENT 0x10u

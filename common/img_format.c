@@ -124,6 +124,10 @@ void img_encode_info(struct img_buf *b, const struct img_header_info *h)
 	img_buf_str(b, h->cmdline, sizeof(h->cmdline));
 	img_buf_str(b, h->cwd, sizeof(h->cwd));
 	img_buf_str(b, h->hwloc_summary, sizeof(h->hwloc_summary));
+	img_buf_u64(b, h->image_id); /* appended for incremental images */
+	img_buf_u64(b, h->parent_id);
+	img_buf_u32(b, h->parent_gen);
+	img_buf_str(b, h->parent_name, sizeof(h->parent_name));
 }
 
 int img_decode_info(const uint8_t *p, size_t n, struct img_header_info *h, char *err, size_t errlen)
@@ -146,6 +150,12 @@ int img_decode_info(const uint8_t *p, size_t n, struct img_header_info *h, char 
 	img_get_str(&c, h->cmdline, sizeof(h->cmdline));
 	img_get_str(&c, h->cwd, sizeof(h->cwd));
 	img_get_str(&c, h->hwloc_summary, sizeof(h->hwloc_summary));
+	if (!c.bad && c.left) { /* files written before incremental images end here */
+		h->image_id = img_get_u64(&c);
+		h->parent_id = img_get_u64(&c);
+		h->parent_gen = img_get_u32(&c);
+		img_get_str(&c, h->parent_name, sizeof(h->parent_name));
+	}
 	/* Bytes left over are fields appended by a later writer of the same version. */
 	if (c.bad)
 		return img_fail(err, errlen, EBADMSG, "header info section is malformed");

@@ -310,6 +310,7 @@ int img_restore_memory(struct img_reader *r, int nthreads, struct img_write_stat
 			s.zero_bytes += r->regs[i].len - r->usage[i].data_bytes -
 					r->usage[i].parent_bytes;
 	}
+	s.data_bytes -= s.parent_bytes;
 	s.seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
 	log_debug("%s: restored %llu bytes of memory from %llu chunks in %.3f s", r->path,
 		  (unsigned long long)s.data_bytes, (unsigned long long)s.chunks, s.seconds);

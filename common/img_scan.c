@@ -45,6 +45,8 @@ struct img_worker {
 	uint8_t sample_out[SAMPLE_PIECE * SAMPLE_PIECES + 1024];
 	uint64_t pm[SEG_PAGES];
 	uint64_t zero_bytes;
+	uint8_t cl[SEG_PAGES]; /* 1: page unchanged since the parent image (incremental) */
+	uint64_t parent_bytes;
 };
 
 void img_wctx_abort(struct img_wctx *w, int e, const char *msg)
@@ -281,6 +283,44 @@ static void load_pagemap(struct img_worker *k, const struct img_region *r, uint6
 		k->pm[i] = ok ? (k->pm[i] >> 62) & 3 : 1; /* present or swapped */
 }
 
+/* Marks in k->cl the pages of [addr, addr + npages pages) inside the clean set; returns how
+ * many there are. Clean pages are never read: the parent image has them. */
+static size_t load_clean(struct img_worker *k, uint64_t addr, size_t npages)
+{
+	const struct img_clean *c = &k->w->clean;
+	uint64_t end = addr + npages * IMG_PAGE_SIZE;
+	size_t lo = 0, hi = c->n, n = 0;
+	memset(k->cl, 0, npages);
+	while (lo < hi) { /* first pair that ends after addr */
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->pairs[2 * mid + 1] <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < c->n && c->pairs[2 * i] < end; i++) {
+		uint64_t s = c->pairs[2 * i] > addr ? c->pairs[2 * i] : addr;
+		uint64_t e = c->pairs[2 * i + 1] < end ? c->pairs[2 * i + 1] : end;
+		memset(k->cl + (s - addr) / IMG_PAGE_SIZE, 1, (e - s) / IMG_PAGE_SIZE);
+		n += (e - s) / IMG_PAGE_SIZE;
+	}
+	return n;
+}
+
+/* Queues an IMG_CHUNK_PARENT chunk: [off, off + len) of region ri is as in the parent. */
+static int emit_parent(struct img_worker *k, size_t ri, uint64_t off, uint32_t len)
+{
+	struct img_wjob j;
+	memset(&j, 0, sizeof(j));
+	j.c.magic = IMG_CHUNK_MAGIC;
+	j.c.region = (uint32_t)ri;
+	j.c.offset = off;
+	j.c.raw_len = len;
+	j.c.flags = IMG_CHUNK_PARENT;
+	k->parent_bytes += len;
+	return push_job(k->w, &j);
+}
+
 static int do_segment(struct img_worker *k, size_t ri, uint64_t off, uint64_t len)
 {
 	struct img_wctx *w = k->w;
@@ -292,6 +332,7 @@ static int do_segment(struct img_worker *k, size_t ri, uint64_t off, uint64_t le
 	int rc = 0;
 
 	load_pagemap(k, r, addr, npages);
+	load_clean(k, addr, npages);
 	if (!(r->prot & PROT_READ)) { /* e.g. mprotect'ed by the application: copy it */
 		sb = get_buf(k);
 		if (!sb)
@@ -307,12 +348,21 @@ static int do_segment(struct img_worker *k, size_t ri, uint64_t off, uint64_t le
 		src = sb->mem;
 	}
 	for (size_t p = 0; p < npages && !rc;) {
-		while (p < npages && (!k->pm[p] || page_is_zero(src + p * IMG_PAGE_SIZE))) {
+		if (k->cl[p]) {
+			size_t a = p;
+			while (p < npages && k->cl[p])
+				p++;
+			rc = emit_parent(k, ri, off + a * IMG_PAGE_SIZE,
+					 (uint32_t)((p - a) * IMG_PAGE_SIZE));
+			continue;
+		}
+		while (p < npages && !k->cl[p] &&
+		       (!k->pm[p] || page_is_zero(src + p * IMG_PAGE_SIZE))) {
 			k->zero_bytes += IMG_PAGE_SIZE;
 			p++;
 		}
 		size_t a = p;
-		while (p < npages && k->pm[p] && !page_is_zero(src + p * IMG_PAGE_SIZE))
+		while (p < npages && !k->cl[p] && k->pm[p] && !page_is_zero(src + p * IMG_PAGE_SIZE))
 			p++;
 		if (p > a)
 			rc = emit_chunk(k, ri, off + a * IMG_PAGE_SIZE,
@@ -406,6 +456,7 @@ void img_scan_join(struct img_wctx *w)
 		for (int b = 0; b < NBUF; b++)
 			free(k->bufs[b].mem);
 		w->zero_bytes += k->zero_bytes;
+		w->parent_bytes += k->parent_bytes;
 	}
 	free(w->workers);
 	w->workers = NULL;

@@ -320,10 +320,10 @@ static int fsync_dir_of(const char *path)
 	return rc;
 }
 
-int img_write(const char *final_path, const struct img_header_info *h, const struct img_blob *blobs,
-	      size_t nblobs, const struct img_region *regs, size_t nregs,
-	      const struct img_write_opts *opts, struct img_write_stats *st, char *err,
-	      size_t errlen)
+int img_write_ex(const char *final_path, const struct img_header_info *h,
+		 const struct img_blob *blobs, size_t nblobs, const struct img_region *regs,
+		 size_t nregs, const struct img_write_opts *opts, const struct img_incr *incr,
+		 struct img_write_stats *st, char *err, size_t errlen)
 {
 	static const struct img_write_opts defaults = {1, 0, 1, 0};
 	const struct img_write_opts *op = opts ? opts : &defaults;
@@ -349,6 +349,27 @@ int img_write(const char *final_path, const struct img_header_info *h, const str
 	}
 	info = *h;
 	info.flags = op->compress ? info.flags | IMG_F_COMPRESSED : info.flags & ~IMG_F_COMPRESSED;
+	info.flags &= ~IMG_F_INCREMENTAL;
+	info.parent_id = 0;
+	info.parent_gen = 0;
+	info.parent_name[0] = 0;
+	if (incr) {
+		if (!incr->parent_id || !incr->parent_name || !incr->parent_name[0] ||
+		    strlen(incr->parent_name) >= sizeof(info.parent_name) ||
+		    (incr->nclean && !incr->clean))
+			return img_fail(err, errlen, EINVAL, "%s: bad parent description",
+					final_path);
+		for (size_t i = 0; i < incr->nclean; i++)
+			if (incr->clean[2 * i] >= incr->clean[2 * i + 1] ||
+			    (incr->clean[2 * i] | incr->clean[2 * i + 1]) % IMG_PAGE_SIZE ||
+			    (i && incr->clean[2 * i] < incr->clean[2 * i - 1]))
+				return img_fail(err, errlen, EINVAL,
+						"%s: unchanged-page ranges not sorted", final_path);
+		info.flags |= IMG_F_INCREMENTAL;
+		info.parent_id = incr->parent_id;
+		info.parent_gen = incr->parent_gen;
+		snprintf(info.parent_name, sizeof(info.parent_name), "%s", incr->parent_name);
+	}
 	if (!info.hwloc_summary[0])
 		img_hwloc_summary(info.hwloc_summary, sizeof(info.hwloc_summary));
 
@@ -361,6 +382,8 @@ int img_write(const char *final_path, const struct img_header_info *h, const str
 	w->path = final_path;
 	w->regs = regs;
 	w->nregs = nregs;
+	if (incr)
+		w->clean = (struct img_clean){incr->clean, incr->nclean};
 	w->compress = op->compress;
 	w->level = op->level > 0 && op->level <= 9 ? op->level : 1;
 	w->codec = op->codec > 0 ? op->codec : img_default_codec();
@@ -418,6 +441,8 @@ int img_write(const char *final_path, const struct img_header_info *h, const str
 		st->zero_bytes = w->zero_bytes;
 		st->chunks = o.n;
 		st->raw_chunks = o.raw_chunks;
+		st->parent_bytes = w->parent_bytes;
+		st->data_bytes = o.data_bytes - w->parent_bytes;
 		st->seconds = now_sec() - t0;
 	}
 	goto out;
@@ -436,4 +461,13 @@ out:
 	pthread_mutex_destroy(&w->mu);
 	free(w);
 	return rc;
+}
+
+int img_write(const char *final_path, const struct img_header_info *h, const struct img_blob *blobs,
+	      size_t nblobs, const struct img_region *regs, size_t nregs,
+	      const struct img_write_opts *opts, struct img_write_stats *st, char *err,
+	      size_t errlen)
+{
+	return img_write_ex(final_path, h, blobs, nblobs, regs, nregs, opts, NULL, st, err,
+			    errlen);
 }
