@@ -75,6 +75,86 @@ ERROR_VALUE = {
     "MPI_File": "(wrap_unavailable(%s), MPI_FILE_NULL)",
 }
 
+# ---- the door (wrap_door.h) and collective sequence numbers (docs/mpi-ckpt.md) -------------
+# Collectives, derived from the names: the blocking ones of COLL_BASE, their non-blocking
+# (MPI_Ix, first letter lower-cased), large-count (_c) and persistent (_init, MPI 4.0: the init
+# is collective too) forms; plus the constructors that are collective over a parent
+# communicator (CTORS). Each increments seq of its communicator (the first comm input) at the
+# door. MPI_Comm_create_group and the *_from_group(s) constructors are collective over a
+# group, not over a communicator every member of which calls them: no seq (their gid is
+# membership-based, wrap_vh_comm.c).
+COLL_BASE = {
+    "Allgather", "Allgatherv", "Allreduce", "Alltoall", "Alltoallv", "Alltoallw", "Barrier",
+    "Bcast", "Exscan", "Gather", "Gatherv", "Reduce", "Reduce_scatter", "Reduce_scatter_block",
+    "Scan", "Scatter", "Scatterv", "Neighbor_allgather", "Neighbor_allgatherv",
+    "Neighbor_alltoall", "Neighbor_alltoallv", "Neighbor_alltoallw",
+}
+CTORS = {
+    "MPI_Comm_dup", "MPI_Comm_dup_with_info", "MPI_Comm_idup", "MPI_Comm_idup_with_info",
+    "MPI_Comm_split", "MPI_Comm_split_type", "MPI_Comm_create", "MPI_Cart_create",
+    "MPI_Cart_sub", "MPI_Graph_create", "MPI_Dist_graph_create",
+    "MPI_Dist_graph_create_adjacent", "MPI_Intercomm_merge", "MPI_Intercomm_create",
+    "MPI_Win_create", "MPI_Win_allocate", "MPI_Win_allocate_c", "MPI_Win_allocate_shared",
+    "MPI_Win_allocate_shared_c", "MPI_Win_create_c", "MPI_Win_create_dynamic", "MPI_File_open",
+    "MPI_Comm_spawn", "MPI_Comm_spawn_multiple", "MPI_Comm_accept", "MPI_Comm_connect",
+    "MPIX_Comm_shrink", "MPIX_Comm_agree",
+}
+# New communicators whose gid is membership-based (set by wrap_vh_comm.c's describe), or
+# that are not described at creation (idup: parent-based without the membership).
+GID_MEMBERS = {"MPI_Intercomm_create"}
+GID_NO_MEMBERS = {"MPI_Comm_idup", "MPI_Comm_idup_with_info"}
+# Point-to-point, RMA, I/O and request completion (the rest is LOCAL); both kinds pass the
+# door in INTENT and wait in DRAIN/RESTORED: the split is for the reader and the counts.
+P2P = re.compile(r"^MPIX?_(I?[BSR]?send|I?recv|Sendrecv|I?m?probe|I?mrecv|Wait|Test|Start|"
+                 r"Request_get_status|Cancel|R?put|R?get|R?accumulate|R?get_accumulate|"
+                 r"Fetch_and_op|Compare_and_swap|Win_(fence|lock|unlock|flush|post|start|"
+                 r"complete|wait|test|sync|free)|File_|Grequest_complete|Send_init|"
+                 r"[BSR]send_init|Recv_init|P(send|recv)|Parrived|Pready)")
+# Entry points whose door is special: MPI_Finalize waits for any running checkpoint, says
+# goodbye to the lower half and stops the service thread (wrap_ckpt.c).
+DOOR_SPECIAL = {"MPI_Finalize": "wrap_ckpt_finalize_enter()"}
+
+
+def is_collective(name):
+    if name in CTORS:
+        return True
+    m = re.match(r"^MPI_(\w+?)(_init)?(_c)?$", name)
+    if not m:
+        return False
+    b = m.group(1)
+    if b in COLL_BASE:
+        return True
+    return b[0] == "I" and len(b) > 1 and (b[1].upper() + b[2:]) in COLL_BASE \
+        and not m.group(2)
+
+
+def comm_arg(e):
+    """The first communicator input of e (the one a collective counts on), or None."""
+    for hn, hk, hd, ln_expr in e["handles"]:
+        if hk == "comm" and hd == "in" and ln_expr is None:
+            return hn
+    return None
+
+
+def comm_out(e):
+    for hn, hk, hd, ln_expr in e["handles"]:
+        if hk == "comm" and hd == "out" and ln_expr is None:
+            return hn
+    return None
+
+
+def door_kind(e):
+    """(door kind, communicator argument or None) of entry e."""
+    if is_collective(e["name"]):
+        c = comm_arg(e)
+        if c is None:
+            sys.exit("collective %s has no communicator input" % e["name"])
+        return "WRAP_DOOR_COLL", c
+    if P2P.match(e["name"]):
+        return "WRAP_DOOR_P2P", None
+    return "WRAP_DOOR_LOCAL", None
+
+
 ENTRY = re.compile(r'^WRAP_FN\((\w+), ([^,]+), (\w+), "(\w+)", \((.*)\), \((.*)\), "(.*)"\)$')
 DATA = re.compile(r'^WRAP_DATA\((\w+), "(\w+)"\)$')
 
@@ -287,6 +367,23 @@ def gen_one(e):
     else:
         out.append("\t\treturn %s;" % error_value(ret, idx))
 
+    kind, cm = door_kind(e)
+    if e["name"] in DOOR_SPECIAL:
+        out.append("\twrap_door_t d_ = %s;" % DOOR_SPECIAL[e["name"]])
+    elif e["name"] in ("MPI_Start", "MPI_Startall"):
+        # a persistent collective among the requests makes it a collective (wrap_seq.c)
+        n = "1" if e["name"] == "MPI_Start" else "count"
+        rq = "request" if e["name"] == "MPI_Start" else "array_of_requests"
+        out.append("\tint dc_ = 0;")
+        out.append("\tint dk_ = wrap_seq_start_kind(%s, %s, &dc_);" % (rq, n))
+        out.append("\twrap_door_t d_ = wrap_door_enter(dk_, dc_);")
+        out.append("\twrap_seq_start_more(%s, %s);" % (rq, n))
+    else:
+        out.append("\twrap_door_t d_ = wrap_door_enter(%s, %s);" % (kind, cm or "0"))
+    child = comm_out(e) if kind == "WRAP_DOOR_COLL" and e["name"] not in GID_MEMBERS else None
+    if child:
+        out.append("\tstruct wrap_seq *ps_ = wrap_seq_of(%s);" % cm)
+        out.append("\tuint64_t pq_ = ps_->seq;")
     before, call_args, after = translate(e, lambda a: a, req)
     out += before
     call = "((__typeof__(&%s))f_)(%s)" % (strong, ", ".join(call_args))
@@ -305,6 +402,10 @@ def gen_one(e):
             out.append("\tr_ = wrap_%s_from_lower(r_);" % hk)
     if e["name"] in HOOKS:
         out.append("\twrap_hook_%s(r_, %s);" % (e["name"], ", ".join(e["args"])))
+    if child:
+        out.append("\tif (r_ == MPI_SUCCESS && %s)\n\t\twrap_seq_child(ps_, pq_, *%s, %d);" %
+                   (child, child, 0 if e["name"] in GID_NO_MEMBERS else 1))
+    out.append("\twrap_door_leave(d_);")
     if ret != "void":
         out.append("\treturn r_;")
     out.append("}")
@@ -319,15 +420,33 @@ def error_value(ret, idx):
     return ERROR_VALUE[ret] % idx
 
 
+def list_collectives(entries):
+    """--list-coll: every collective entry point (GEN or HAND), then the counts."""
+    colls = [e for e in entries if e["kind"] in ("GEN", "HAND") and is_collective(e["name"])]
+    for e in colls:
+        print("%s %s %s%s" % (e["name"], e["kind"], comm_arg(e),
+                              " -> " + comm_out(e) if comm_out(e) else ""))
+    ctors = sum(1 for e in colls if e["name"] in CTORS)
+    p2p = sum(1 for e in entries if e["kind"] == "GEN" and P2P.match(e["name"]) and
+              not is_collective(e["name"]))
+    print("collectives %d (constructors over a parent %d), point-to-point %d" %
+          (len(colls), ctors, p2p))
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--list-coll":
+        list_collectives(parse(sys.argv[2]))
+        return
     if len(sys.argv) != 4:
-        sys.exit("usage: gen_wrappers.py mpi_functions.def OUT.c OUT_HOOKS.h")
+        sys.exit("usage: gen_wrappers.py mpi_functions.def OUT.c OUT_HOOKS.h\n"
+                 "       gen_wrappers.py --list-coll mpi_functions.def")
     entries = parse(sys.argv[1])
     lines = [
         "/* wrap_generated.c - DO NOT EDIT: written by mpi-wrappers/gen_wrappers.py from",
         " * mpi-wrappers/mpi_functions.def. Every GEN entry: handles translated, call gate, lower",
         " * MPICH function from the contract; every UNSUP entry: a clear refusal. */",
         '#include "wrap.h"',
+        '#include "wrap_door.h"',
         "",
         "#pragma GCC diagnostic ignored \"-Wunused-parameter\"",
         "",
@@ -340,6 +459,13 @@ def main():
         lines += gen_one(e)
         lines.append("")
     lines.append("/* %d generated wrappers, %d refusing stubs */" % (n["GEN"], n["UNSUP"]))
+    colls = [e["name"] for e in entries if e["kind"] in ("GEN", "HAND") and
+             is_collective(e["name"])]
+    lines.append("")
+    lines.append("/* the %d collective entry points (gen_wrappers.py --list-coll) */" % len(colls))
+    lines.append("const unsigned char wrap_seq_coll_fn[WRAP_NFUNCS] = {")
+    lines += ["\t[WRAP_IDX_%s] = 1," % c for c in colls]
+    lines.append("};")
     hooks = ["/* wrap_hooks.h - DO NOT EDIT: written by mpi-wrappers/gen_wrappers.py. The hooks",
              " * that generated wrappers call after the lower call (see HOOKS there); each is",
              " * defined by hand in a wrap_vh_*.c file, which includes this header. */",

@@ -14,10 +14,15 @@
  * If the lower half already initialised MPI itself (it may, to own the network across
  * restarts), the application's MPI_Init* does not initialise it again: it succeeds, and
  * MPI_Init_thread reports the level the lower MPI runs at (bounded as above).
+ *
+ * Checkpointing: once the lower MPI is initialised, MPI_Init* sets up the mailbox, the private
+ * communicator and the service thread (wrap_ckpt_init, wrap_ckpt.c). Every entry point here
+ * passes the door (wrap_door.h) like the generated ones.
  */
 #include <stdarg.h>
 
 #include "wrap.h"
+#include "wrap_door.h"
 
 static uint64_t init_thread_fs; /* upper FS base of the thread that called MPI_Init* */
 
@@ -45,43 +50,56 @@ static int lower_initialized(void)
 
 WRAP_EXPORT int PMPI_Init(int *argc, char ***argv)
 {
+	wrap_door_t d = wrap_door_enter(WRAP_DOOR_LOCAL, 0);
 	int r = lower_initialized();
-	if (r < 0)
+	if (r < 0) {
+		wrap_door_leave(d);
 		return -r;
+	}
 	if (r == 0)
 		WRAP_DOWN(r, MPI_Init, argc, argv);
 	else
 		r = MPI_SUCCESS;
-	if (r == MPI_SUCCESS)
+	if (r == MPI_SUCCESS) {
 		init_thread_fs = self_fs();
+		r = wrap_ckpt_init();
+	}
+	wrap_door_leave(d);
 	return r;
 }
 WRAP_ALIAS(PMPI_Init, MPI_Init)
 
 WRAP_EXPORT int PMPI_Init_thread(int *argc, char ***argv, int required, int *provided)
 {
+	wrap_door_t d = wrap_door_enter(WRAP_DOOR_LOCAL, 0);
 	int r = lower_initialized(), got = MPI_THREAD_SINGLE;
-	if (r < 0)
+	if (r < 0) {
+		wrap_door_leave(d);
 		return -r;
+	}
 	int bound = thread_level_bound();
 	int ask = required < bound ? required : bound;
 	if (r == 0)
 		WRAP_DOWN(r, MPI_Init_thread, argc, argv, ask, &got);
 	else
 		WRAP_DOWN(r, MPI_Query_thread, &got);
-	if (r != MPI_SUCCESS)
-		return r;
-	init_thread_fs = self_fs();
-	if (provided)
-		*provided = got < bound ? got : bound;
-	return MPI_SUCCESS;
+	if (r == MPI_SUCCESS) {
+		init_thread_fs = self_fs();
+		if (provided)
+			*provided = got < bound ? got : bound;
+		r = wrap_ckpt_init();
+	}
+	wrap_door_leave(d);
+	return r;
 }
 WRAP_ALIAS(PMPI_Init_thread, MPI_Init_thread)
 
 WRAP_EXPORT int PMPI_Query_thread(int *provided)
 {
 	int r, got = MPI_THREAD_SINGLE;
+	wrap_door_t d = wrap_door_enter(WRAP_DOOR_LOCAL, 0);
 	WRAP_DOWN(r, MPI_Query_thread, &got);
+	wrap_door_leave(d);
 	if (r == MPI_SUCCESS && provided) {
 		int bound = thread_level_bound();
 		*provided = got < bound ? got : bound;
@@ -93,7 +111,9 @@ WRAP_ALIAS(PMPI_Query_thread, MPI_Query_thread)
 WRAP_EXPORT int PMPI_Is_thread_main(int *flag)
 {
 	int r, lower_flag = 0;
+	wrap_door_t d = wrap_door_enter(WRAP_DOOR_LOCAL, 0);
 	WRAP_DOWN(r, MPI_Is_thread_main, &lower_flag);
+	wrap_door_leave(d);
 	if (r == MPI_SUCCESS && flag)
 		*flag = init_thread_fs != 0 && self_fs() == init_thread_fs;
 	return r;
@@ -104,7 +124,9 @@ WRAP_ALIAS(PMPI_Is_thread_main, MPI_Is_thread_main)
 WRAP_EXPORT int PMPI_Pcontrol(const int level, ...)
 {
 	int r;
+	wrap_door_t d = wrap_door_enter(WRAP_DOOR_LOCAL, 0);
 	WRAP_DOWN(r, MPI_Pcontrol, level);
+	wrap_door_leave(d);
 	return r;
 }
 WRAP_ALIAS(PMPI_Pcontrol, MPI_Pcontrol)

@@ -99,6 +99,14 @@ enum wrap_vh_kind {
 
 struct wrap_vh_attr; /* wrap_vh_keyval.c */
 
+/* Collective bookkeeping of a communicator (wrap_door.h, wrap_seq.c, docs/mpi-ckpt.md): seq =
+ * collectives this process entered on it; gid = its name on every member (0: not tracked,
+ * e.g. size 1). Only communicator entries use it; wrap_vh_new zeroes it. */
+struct wrap_seq {
+	uint64_t seq;
+	uint64_t gid;
+};
+
 /* One virtual handle. */
 struct wrap_vh_obj {
 	int64_t real;		    /* the lower MPI's handle (MPI_File: the pointer) */
@@ -112,6 +120,7 @@ struct wrap_vh_obj {
 	void *desc;		    /* the kind's description (wrap_vh_<kind>.c) */
 	struct wrap_vh_attr *attrs; /* comm, datatype, win: attributes set on it */
 	uint64_t aux;		    /* kind's use (errhandler/op: pool slot; keyval: context) */
+	struct wrap_seq cs;	    /* communicators: collective seq and gid */
 };
 
 /* A request also keeps where it came from and, when it can be made again, its arguments. */
@@ -344,6 +353,14 @@ int wrap_vh_key_cmp(const int *ka, int la, uint64_t sa, const int *kb, int lb,
 /* A lower intracommunicator over the given world ranks (this process among them), made with
  * MPI_Comm_create_group on MPI_COMM_WORLD (tag: any value all members pass). */
 int wrap_vh_comm_of_ranks(const int *ranks, int n, int tag, int *comm) WRAP_HIDDEN;
+/* gid of communicator entry e (wrap_seq.c calls it after a constructor): parent-based
+ * (pgid != 0: hash of the parent's gid, the parent's seq at the creating call and, when
+ * members != 0, the membership) or, pgid == 0, membership-based (the rebuild's key and count).
+ * Size-1 communicators get gid 0 (never reported). */
+void wrap_vh_comm_set_gid(struct wrap_vh_obj *e, uint64_t pgid, uint64_t pseq,
+			  int members) WRAP_HIDDEN;
+/* Members of communicator entry e (local + remote group), 0 when not described yet. */
+int wrap_vh_comm_size(const struct wrap_vh_obj *e) WRAP_HIDDEN;
 /* The virtual error handler an object's lower handle has now (a description reference), or
  * the predefined one. kind: WRAP_VH_COMM, WRAP_VH_WIN, WRAP_VH_FILE. */
 int64_t wrap_vh_errhandler_of(int kind, int64_t real) WRAP_HIDDEN;

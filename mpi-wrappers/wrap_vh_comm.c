@@ -279,8 +279,52 @@ static int comm_describe(struct wrap_vh_obj *e)
 	}
 	if (!d->ranks)
 		return -1; /* a member outside MPI_COMM_WORLD */
-	return wrap_vh_member_key(0, d->ranks, d->n, d->inter ? d->rranks : NULL, d->rn, &d->key,
-				  &d->keylen, &d->seq, &d->hash);
+	if (wrap_vh_member_key(0, d->ranks, d->n, d->inter ? d->rranks : NULL, d->rn, &d->key,
+			       &d->keylen, &d->seq, &d->hash) != 0)
+		return -1;
+	if (e->cs.gid == 0) /* a constructor with a parent sets it again right after */
+		wrap_vh_comm_set_gid(e, 0, 0, 1);
+	return 0;
+}
+
+/* ---- gid (docs/mpi-ckpt.md: the same on every member) ------------------------------------ */
+
+static uint64_t mix64(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h;
+}
+
+int wrap_vh_comm_size(const struct wrap_vh_obj *e)
+{
+	const struct comm_desc *d = e->desc;
+	return d ? d->n + (d->inter ? d->rn : 0) : 0;
+}
+
+void wrap_vh_comm_set_gid(struct wrap_vh_obj *e, uint64_t pgid, uint64_t pseq, int members)
+{
+	const struct comm_desc *d = e->desc;
+	uint64_t h = 0x73706c6974636b70ull, mh = 0;
+	if (d && d->key)
+		for (int i = 0; i < d->keylen; i++)
+			mh = mix64(mh, (uint64_t)(uint32_t)d->key[i]);
+	if (d && wrap_vh_comm_size(e) == 1) {
+		e->cs.gid = 0;
+		return;
+	}
+	if (pgid) {
+		h = mix64(mix64(mix64(h, pgid), pseq), members ? mh : 0);
+	} else {
+		if (!d || !d->key) { /* not described: cannot be named alike everywhere */
+			e->cs.gid = 0;
+			return;
+		}
+		h = mix64(mix64(mix64(h, 0x6d656d62ull), mh), d->seq);
+	}
+	e->cs.gid = h < 2 ? h + 2 : h; /* 0 = untracked, 1 = MPI_COMM_WORLD */
 }
 
 static void comm_snapshot(struct wrap_vh_obj *e)

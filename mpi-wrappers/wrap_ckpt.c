@@ -1,0 +1,497 @@
+/*
+ * wrap_ckpt.c - the upper half's side of MPI checkpointing (docs/mpi-ckpt.md, sections 1-2):
+ * the mailbox to the lower half, the private communicator, the service thread and the phases
+ * and rounds it runs.
+ *
+ * Mailbox (common/mpi_ckpt.h): a static object of this library, i.e. upper memory inside the
+ * arena, saved in the image and back at the same address after a restart; published in
+ * contract.mpi_mailbox by MPI_Init*, with efd copied from contract.mpi_efd (after a restart
+ * the lower half writes efd itself); -1: no eventfd, replies are only stored.
+ *
+ * Service thread: an upper pthread made at MPI_Init*. It waits with FUTEX_WAIT (shared op,
+ * as the header says the lower half wakes it) on to_upper, with a timeout as a safety net,
+ * and runs each command:
+ *   SUSPEND   phase INTENT, targets none (every collective waits), REP_REPORT round 0;
+ *   TARGETS   store the targets, wake the door, REP_REPORT when settled (every seq >= target
+ *             and no thread inside a collective: QUIET) or stalled (nothing moved for 20 ms:
+ *             STALLED, plus QUIET when no thread is inside a collective);
+ *   final     phase DRAIN, wait until no thread is inside MPI, wrap_drain_run (wrap_drain.c),
+ *             wrap_vh_prepare_checkpoint, REP_QUIESCED;
+ *   RESUME    phase RUN, wake, REP_RESUMED (drops a report it was preparing);
+ *   RESTARTED membarrier again, private communicator again, wrap_vh_rebuild_all, phase RUN,
+ *             wake, REP_RESUMED with the rebuild's warnings in text.
+ * Only this thread writes the phase (and the lower half writes RESTORED before a restored
+ * thread runs). Its MPI calls never wait at the door.
+ *
+ * MPI_Finalize (wrap_ckpt_finalize_enter): waits at the door until RUN and takes the service
+ * state IDLE -> FINALIZING (a checkpoint that starts later gets REP_ERROR), sets finalized,
+ * REP_FINALIZED, stops the service thread and frees the private communicator, all before the
+ * lower MPI_Finalize.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wrap.h"
+#include "wrap_door.h"
+
+struct lh_mpi_mailbox wrap_ckpt_mb __attribute__((aligned(4096)));
+#define MB wrap_ckpt_mb
+
+static MPI_Comm private_comm = MPI_COMM_NULL; /* a LOWER handle */
+static pthread_t service;
+static int service_running, service_stop;
+
+enum svc_state { SVC_IDLE = 0, SVC_ACTIVE = 1, SVC_FINALIZING = 2 };
+static uint32_t svc_state;
+
+static uint64_t t_suspend, t_final; /* ns, for quiesce_ns / drain_ns */
+static int suspend_seen;	    /* a SUSPEND since the last RESUME */
+
+MPI_Comm wrap_ckpt_private_comm(void) { return private_comm; }
+
+/* Provided by wrap_drain.c (upper-p2p); this default drains nothing. */
+__attribute__((weak)) int wrap_drain_run(char *err, size_t errlen) WRAP_HIDDEN;
+__attribute__((weak)) int wrap_drain_run(char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	return 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ns(long ns)
+{
+	struct timespec ts = {0, ns};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static void set_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void set_text(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(MB.text, sizeof(MB.text), fmt, ap);
+	va_end(ap);
+}
+
+/* upper -> lower: fields are set; publish and wake the lower checkpoint thread. */
+static void reply(uint32_t rep)
+{
+	static int efd_warned;
+	MB.reply = rep;
+	__atomic_fetch_add(&MB.to_lower, 1, __ATOMIC_RELEASE);
+	int32_t efd = __atomic_load_n(&MB.efd, __ATOMIC_ACQUIRE);
+	if (efd < 0)
+		return; /* the lower half has not looked yet: it reads reply when it does */
+	uint64_t one = 1;
+	long r = syscall(SYS_write, efd, &one, sizeof(one));
+	if (r != (long)sizeof(one) && !efd_warned) {
+		efd_warned = 1;
+		fprintf(stderr,
+			"splitckpt: rank %d: MPI service thread cannot wake the lower half (write "
+			"to its eventfd %d: %s); the checkpoint of this rank may hang\n",
+			MB.world_rank, efd, r < 0 ? strerror(errno) : "short write");
+	}
+}
+
+static void set_phase(uint32_t ph)
+{
+	__atomic_store_n(&MB.phase, ph, __ATOMIC_SEQ_CST);
+	wrap_door_wake();
+}
+
+/* ---- the report ----------------------------------------------------------------------------- */
+
+struct wanted {
+	struct wrap_seq *s[64];
+	unsigned n;
+};
+
+static void note_want(struct wrap_seq *s, void *arg)
+{
+	struct wanted *w = arg;
+	if (w->n < 64)
+		w->s[w->n++] = s;
+}
+
+/* One tracked communicator: its bookkeeping (size > 1 and gid != 0). fn(s, arg) for each;
+ * returns the count, or -1 when the list cannot be made. */
+static int each_comm(void (*fn)(struct wrap_seq *s, void *arg), void *arg)
+{
+	size_t n = 0;
+	int cnt = 0;
+	if (MB.world_size > 1) {
+		fn(&wrap_seq_world, arg);
+		cnt++;
+	}
+	wrap_vh_lock();
+	struct wrap_vh_obj **v = wrap_vh_list(WRAP_VH_COMM, &n);
+	if (!v && n) {
+		wrap_vh_unlock();
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (v[i]->cs.gid == 0 || wrap_vh_comm_size(v[i]) == 1)
+			continue;
+		fn(&v[i]->cs, arg);
+		cnt++;
+	}
+	wrap_vh_unlock();
+	free(v);
+	return cnt;
+}
+
+struct rep_ctx {
+	struct wanted *w;
+	uint32_t n;
+	int overflow;
+};
+
+static void add_report(struct wrap_seq *s, void *arg)
+{
+	struct rep_ctx *r = arg;
+	if (r->n >= LH_MPI_MAX_COMMS) {
+		r->overflow = 1;
+		return;
+	}
+	struct lh_mpi_comm_seq *e = &MB.report[r->n++];
+	e->gid = s->gid;
+	e->seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+	e->want = 0;
+	for (unsigned i = 0; i < r->w->n; i++)
+		if (r->w->s[i] == s)
+			e->want = e->seq + 1;
+}
+
+/* State of the rank now: behind = a tracked seq below its target; sum = sum of seqs. */
+struct state {
+	struct wrap_door_census c;
+	uint64_t sum;
+	int behind;
+};
+
+static void sum_seq(struct wrap_seq *s, void *arg)
+{
+	struct state *st = arg;
+	uint64_t q = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+	st->sum += q;
+	if (q < wrap_door_target(s->gid))
+		st->behind = 1;
+}
+
+static void look(struct state *st, struct wanted *w)
+{
+	memset(st, 0, sizeof(*st));
+	if (w)
+		w->n = 0;
+	wrap_door_barrier();
+	wrap_door_census(&st->c, w ? note_want : NULL, w);
+	each_comm(sum_seq, st);
+}
+
+static int send_report(uint32_t round, uint32_t flags)
+{
+	struct wanted w;
+	struct state st;
+	struct rep_ctx r = {&w, 0, 0};
+	look(&st, &w);
+	if (st.c.in_coll == 0)
+		flags |= LH_MPI_REPORT_QUIET;
+	if (each_comm(add_report, &r) < 0 || r.overflow) {
+		set_text("rank %d: more than %d communicators (or out of memory): this "
+			 "checkpoint cannot be taken",
+			 MB.world_rank, LH_MPI_MAX_COMMS);
+		reply(LH_MPI_REP_ERROR);
+		return -1;
+	}
+	MB.report_round = round;
+	MB.report_flags = flags;
+	MB.n_report = r.n;
+	reply(LH_MPI_REP_REPORT);
+	return 0;
+}
+
+/* ---- commands ------------------------------------------------------------------------------- */
+
+static uint32_t cmd_seen; /* to_upper value of the last command taken */
+
+static int new_command(void)
+{
+	return __atomic_load_n(&MB.to_upper, __ATOMIC_ACQUIRE) != cmd_seen;
+}
+
+static void do_suspend(void)
+{
+	uint32_t idle = SVC_IDLE;
+	if (!__atomic_compare_exchange_n(&svc_state, &idle, SVC_ACTIVE, 0, __ATOMIC_SEQ_CST,
+					 __ATOMIC_SEQ_CST) &&
+	    idle != SVC_ACTIVE) {
+		set_text("rank %d is in MPI_Finalize: an MPI job cannot be checkpointed while "
+			 "some ranks finalize; checkpoint earlier or after the job",
+			 MB.world_rank);
+		reply(LH_MPI_REP_ERROR);
+		return;
+	}
+	suspend_seen = 1;
+	t_suspend = now_ns();
+	MB.drained_msgs = MB.drained_bytes = MB.quiesce_ns = MB.drain_ns = 0;
+	wrap_door_targets_clear();
+	set_phase(LH_MPI_INTENT);
+	send_report(0, 0);
+}
+
+/* After TARGETS of a round: report when settled or stalled (or give up for a new command). */
+static void settle(uint32_t round)
+{
+	struct state st, last;
+	uint64_t since = now_ns();
+	look(&last, NULL);
+	for (;;) {
+		if (new_command())
+			return; /* RESUME overtook the report: drop it */
+		look(&st, NULL);
+		if (!st.behind && st.c.in_coll == 0) {
+			send_report(round, 0);
+			return;
+		}
+		if (st.sum != last.sum || st.c.in_coll != last.c.in_coll ||
+		    st.c.waiting != last.c.waiting || st.c.inside != last.c.inside) {
+			last = st;
+			since = now_ns();
+		} else if (now_ns() - since >= 20000000ull) {
+			send_report(round, LH_MPI_REPORT_STALLED);
+			return;
+		}
+		sleep_ns(200000);
+	}
+}
+
+static void do_final(void)
+{
+	struct state st;
+	char err[LH_MPI_TEXT] = "";
+	t_final = now_ns();
+	MB.quiesce_ns = t_final - t_suspend;
+	set_phase(LH_MPI_DRAIN);
+	for (;;) { /* threads in blocking calls step out through the door */
+		look(&st, NULL);
+		if (st.c.inside == 0)
+			break;
+		if (new_command())
+			return;
+		sleep_ns(200000);
+	}
+	if (wrap_drain_run(err, sizeof(err)) != 0) {
+		set_text("rank %d: drain failed: %s", MB.world_rank, err[0] ? err : "(no reason)");
+		reply(LH_MPI_REP_ERROR);
+		return;
+	}
+	wrap_vh_prepare_checkpoint();
+	MB.drain_ns = now_ns() - t_final;
+	MB.text[0] = 0;
+	reply(LH_MPI_REP_QUIESCED);
+}
+
+static void do_targets(void)
+{
+	uint32_t n = MB.n_targets, round = MB.round;
+	if (!suspend_seen) {
+		set_text("rank %d: MPI targets without a checkpoint (round %u)", MB.world_rank,
+			 round);
+		reply(LH_MPI_REP_ERROR);
+		return;
+	}
+	if (n > LH_MPI_MAX_COMMS)
+		n = LH_MPI_MAX_COMMS;
+	for (uint32_t i = 0; i < n; i++)
+		if (wrap_door_target_set(MB.targets[i].gid, MB.targets[i].target) != 0) {
+			set_text("rank %d: target table full", MB.world_rank);
+			reply(LH_MPI_REP_ERROR);
+			return;
+		}
+	wrap_door_wake();
+	if (MB.final)
+		do_final();
+	else
+		settle(round);
+}
+
+static void to_run(void)
+{
+	set_phase(LH_MPI_RUN);
+	wrap_door_targets_clear();
+	suspend_seen = 0;
+	uint32_t act = SVC_ACTIVE;
+	__atomic_compare_exchange_n(&svc_state, &act, SVC_IDLE, 0, __ATOMIC_SEQ_CST,
+				    __ATOMIC_SEQ_CST);
+	wrap_door_wake();
+}
+
+static int make_private_comm(void)
+{
+	int r;
+	private_comm = MPI_COMM_NULL;
+	WRAP_DOWN(r, MPI_Comm_dup, MPI_COMM_WORLD, &private_comm);
+	return r;
+}
+
+static void do_restarted(void)
+{
+	int r;
+	wrap_door_membarrier_setup(); /* a fresh process: register again */
+	MB.epoch = wrap_contract_ok ? wrap_contract_ok->epoch : MB.epoch;
+	r = make_private_comm();
+	int fails = wrap_vh_rebuild_all();
+	to_run();
+	if (r != MPI_SUCCESS)
+		set_text("rank %d: the private communicator could not be made again (MPI error "
+			 "%d): the next checkpoint will fail",
+			 MB.world_rank, r);
+	else if (fails)
+		set_text("rank %d: %d MPI objects could not be made again (see this rank's "
+			 "stderr); their handles are now null handles",
+			 MB.world_rank, fails);
+	else
+		MB.text[0] = 0;
+	reply(LH_MPI_REP_RESUMED);
+}
+
+static void run_command(uint32_t cmd)
+{
+	switch (cmd) {
+	case LH_MPI_CMD_SUSPEND:
+		do_suspend();
+		break;
+	case LH_MPI_CMD_TARGETS:
+		do_targets();
+		break;
+	case LH_MPI_CMD_RESUME:
+		to_run();
+		MB.text[0] = 0;
+		reply(LH_MPI_REP_RESUMED);
+		break;
+	case LH_MPI_CMD_RESTARTED:
+		do_restarted();
+		break;
+	default:
+		set_text("rank %d: unknown MPI command %u from the lower half", MB.world_rank, cmd);
+		reply(LH_MPI_REP_ERROR);
+	}
+}
+
+static void *service_main(void *arg)
+{
+	(void)arg;
+	wrap_door_set_service();
+	for (;;) {
+		uint32_t v = __atomic_load_n(&MB.to_upper, __ATOMIC_ACQUIRE);
+		if (v != cmd_seen) {
+			cmd_seen = v;
+			run_command(__atomic_load_n(&MB.cmd, __ATOMIC_ACQUIRE));
+			continue;
+		}
+		if (__atomic_load_n(&service_stop, __ATOMIC_ACQUIRE))
+			break;
+		/* the lower half wakes us with FUTEX_WAKE (not the private op); 1 s timeout only
+		 * bounds how long MPI_Finalize may wait for this thread to notice service_stop */
+		struct timespec ts = {1, 0};
+		syscall(SYS_futex, &MB.to_upper, FUTEX_WAIT, v, &ts, NULL, 0);
+	}
+	return NULL;
+}
+
+/* ---- MPI_Init*, MPI_Finalize ------------------------------------------------------------------ */
+
+int wrap_ckpt_init(void)
+{
+	struct lh_contract *c = (struct lh_contract *)wrap_contract_ok;
+	int r, lvl = MPI_THREAD_SINGLE;
+	if (!c)
+		return MPI_ERR_OTHER;
+	if (service_running)
+		return MPI_SUCCESS;
+	MB.magic = LH_MPI_MAILBOX_MAGIC;
+	MB.version = LH_MPI_MAILBOX_VERSION;
+	MB.size = sizeof(MB);
+	/* the lower half's eventfd: from the contract (it cannot know the mailbox earlier) */
+	MB.efd = c->size >= offsetof(struct lh_contract, mpi_efd) + sizeof(int32_t) ? c->mpi_efd : -1;
+	MB.epoch = c->epoch;
+	WRAP_DOWN(r, MPI_Comm_rank, MPI_COMM_WORLD, &MB.world_rank);
+	if (r == MPI_SUCCESS)
+		WRAP_DOWN(r, MPI_Comm_size, MPI_COMM_WORLD, &MB.world_size);
+	if (r == MPI_SUCCESS)
+		WRAP_DOWN(r, MPI_Query_thread, &lvl);
+	if (r == MPI_SUCCESS)
+		r = make_private_comm();
+	if (r != MPI_SUCCESS)
+		return wrap_fail(WRAP_IDX_MPI_Init, r,
+				 "cannot set up MPI checkpointing (rank, size or the private "
+				 "communicator failed in the lower MPI)");
+	MB.thread_level = lvl;
+	cmd_seen = MB.to_upper;
+	wrap_door_membarrier_setup();
+	int e = pthread_create(&service, NULL, service_main, NULL);
+	if (e != 0) {
+		fprintf(stderr,
+			"splitckpt: rank %d: cannot start the MPI service thread (%s): this job "
+			"cannot be checkpointed\n",
+			MB.world_rank, strerror(e));
+		return MPI_SUCCESS; /* MPI works; the lower half sees no mailbox */
+	}
+	service_running = 1;
+	if (c->size >= offsetof(struct lh_contract, mpi_mailbox) + sizeof(void *))
+		c->mpi_mailbox = &MB;
+	MB.text[0] = 0;
+	reply(LH_MPI_REP_REGISTER);
+	return MPI_SUCCESS;
+}
+
+wrap_door_t wrap_ckpt_finalize_enter(void)
+{
+	wrap_door_t d;
+	for (;;) {
+		d = wrap_door_enter(WRAP_DOOR_NONE, 0); /* waits until RUN */
+		uint32_t idle = SVC_IDLE;
+		if (__atomic_compare_exchange_n(&svc_state, &idle, SVC_FINALIZING, 0,
+						__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) ||
+		    idle == SVC_FINALIZING)
+			break;
+		wrap_door_leave(d); /* a checkpoint started after we passed: let it run */
+		sched_yield();
+	}
+	if (!service_running)
+		return d;
+	__atomic_store_n(&MB.finalized, 1, __ATOMIC_SEQ_CST);
+	MB.text[0] = 0;
+	reply(LH_MPI_REP_FINALIZED);
+	__atomic_store_n(&service_stop, 1, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, &MB.to_upper, FUTEX_WAKE, 1, NULL, NULL, 0);
+	int e = pthread_join(service, NULL);
+	if (e != 0)
+		fprintf(stderr, "splitckpt: rank %d: cannot join the MPI service thread: %s\n",
+			MB.world_rank, strerror(e));
+	service_running = 0;
+	if (private_comm != MPI_COMM_NULL) {
+		int r;
+		WRAP_DOWN(r, MPI_Comm_free, &private_comm);
+		(void)r;
+	}
+	return d;
+}
