@@ -17,6 +17,13 @@
  * they must have completed before the checkpoint (the drain of issue "MPI checkpoint/
  * restart" decides), else the rebuild reports them.
  *
+ * Checkpoint states (wrap_p2p.h): a request the drain completed is DONE (its status saved in
+ * e->aux, no lower request): the application's Wait/Test/Request_get_status return it later
+ * and the rebuild does not post it again; an active persistent receive not completed is made
+ * again and started; a message the drain received (DRAINED, e->aux = the message) is
+ * delivered by the application's Mrecv/Imrecv. Receives are marked (F_RECV) when made, so
+ * that their completion counts (wrap_p2p_count_recvd).
+ *
  * Fast path: a new request takes an index from a per-thread cache of free indices (refilled
  * and spilled in batches under the lock), fills a few fields, and returns; completion
  * (MPI_Wait/Test*, MPI_Request_free) puts the index back in the cache. No lock, no atomic
@@ -28,6 +35,7 @@
 #include <string.h>
 
 #include "wrap.h"
+#include "wrap_p2p.h"
 
 #define TC_MAX 16
 #define TC_BATCH 8
@@ -112,6 +120,9 @@ static int new_entry(int kind, int real, const struct wrap_vh_origin *org, const
 	q->o.flags = 0;
 	q->o.serial = 0;
 	q->o.desc = (void *)org;
+	q->o.aux = 0;
+	if (org && wrap_p2p_is_recv_idx(org->idx))
+		q->o.flags = WRAP_P2P_F_RECV;
 	if (org && org->size && args) {
 		/* posting order; concurrent posts from two threads may tie (their order is not
 		 * defined anyway), so no locked instruction here */
@@ -151,6 +162,9 @@ static inline __attribute__((always_inline)) void release(int kind, uint32_t u)
 		arg_refs(q, q->o.desc, 0);
 	if (q->o.flags & WRAP_VH_F_HEAPARGS)
 		free((void *)(uintptr_t)q->args[0]);
+	if (q->o.flags & (WRAP_P2P_F_DONE | WRAP_P2P_F_DRAINED))
+		free((void *)(uintptr_t)q->o.aux);
+	q->o.aux = 0;
 	give(kind, u);
 }
 
@@ -204,12 +218,76 @@ int wrap_vh_message_new(int real) { return new_entry(WRAP_VH_MESSAGE, real, NULL
 
 void wrap_vh_message_release(uint32_t u) { release(WRAP_VH_MESSAGE, u); }
 
+int wrap_vh_request_new_done(const struct wrap_vh_origin *org, const MPI_Status *st)
+{
+	MPI_Status *s = malloc(sizeof(*s));
+	if (!s)
+		return MPI_REQUEST_NULL;
+	*s = *st;
+	uint32_t u = take(WRAP_VH_REQUEST);
+	if (__builtin_expect(u == ~0u, 0)) {
+		free(s);
+		return MPI_REQUEST_NULL;
+	}
+	struct wrap_vh_req *q = (struct wrap_vh_req *)wrap_vh_at(WRAP_VH_REQUEST, u);
+	q->o.real = MPI_REQUEST_NULL;
+	q->o.flags = WRAP_P2P_F_DONE;
+	q->o.serial = 0;
+	q->o.desc = (void *)org;
+	q->o.aux = (uint64_t)(uintptr_t)s;
+	__atomic_store_n(&q->o.live, 1, __ATOMIC_RELEASE);
+	return (int)(WRAP_VH_BASE_REQUEST + u);
+}
+
+int wrap_vh_message_new_drained(void *msg)
+{
+	uint32_t u = take(WRAP_VH_MESSAGE);
+	if (__builtin_expect(u == ~0u, 0))
+		return MPI_MESSAGE_NULL;
+	struct wrap_vh_req *q = (struct wrap_vh_req *)wrap_vh_at(WRAP_VH_MESSAGE, u);
+	q->o.real = MPI_MESSAGE_NULL;
+	q->o.flags = WRAP_P2P_F_DRAINED;
+	q->o.serial = 0;
+	q->o.desc = NULL;
+	q->o.aux = (uint64_t)(uintptr_t)msg;
+	__atomic_store_n(&q->o.live, 1, __ATOMIC_RELEASE);
+	return (int)(WRAP_VH_BASE_MESSAGE + u);
+}
+
+int wrap_vh_request_set_done(struct wrap_vh_obj *e, const MPI_Status *st, int persistent)
+{
+	MPI_Status *s = (e->flags & WRAP_P2P_F_DONE) ? (MPI_Status *)(uintptr_t)e->aux
+						      : malloc(sizeof(*s));
+	if (!s)
+		return -1;
+	*s = *st;
+	e->aux = (uint64_t)(uintptr_t)s;
+	if (!persistent)
+		e->real = MPI_REQUEST_NULL;
+	e->flags = (uint16_t)((e->flags & ~WRAP_P2P_F_ACTIVE) | WRAP_P2P_F_DONE);
+	return 0;
+}
+
+int wrap_vh_request_take_done(struct wrap_vh_obj *e, MPI_Status *st)
+{
+	MPI_Status *s = (MPI_Status *)(uintptr_t)e->aux;
+	int err = s->MPI_ERROR;
+	if (st != MPI_STATUS_IGNORE)
+		*st = *s;
+	free(s);
+	e->aux = 0;
+	e->flags &= (uint16_t)~WRAP_P2P_F_DONE;
+	return err;
+}
+
 static int req_rebuild(struct wrap_vh_obj *e, int64_t *real)
 {
 	const struct wrap_vh_origin *org = e->desc;
 	struct wrap_vh_req *q = (struct wrap_vh_req *)e;
 	int r, rq = MPI_REQUEST_NULL;
 	*real = MPI_REQUEST_NULL;
+	if ((e->flags & WRAP_P2P_F_DONE) && !(org && org->persistent))
+		return MPI_SUCCESS; /* completed by the drain: its status waits for the app */
 	if (!org || !org->replay) {
 		wrap_vh_warn("a pending request made by %s cannot be made again",
 			     org ? wrap_fn_name(org->idx) : "an unknown function");
@@ -217,7 +295,21 @@ static int req_rebuild(struct wrap_vh_obj *e, int64_t *real)
 	}
 	r = org->replay(args_of(q), &rq);
 	*real = rq;
+	/* an active persistent receive the drain did not complete: started again (an active
+	 * persistent send was completed by the drain: its receiver drained it) */
+	if (r == MPI_SUCCESS && org->persistent && (e->flags & WRAP_P2P_F_ACTIVE) &&
+	    !(e->flags & WRAP_P2P_F_DONE))
+		WRAP_DOWN(r, MPI_Start, &rq);
 	return r;
+}
+
+static int msg_rebuild(struct wrap_vh_obj *e, int64_t *real)
+{
+	*real = MPI_MESSAGE_NULL;
+	if (e->flags & WRAP_P2P_F_DRAINED)
+		return MPI_SUCCESS; /* its payload is in upper memory: Mrecv delivers it */
+	wrap_vh_warn("a matched message (MPI_Mprobe) was not received by the drain");
+	return MPI_ERR_REQUEST;
 }
 
 const struct wrap_vh_ops wrap_vh_request_ops = {
@@ -231,4 +323,5 @@ const struct wrap_vh_ops wrap_vh_message_ops = {
     .name = "message",
     .kind = WRAP_VH_MESSAGE,
     .null_handle = MPI_MESSAGE_NULL,
+    .rebuild = msg_rebuild,
 };

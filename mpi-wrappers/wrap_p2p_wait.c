@@ -1,0 +1,482 @@
+/*
+ * wrap_p2p_wait.c - completing requests under checkpointing: MPI_Wait, Waitall, Waitany,
+ * Waitsome, Test, Testall, Testany, Testsome, Request_get_status, Request_free.
+ *
+ * The blocking ones are loops of the lower Test* (wrap_p2p_spin_test and its array cousins):
+ * the thread stays on the lower TLS while it spins and reads only the phase word; at DRAIN it
+ * leaves the lower half (its requests stay pending), waits at the door and, when it may go on,
+ * reads its virtual requests again: the drain may have completed some (DONE: the saved status
+ * is returned, nothing is asked of the lower MPI), a restart may have posted them again (new
+ * lower handles).
+ *
+ * Every completion of a receive request counts once (wrap_p2p_count_recvd): here when the
+ * lower MPI completes it, in the drain when the drain does (then it is DONE and not counted
+ * again). A persistent request counts only while active (started by our MPI_Start*).
+ */
+#include <stdlib.h>
+
+#include "wrap_p2p.h"
+
+static inline int is_persistent(const struct wrap_vh_obj *e)
+{
+	const struct wrap_vh_origin *o = e->desc;
+	return o && o->persistent;
+}
+
+/* The lower MPI completed entry e (lower handle now l). */
+static void completed(struct wrap_vh_obj *e, MPI_Request *req, MPI_Request l)
+{
+	if (e->flags & WRAP_P2P_F_RECV) {
+		if (!is_persistent(e) || (e->flags & WRAP_P2P_F_ACTIVE))
+			wrap_p2p_count_recvd(1);
+	}
+	if ((int64_t)l == e->real) { /* persistent: inactive again */
+		e->flags &= (uint16_t)~WRAP_P2P_F_ACTIVE;
+		return;
+	}
+	wrap_vh_request_release(e->vidx);
+	*req = l; /* MPI_REQUEST_NULL */
+}
+
+/* Entry e is DONE (completed by the drain, or delivered from the queue): return its status. */
+static int finish_done(struct wrap_vh_obj *e, MPI_Request *req, MPI_Status *st)
+{
+	int err = wrap_vh_request_take_done(e, st);
+	if (!is_persistent(e)) {
+		wrap_vh_request_release(e->vidx);
+		*req = MPI_REQUEST_NULL;
+	}
+	return err;
+}
+
+int wrap_p2p_wait(MPI_Request *req, MPI_Status *st)
+{
+	void *ft = wrap_lower_fn(WRAP_IDX_MPI_Test);
+	int r, flag;
+	if (!ft)
+		return wrap_unavailable(WRAP_IDX_MPI_Test);
+	for (;;) {
+		struct wrap_vh_obj *e = wrap_p2p_req_entry(*req);
+		if (!e) { /* null or predefined (a completed MPI_PROC_NULL request) */
+			WRAP_DOWN(r, MPI_Wait, req, st);
+			return r;
+		}
+		if (e->flags & WRAP_P2P_F_DONE)
+			return finish_done(e, req, st);
+		if (wrap_door_must_step_out()) {
+			wrap_door_step_out();
+			continue;
+		}
+		MPI_Request l = (MPI_Request)e->real;
+		const volatile uint32_t *ph = wrap_p2p_phase_word();
+		flag = 0;
+		uint64_t g = wrap_gate_enter();
+		r = wrap_p2p_spin_test(ft, &l, &flag, st, ph);
+		wrap_gate_leave(g);
+		if (flag || r != MPI_SUCCESS) {
+			completed(e, req, l);
+			return r;
+		}
+	}
+}
+
+/* Lower handles of n virtual requests (DONE ones: MPI_REQUEST_NULL); e[i] their entries. */
+static void to_lower(int n, const MPI_Request *reqs, MPI_Request *l, struct wrap_vh_obj **e,
+		     int *ndone)
+{
+	*ndone = 0;
+	for (int i = 0; i < n; i++) {
+		e[i] = wrap_p2p_req_entry(reqs[i]);
+		if (!e[i])
+			l[i] = reqs[i];
+		else if (e[i]->flags & WRAP_P2P_F_DONE) {
+			l[i] = MPI_REQUEST_NULL;
+			(*ndone)++;
+		} else
+			l[i] = (MPI_Request)e[i]->real;
+	}
+}
+
+/* After the lower call completed index i (lower handle l[i]). */
+static int after_one(struct wrap_vh_obj *e, MPI_Request *req, MPI_Request l, MPI_Status *st)
+{
+	if (!e) {
+		*req = l;
+		return MPI_SUCCESS;
+	}
+	if (e->flags & WRAP_P2P_F_DONE)
+		return finish_done(e, req, st);
+	completed(e, req, l);
+	return MPI_SUCCESS;
+}
+
+struct arrays {
+	MPI_Request lb[WRAP_VH_STACK];
+	struct wrap_vh_obj *eb[WRAP_VH_STACK];
+	MPI_Request *l;
+	struct wrap_vh_obj **e;
+};
+
+static int arrays_get(struct arrays *a, int n)
+{
+	a->l = a->lb;
+	a->e = a->eb;
+	if (n <= WRAP_VH_STACK)
+		return 0;
+	a->l = malloc(sizeof(*a->l) * (size_t)n);
+	a->e = malloc(sizeof(*a->e) * (size_t)n);
+	if (!a->l || !a->e) {
+		free(a->l);
+		free(a->e);
+		return -1;
+	}
+	return 0;
+}
+
+static void arrays_put(struct arrays *a)
+{
+	if (a->l != a->lb) {
+		free(a->l);
+		free(a->e);
+	}
+}
+
+static MPI_Status *st_at(MPI_Status *sts, int i)
+{
+	return sts == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &sts[i];
+}
+
+/* Waitall (blocking) / Testall (once). */
+static int all(int n, MPI_Request reqs[], int *flag, MPI_Status sts[], int blocking)
+{
+	void *ft = wrap_lower_fn(WRAP_IDX_MPI_Testall);
+	struct arrays a;
+	int r = MPI_SUCCESS, f, ndone, errs = 0;
+	if (!ft)
+		return wrap_unavailable(WRAP_IDX_MPI_Testall);
+	if (n <= 0 || !reqs) {
+		WRAP_DOWN(r, MPI_Testall, n, reqs, flag, sts);
+		return r;
+	}
+	if (arrays_get(&a, n) != 0)
+		return wrap_fail(WRAP_IDX_MPI_Waitall, MPI_ERR_NO_MEM, "out of memory");
+	for (;;) {
+		to_lower(n, reqs, a.l, a.e, &ndone);
+		if (blocking && wrap_door_must_step_out()) {
+			wrap_door_step_out();
+			continue;
+		}
+		const volatile uint32_t *ph = wrap_p2p_phase_word();
+		unsigned spins = 0;
+		f = 0;
+		uint64_t g = wrap_gate_enter();
+		for (;;) {
+			r = ((__typeof__(&PMPI_Testall))ft)(n, a.l, &f, sts);
+			if (r != MPI_SUCCESS || f || !blocking || !wrap_p2p_spinning(ph))
+				break;
+			if ((++spins & 1023) == 0) {
+				long ret;
+				__asm__ volatile("syscall"
+						 : "=a"(ret)
+						 : "0"(24L)
+						 : "rcx", "r11", "memory");
+			} else {
+				__builtin_ia32_pause();
+			}
+		}
+		wrap_gate_leave(g);
+		if (f || r != MPI_SUCCESS || !blocking)
+			break;
+	}
+	if (flag)
+		*flag = f;
+	if (f || r != MPI_SUCCESS) {
+		for (int i = 0; i < n; i++) {
+			MPI_Status *s = st_at(sts, i);
+			int e = after_one(a.e[i], &reqs[i], a.l[i], s);
+			if (e != MPI_SUCCESS)
+				errs++;
+		}
+		if (errs && r == MPI_SUCCESS)
+			r = MPI_ERR_IN_STATUS;
+	}
+	arrays_put(&a);
+	return r;
+}
+
+int wrap_p2p_waitall(int n, MPI_Request reqs[], MPI_Status sts[])
+{
+	return all(n, reqs, NULL, sts, 1);
+}
+
+/* Waitany (blocking) / Testany (once). */
+static int any(int n, MPI_Request reqs[], int *indx, int *flag, MPI_Status *st, int blocking)
+{
+	void *ft = wrap_lower_fn(WRAP_IDX_MPI_Testany);
+	struct arrays a;
+	int r = MPI_SUCCESS, f = 0, ndone, i = MPI_UNDEFINED;
+	if (!ft)
+		return wrap_unavailable(WRAP_IDX_MPI_Testany);
+	if (n <= 0 || !reqs) {
+		WRAP_DOWN(r, MPI_Testany, n, reqs, indx, &f, st);
+		if (flag)
+			*flag = f;
+		return r;
+	}
+	if (arrays_get(&a, n) != 0)
+		return wrap_fail(WRAP_IDX_MPI_Waitany, MPI_ERR_NO_MEM, "out of memory");
+	for (;;) {
+		to_lower(n, reqs, a.l, a.e, &ndone);
+		if (ndone) {
+			for (i = 0; i < n; i++)
+				if (a.e[i] && (a.e[i]->flags & WRAP_P2P_F_DONE))
+					break;
+			f = 1;
+			r = after_one(a.e[i], &reqs[i], a.l[i], st);
+			goto out;
+		}
+		if (blocking && wrap_door_must_step_out()) {
+			wrap_door_step_out();
+			continue;
+		}
+		const volatile uint32_t *ph = wrap_p2p_phase_word();
+		unsigned spins = 0;
+		f = 0;
+		uint64_t g = wrap_gate_enter();
+		for (;;) {
+			r = ((__typeof__(&PMPI_Testany))ft)(n, a.l, &i, &f, st);
+			if (r != MPI_SUCCESS || f || !blocking || !wrap_p2p_spinning(ph))
+				break;
+			if ((++spins & 1023) == 0) {
+				long ret;
+				__asm__ volatile("syscall"
+						 : "=a"(ret)
+						 : "0"(24L)
+						 : "rcx", "r11", "memory");
+			} else {
+				__builtin_ia32_pause();
+			}
+		}
+		wrap_gate_leave(g);
+		if (f || r != MPI_SUCCESS || !blocking)
+			break;
+	}
+	if ((f || r != MPI_SUCCESS) && i != MPI_UNDEFINED && i >= 0 && i < n)
+		after_one(a.e[i], &reqs[i], a.l[i], st);
+out:
+	*indx = i;
+	if (flag)
+		*flag = f;
+	arrays_put(&a);
+	return r;
+}
+
+/* Waitsome (blocking) / Testsome (once): the DONE ones first, then what the lower MPI has. */
+static int some(int n, MPI_Request reqs[], int *outcount, int idx[], MPI_Status sts[],
+		int blocking)
+{
+	void *ft = wrap_lower_fn(WRAP_IDX_MPI_Testsome);
+	struct arrays a;
+	int r = MPI_SUCCESS, ndone, out = 0, o2 = 0, errs = 0;
+	if (!ft)
+		return wrap_unavailable(WRAP_IDX_MPI_Testsome);
+	if (n <= 0 || !reqs) {
+		WRAP_DOWN(r, MPI_Testsome, n, reqs, outcount, idx, sts);
+		return r;
+	}
+	if (arrays_get(&a, n) != 0)
+		return wrap_fail(WRAP_IDX_MPI_Waitsome, MPI_ERR_NO_MEM, "out of memory");
+	for (;;) {
+		to_lower(n, reqs, a.l, a.e, &ndone);
+		if (ndone || !blocking)
+			break;
+		if (wrap_door_must_step_out()) {
+			wrap_door_step_out();
+			continue;
+		}
+		const volatile uint32_t *ph = wrap_p2p_phase_word();
+		unsigned spins = 0;
+		uint64_t g = wrap_gate_enter();
+		for (;;) {
+			r = ((__typeof__(&PMPI_Testsome))ft)(n, a.l, &o2, idx, sts);
+			if (r != MPI_SUCCESS || o2 != 0 || !wrap_p2p_spinning(ph))
+				break;
+			if ((++spins & 1023) == 0) {
+				long ret;
+				__asm__ volatile("syscall"
+						 : "=a"(ret)
+						 : "0"(24L)
+						 : "rcx", "r11", "memory");
+			} else {
+				__builtin_ia32_pause();
+			}
+		}
+		wrap_gate_leave(g);
+		if (o2 != 0 || r != MPI_SUCCESS)
+			goto lower_done;
+	}
+	/* DONE entries (completed by the drain) first */
+	for (int i = 0; i < n && ndone; i++) {
+		if (!a.e[i] || !(a.e[i]->flags & WRAP_P2P_F_DONE))
+			continue;
+		idx[out] = i;
+		if (after_one(a.e[i], &reqs[i], a.l[i], st_at(sts, out)) != MPI_SUCCESS)
+			errs++;
+		a.e[i] = NULL;
+		a.l[i] = reqs[i];
+		out++;
+	}
+	/* then one lower Testsome on the others */
+	WRAP_DOWN(r, MPI_Testsome, n, a.l, &o2, idx + out,
+		  sts == MPI_STATUSES_IGNORE ? sts : sts + out);
+lower_done:
+	if (o2 == MPI_UNDEFINED) {
+		o2 = 0;
+		if (out == 0) {
+			*outcount = MPI_UNDEFINED;
+			arrays_put(&a);
+			return r;
+		}
+	}
+	for (int k = out; k < out + o2; k++) {
+		int i = idx[k];
+		after_one(a.e[i], &reqs[i], a.l[i], st_at(sts, k));
+	}
+	*outcount = out + o2;
+	if (errs && r == MPI_SUCCESS)
+		r = MPI_ERR_IN_STATUS;
+	arrays_put(&a);
+	return r;
+}
+
+/* ---- entry points ------------------------------------------------------------------------- */
+
+WRAP_EXPORT int PMPI_Wait(MPI_Request *request, MPI_Status *status)
+{
+	wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, MPI_COMM_NULL);
+	int r = wrap_p2p_wait(request, status);
+	wrap_door_leave(d_);
+	return r;
+}
+WRAP_ALIAS(PMPI_Wait, MPI_Wait)
+
+WRAP_EXPORT int PMPI_Test(MPI_Request *request, int *flag, MPI_Status *status)
+{
+	int r;
+	wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, MPI_COMM_NULL);
+	struct wrap_vh_obj *e = wrap_p2p_req_entry(*request);
+	if (!e) {
+		WRAP_DOWN(r, MPI_Test, request, flag, status);
+	} else if (e->flags & WRAP_P2P_F_DONE) {
+		*flag = 1;
+		r = finish_done(e, request, status);
+	} else {
+		MPI_Request l = (MPI_Request)e->real;
+		WRAP_DOWN(r, MPI_Test, &l, flag, status);
+		if (*flag || r != MPI_SUCCESS)
+			completed(e, request, l);
+	}
+	wrap_door_leave(d_);
+	return r;
+}
+WRAP_ALIAS(PMPI_Test, MPI_Test)
+
+WRAP_EXPORT int PMPI_Waitall(int count, MPI_Request array_of_requests[],
+			     MPI_Status array_of_statuses[])
+{
+	wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, MPI_COMM_NULL);
+	int r = all(count, array_of_requests, NULL, array_of_statuses, 1);
+	wrap_door_leave(d_);
+	return r;
+}
+WRAP_ALIAS(PMPI_Waitall, MPI_Waitall)
+
+WRAP_EXPORT int PMPI_Testall(int count, MPI_Request array_of_requests[], int *flag,
+			     MPI_Status array_of_statuses[])
+{
+	wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, MPI_COMM_NULL);
+	int r = all(count, array_of_requests, flag, array_of_statuses, 0);
+	wrap_door_leave(d_);
+	return r;
+}
+WRAP_ALIAS(PMPI_Testall, MPI_Testall)
+
+WRAP_EXPORT int PMPI_Waitany(int count, MPI_Request array_of_requests[], int *indx,
+			     MPI_Status *status)
+{
+	wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, MPI_COMM_NULL);
+	int r = any(count, array_of_requests, indx, NULL, status, 1);
+	wrap_door_leave(d_);
+	return r;
+}
+WRAP_ALIAS(PMPI_Waitany, MPI_Waitany)
+
+WRAP_EXPORT int PMPI_Testany(int count, MPI_Request array_of_requests[], int *indx, int *flag,
+			     MPI_Status *status)
+{
+	wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, MPI_COMM_NULL);
+	int r = any(count, array_of_requests, indx, flag, status, 0);
+	wrap_door_leave(d_);
+	return r;
+}
+WRAP_ALIAS(PMPI_Testany, MPI_Testany)
+
+WRAP_EXPORT int PMPI_Waitsome(int incount, MPI_Request array_of_requests[], int *outcount,
+			      int array_of_indices[], MPI_Status array_of_statuses[])
+{
+	wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, MPI_COMM_NULL);
+	int r = some(incount, array_of_requests, outcount, array_of_indices, array_of_statuses, 1);
+	wrap_door_leave(d_);
+	return r;
+}
+WRAP_ALIAS(PMPI_Waitsome, MPI_Waitsome)
+
+WRAP_EXPORT int PMPI_Testsome(int incount, MPI_Request array_of_requests[], int *outcount,
+			      int array_of_indices[], MPI_Status array_of_statuses[])
+{
+	wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, MPI_COMM_NULL);
+	int r = some(incount, array_of_requests, outcount, array_of_indices, array_of_statuses, 0);
+	wrap_door_leave(d_);
+	return r;
+}
+WRAP_ALIAS(PMPI_Testsome, MPI_Testsome)
+
+WRAP_EXPORT int PMPI_Request_get_status(MPI_Request request, int *flag, MPI_Status *status)
+{
+	int r;
+	wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, MPI_COMM_NULL);
+	struct wrap_vh_obj *e = wrap_p2p_req_entry(request);
+	if (e && (e->flags & WRAP_P2P_F_DONE)) {
+		*flag = 1;
+		if (status != MPI_STATUS_IGNORE)
+			*status = *(MPI_Status *)(uintptr_t)e->aux;
+		r = MPI_SUCCESS;
+	} else {
+		MPI_Request l = e ? (MPI_Request)e->real : request;
+		WRAP_DOWN(r, MPI_Request_get_status, l, flag, status);
+	}
+	wrap_door_leave(d_);
+	return r;
+}
+WRAP_ALIAS(PMPI_Request_get_status, MPI_Request_get_status)
+
+WRAP_EXPORT int PMPI_Request_free(MPI_Request *request)
+{
+	int r = MPI_SUCCESS;
+	wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, MPI_COMM_NULL);
+	struct wrap_vh_obj *e = request ? wrap_p2p_req_entry(*request) : NULL;
+	if (!e) {
+		WRAP_DOWN(r, MPI_Request_free, request);
+	} else {
+		MPI_Request l = (MPI_Request)e->real;
+		if (l != MPI_REQUEST_NULL)
+			WRAP_DOWN(r, MPI_Request_free, &l);
+		if (r == MPI_SUCCESS) {
+			wrap_vh_request_release(e->vidx);
+			*request = MPI_REQUEST_NULL;
+		}
+	}
+	wrap_door_leave(d_);
+	return r;
+}
+WRAP_ALIAS(PMPI_Request_free, MPI_Request_free)
