@@ -1,0 +1,37 @@
+/*
+ * dirty.h - which pages of the upper half changed since the last checkpoint (incremental
+ * checkpoints, --full-every K / SPLITCKPT_FULL_EVERY), and which generations a kept
+ * incremental image still needs. See dirty.c. Checkpoint thread only; not async-signal-safe.
+ */
+#ifndef LH_DIRTY_H
+#define LH_DIRTY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "image.h"
+
+/* At capture of generation gen, with the application parked: reads which pages of the
+ * private anonymous regions were written since the previous capture and write-protects every
+ * page again (so tracking restarts at this instant, also for the memory a forked writer will
+ * copy). Decides whether this image is incremental (see dirty.c) and keeps that plan for
+ * lh_dirty_incr. Never fails the checkpoint: without tracking the image is simply full.
+ * 0, or -ENOMEM. */
+int lh_dirty_capture(uint32_t gen, const struct img_region *regs, size_t n);
+
+/* The plan of the last capture: the parent and the unchanged pages, or NULL (full image). */
+const struct img_incr *lh_dirty_incr(void);
+
+/* The image_id the last capture's image must carry. */
+uint64_t lh_dirty_image_id(void);
+
+/* Generation gen (the last captured one) is committed: the next may build on it. */
+void lh_dirty_committed(uint32_t gen);
+
+/* Retention: the newest generation that may be deleted when gen (whose image of this process
+ * is newest_path, ".../gen-NNNNNN/name") is committed and keep generations are kept: below
+ * the oldest kept one and below the full image every kept incremental image builds on. 0 if
+ * nothing may go (keep <= 0, or a kept image's chain cannot be read). */
+uint32_t lh_dirty_prune_from(const char *newest_path, uint32_t gen, int keep);
+
+#endif
