@@ -431,15 +431,18 @@ def list_collectives(entries):
               not is_collective(e["name"]))
     print("collectives %d (constructors over a parent %d), point-to-point %d" %
           (len(colls), ctors, p2p))
+    return len(colls)
 
 
 def main():
-    if len(sys.argv) == 3 and sys.argv[1] == "--list-coll":
-        list_collectives(parse(sys.argv[2]))
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "--list-coll":
+        n = list_collectives(parse(sys.argv[2]))
+        if len(sys.argv) == 4 and n != int(sys.argv[3]):
+            sys.exit("FAIL: %d collective entry points, expected %s" % (n, sys.argv[3]))
         return
     if len(sys.argv) != 4:
         sys.exit("usage: gen_wrappers.py mpi_functions.def OUT.c OUT_HOOKS.h\n"
-                 "       gen_wrappers.py --list-coll mpi_functions.def")
+                 "       gen_wrappers.py --list-coll mpi_functions.def [EXPECTED_COUNT]")
     entries = parse(sys.argv[1])
     lines = [
         "/* wrap_generated.c - DO NOT EDIT: written by mpi-wrappers/gen_wrappers.py from",
