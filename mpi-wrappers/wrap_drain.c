@@ -13,8 +13,9 @@
  *     on every live communicator (MPI_COMM_WORLD, MPI_COMM_SELF and every virtual one the
  *       application holds, intercommunicators too) Improbe(ANY_SOURCE, ANY_TAG) and Mrecv
  *       what is there as MPI_BYTE into the queue;
- *     Allreduce(sent - recvd) on the private communicator;
- *   } until the sum is 0.
+ *     Allreduce(sent - recvd, requests not complete) on the private communicator;
+ *   } until both sums are 0 (a send completes only after its receiver drained it: a
+ *     rendezvous or a synchronous send needs the receiver's answer, which takes rounds).
  * All ranks leave the loop after the same Allreduce. A drain that has not balanced after
  * WRAP_DRAIN_LIMIT_S seconds fails (the checkpoint is refused, the job goes on): a message sent
  * to a receive the application freed or cancelled is the usual cause.
@@ -182,6 +183,7 @@ static MPI_Comm private_comm(void)
 
 struct drain_stats {
 	uint64_t msgs, bytes, completed;
+	uint64_t pending; /* requests of this round that must still complete */
 };
 
 /* Test every pending request once; completions become DONE. */
@@ -206,8 +208,14 @@ static int test_requests(struct drain_stats *ds)
 		MPI_Status st;
 		memset(&st, 0, sizeof(st));
 		WRAP_DOWN(r, MPI_Test, &l, &flag, &st);
-		if (!flag && r == MPI_SUCCESS)
+		if (!flag && r == MPI_SUCCESS) {
+			/* a send, a non-blocking collective...: its peers drain too, it completes;
+			 * receives may stay pending, generalized requests (no origin) are the
+			 * application's */
+			if (o && !(e->flags & WRAP_P2P_F_RECV))
+				ds->pending++;
 			continue;
+		}
 		if (e->flags & WRAP_P2P_F_RECV)
 			wrap_p2p_count_recvd(1);
 		st.MPI_ERROR = r;
@@ -347,7 +355,7 @@ static void mpi_err_text(int r, char *buf, size_t len)
 
 int wrap_drain_run(char *err, size_t errlen)
 {
-	struct drain_stats ds = {0, 0, 0};
+	struct drain_stats ds = {0, 0, 0, 0};
 	struct lh_mpi_mailbox *mb = wrap_contract_ok ? wrap_contract_ok->mpi_mailbox : NULL;
 	int rank = mb ? mb->world_rank : -1, r;
 	MPI_Comm priv = private_comm();
@@ -362,6 +370,7 @@ int wrap_drain_run(char *err, size_t errlen)
 	}
 	for (unsigned round = 0;; round++) {
 		MPI_Comm bad = MPI_COMM_NULL;
+		ds.pending = 0;
 		int lr = test_requests(&ds);
 		const char *what = "testing the pending requests";
 		if (lr == MPI_SUCCESS) {
@@ -374,9 +383,9 @@ int wrap_drain_run(char *err, size_t errlen)
 		}
 		/* every rank takes part in every reduction, failed or not */
 		wrap_p2p_counts(&sent, &recvd);
-		int64_t d[3] = {(int64_t)(sent - recvd), lr != MPI_SUCCESS,
-				now_s() - t0 > WRAP_DRAIN_LIMIT_S};
-		WRAP_DOWN(r, MPI_Allreduce, MPI_IN_PLACE, d, 3, MPI_INT64_T, MPI_SUM, priv);
+		int64_t d[4] = {(int64_t)(sent - recvd), lr != MPI_SUCCESS,
+				now_s() - t0 > WRAP_DRAIN_LIMIT_S, (int64_t)ds.pending};
+		WRAP_DOWN(r, MPI_Allreduce, MPI_IN_PLACE, d, 4, MPI_INT64_T, MPI_SUM, priv);
 		if (r != MPI_SUCCESS) {
 			mpi_err_text(r, why, sizeof(why));
 			snprintf(err, errlen, "rank %d: drain: Allreduce on the private "
@@ -394,16 +403,18 @@ int wrap_drain_run(char *err, size_t errlen)
 					      "(its message says why)", rank);
 			return -1;
 		}
-		if (d[0] == 0)
+		if (d[0] == 0 && d[3] == 0)
 			break;
 		if (d[2] != 0) {
 			snprintf(err, errlen,
-				 "rank %d: drain: %lld message(s) still unaccounted for after %d s "
-				 "and %u rounds (this rank: %llu sent, %llu received); a receive the "
-				 "application freed or cancelled while pending, or a send it "
-				 "cancelled, cannot be drained",
-				 rank, (long long)d[0], WRAP_DRAIN_LIMIT_S, round + 1,
-				 (unsigned long long)sent, (unsigned long long)recvd);
+				 "rank %d: drain: %lld message(s) still unaccounted for and %lld "
+				 "request(s) not complete after %d s and %u rounds (this rank: %llu "
+				 "sent, %llu received, %llu pending); a receive the application "
+				 "freed or cancelled while pending, or a send it cancelled, cannot be "
+				 "drained",
+				 rank, (long long)d[0], (long long)d[3], WRAP_DRAIN_LIMIT_S,
+				 round + 1, (unsigned long long)sent, (unsigned long long)recvd,
+				 (unsigned long long)ds.pending);
 			return -1;
 		}
 	}

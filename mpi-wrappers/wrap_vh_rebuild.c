@@ -212,7 +212,8 @@ WRAP_EXPORT int SPLITCKPT_test_rebuild_handles(void)
 	int *oldr = calloc(nr + 1, sizeof(int));
 	for (size_t i = 0; rq && oldr && i < nr; i++) {
 		const struct wrap_vh_origin *org = rq[i]->desc;
-		if (org && org->replay && !org->persistent)
+		/* (a receive the drain completed has no lower request left) */
+		if (org && org->replay && !org->persistent && rq[i]->real != MPI_REQUEST_NULL)
 			oldr[nrecv++] = (int)rq[i]->real;
 	}
 	for (size_t i = 0; wrap_vh_predef_at(i); i++)
