@@ -88,6 +88,12 @@ static void print_header(FILE *out, const struct img_reader *r)
 		human(h->arena_size, b, sizeof(b)));
 	field(out, "hwloc", h->hwloc_summary);
 	fprintf(out, "  %-14s %s\n", "flags", h->flags & IMG_F_COMPRESSED ? "compressed" : "-");
+	fprintf(out, "  %-14s %016llx\n", "image id", (unsigned long long)h->image_id);
+	if (h->parent_id)
+		fprintf(out, "  %-14s generation %u (%s, image id %016llx): incremental image\n",
+			"parent", h->parent_gen, h->parent_name, (unsigned long long)h->parent_id);
+	else
+		fprintf(out, "  %-14s none (full image)\n", "parent");
 }
 
 static void print_blobs(FILE *out, const struct img_reader *r)
@@ -132,8 +138,15 @@ static void print_totals(FILE *out, const struct img_reader *r)
 			mem += r->regs[i].len;
 		raw_chunks += r->usage[i].raw_chunks;
 	}
-	uint64_t data = r->trl.data_bytes, stored = r->trl.stored_bytes;
+	uint64_t data = r->trl.data_bytes, stored = r->trl.stored_bytes, par = 0;
+	for (size_t i = 0; i < r->nregs; i++)
+		par += r->usage[i].parent_bytes;
+	data -= par;
+	mem -= par < mem ? par : mem;
 	fprintf(out, "totals\n");
+	if (par)
+		fprintf(out, "  %-14s %llu (%s, not stored: as in the parent image)\n",
+			"unchanged", (unsigned long long)par, human(par, b, sizeof(b)));
 	fprintf(out, "  %-14s %llu (%s)\n", "memory", (unsigned long long)mem,
 		human(mem, b, sizeof(b)));
 	fprintf(out, "  %-14s %llu (%s)\n", "non-zero", (unsigned long long)data,

@@ -39,6 +39,9 @@ static void usage(FILE *f)
 		   "  --ckpt-open-files       save the content of open regular files too\n"
 		   "  --keep N                generations to keep (default 2; 0 = all)\n"
 		   "  --ckpt-threads N        compression threads (default: one per CPU)\n"
+		   "  --full-every K          incremental images: only pages written since the\n"
+		   "                          previous generation, a full image every K\n"
+		   "                          (env DMTCP_FULL_EVERY; default 0 = always full)\n"
 		   "  --no-forked-ckpt        write images with the job stopped, not from a\n"
 		   "                          copy-on-write child while it runs on\n\n"
 		   "Other:\n"
@@ -72,6 +75,7 @@ static const struct option long_opts[] = {
     {"coord-logfile", required_argument, NULL, LC_OPT_COORD_LOGFILE},
     {"keep", required_argument, NULL, LC_OPT_KEEP},
     {"ckpt-threads", required_argument, NULL, LC_OPT_CKPT_THREADS},
+    {"full-every", required_argument, NULL, LC_OPT_FULL_EVERY},
     {"no-forked-ckpt", no_argument, NULL, LC_OPT_NO_FORKED},
     {"mpi", no_argument, NULL, LC_OPT_LAST + 1},
     {"no-mpi", no_argument, NULL, LC_OPT_LAST + 2},

@@ -49,7 +49,10 @@ static void usage(FILE *f)
 		"                          (DIR/gen-NNNNNN/ckpt_*.dmtcp)\n"
 		"  --no-strict-checking    restart images made by another user or an incomplete\n"
 		"                          set of images\n"
-		"  --inspect FILE          print what is inside an image and exit\n\n"
+		"  --inspect FILE          print what is inside an image and exit\n"
+		"  --full-every K          new images incremental, a full one every K (env\n"
+		"                          DMTCP_FULL_EVERY; default 0 = always full); an\n"
+		"                          incremental image restarts with all its parents\n\n"
 		"Other:\n"
 		"  --tmpdir DIR            scratch directory (env DMTCP_TMPDIR; /tmp)\n"
 		"  -q, --quiet             fewer messages (repeat for fewer still)\n"
@@ -75,6 +78,7 @@ static const struct option long_opts[] = {
     {"quiet", no_argument, NULL, 'q'},
     {"coord-logfile", required_argument, NULL, LC_OPT_COORD_LOGFILE},
     {"keep", required_argument, NULL, LC_OPT_KEEP},
+    {"full-every", required_argument, NULL, LC_OPT_FULL_EVERY},
     {"restartdir", required_argument, NULL, OPT_RESTARTDIR},
     {"no-strict-checking", no_argument, NULL, OPT_NO_STRICT},
     {"inspect", required_argument, NULL, OPT_INSPECT},

@@ -123,6 +123,8 @@ int lc_opts_init(struct lc_opts *o, const char *tool)
 	}
 	if ((v = getenv("DMTCP_SIGCKPT")) && *v && lc_opts_apply(o, LC_OPT_CKPT_SIGNAL, v))
 		return -1;
+	if ((v = getenv("DMTCP_FULL_EVERY")) && *v && lc_opts_apply(o, LC_OPT_FULL_EVERY, v))
+		return -1;
 	return 0;
 }
 
@@ -219,6 +221,16 @@ int lc_opts_apply(struct lc_opts *o, int id, const char *arg)
 			return -1;
 		}
 		o->keep_set = 1;
+		return 0;
+	case LC_OPT_FULL_EVERY:
+		if (lc_parse_int(arg, 0, 1000000, &o->full_every)) {
+			lc_error(o,
+				 "bad --full-every '%s' (a full image every K generations, the "
+				 "others incremental; 0 or 1 = every image full)",
+				 arg);
+			return -1;
+		}
+		o->full_every_set = 1;
 		return 0;
 	case LC_OPT_CKPT_THREADS:
 		if (lc_parse_int(arg, 0, 1024, &o->ckpt_threads)) {
@@ -391,6 +403,8 @@ int lc_export_env(const struct lc_opts *o, int is_launch)
 	if ((is_launch || o->keep_set) && set_int(o, "SPLITCKPT_KEEP", o->keep))
 		return -1;
 	if (o->ckpt_threads_set && set_int(o, "SPLITCKPT_CKPT_THREADS", o->ckpt_threads))
+		return -1;
+	if (o->full_every_set && set_int(o, "SPLITCKPT_FULL_EVERY", o->full_every))
 		return -1;
 	if (o->no_forked && set_int(o, "SPLITCKPT_FORKED", 0))
 		return -1;

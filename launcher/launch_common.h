@@ -43,6 +43,7 @@ struct lc_opts {
 	const char *coord_logfile;
 	int keep, keep_set;
 	int ckpt_threads, ckpt_threads_set; /* compression threads, 0 = one per CPU */
+	int full_every, full_every_set;	    /* incremental images, a full one every K; < 2 off */
 	int no_forked;			    /* write images in place (no copy-on-write child) */
 	int started_coord; /* set by lc_coord_ensure when it started the coordinator */
 	int mpi;	   /* -1 detect from the program, 0 --no-mpi, 1 --mpi */
@@ -65,6 +66,7 @@ enum lc_opt_id {
 	LC_OPT_CKPT_THREADS,
 	LC_OPT_NO_FORKED,
 	LC_OPT_COMPRESS,
+	LC_OPT_FULL_EVERY,
 	LC_OPT_HELP,
 	LC_OPT_VERSION,
 	LC_OPT_LAST,

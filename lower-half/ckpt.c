@@ -9,6 +9,7 @@
  */
 #define LOG_PREFIX "lh"
 #include "ckpt.h"
+#include "dirty.h"
 #include "arena.h"
 #include "coord_client.h"
 #include "lh.h"
@@ -202,6 +203,8 @@ static int capture(uint32_t gen, uint32_t nprocs, struct capture *c, char *err, 
 	void *fids = NULL;
 	size_t arena_len = 0, proc_len = 0, fds_len = 0, fdata_len = 0, pipes_len = 0, fids_len = 0;
 	rc = lh_collect_regions(&c->regs, &c->nregs, &arena_blob, &arena_len);
+	if (rc == 0) /* which pages changed since the last capture (incremental images) */
+		rc = lh_dirty_capture(gen, c->regs, c->nregs);
 	if (rc == 0)
 		rc = lh_collect_proc(&proc, &proc_len);
 	if (rc == 0)
@@ -259,11 +262,15 @@ static int write_capture(struct capture *c, uint64_t *bytes, char *err, size_t e
 	struct img_write_opts o = {.compress = lhc.gzip, .nthreads = lhc.ckpt_threads, .level = 1};
 	struct img_write_stats st;
 	memset(&st, 0, sizeof(st));
-	int rc = img_write(cur.path, &c->h, c->blobs, c->nb, c->regs, c->nregs, &o, &st, err, errlen);
+	c->h.image_id = lh_dirty_image_id();
+	int rc = img_write_ex(cur.path, &c->h, c->blobs, c->nb, c->regs, c->nregs, &o,
+			      lh_dirty_incr(), &st, err, errlen);
 	if (rc == 0) {
 		*bytes = st.file_bytes;
-		log_debug("generation %u: %s, %llu bytes in %.3f s", c->h.generation, cur.path,
-			  (unsigned long long)st.file_bytes, st.seconds);
+		log_debug("generation %u: %s, %llu bytes in %.3f s (%llu bytes of memory left to "
+			  "the parent image)",
+			  c->h.generation, cur.path, (unsigned long long)st.file_bytes, st.seconds,
+			  (unsigned long long)st.parent_bytes);
 	}
 	return rc;
 }
@@ -390,9 +397,11 @@ static void commit(uint32_t gen)
 		log_warn("cannot update %s: %s", link, strerror(errno));
 		unlink(tmp);
 	}
+	lh_dirty_committed(gen);
 	if (lhc.keep <= 0)
 		return;
-	for (uint32_t g = gen > (uint32_t)lhc.keep ? gen - lhc.keep : 0; g > 0; g--) {
+	/* a kept incremental image needs its chain: nothing below its full image goes */
+	for (uint32_t g = lh_dirty_prune_from(file, gen, lhc.keep); g > 0; g--) {
 		image_names(g, dir, sizeof(dir), file, sizeof(file));
 		char tmp[4200];
 		snprintf(tmp, sizeof(tmp), "%s.tmp", file);

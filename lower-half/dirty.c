@@ -223,7 +223,13 @@ static int track_region(int pm, uint64_t s, uint64_t e, uint64_t *present, uint6
 		long n = ioctl(pm, LH_PAGEMAP_SCAN, &a);
 		if (n < 0)
 			return -errno;
+		uint64_t done = at; /* the walk may stop (walk_end) inside what it reported */
 		for (long i = 0; i < n; i++) {
+			uint64_t rs = d.vec[i].start > done ? d.vec[i].start : done;
+			if (d.vec[i].end <= rs)
+				continue;
+			d.vec[i].start = rs;
+			done = d.vec[i].end;
 			uint64_t c = d.vec[i].categories, len = d.vec[i].end - d.vec[i].start;
 			if (!(c & (PAGE_IS_PRESENT | PAGE_IS_SWAPPED)))
 				continue; /* not there: zero */
@@ -233,9 +239,11 @@ static int track_region(int pm, uint64_t s, uint64_t e, uint64_t *present, uint6
 			else if (push_within(&d.clean, &d.prev, d.vec[i].start, d.vec[i].end))
 				return -ENOMEM;
 		}
-		if (a.walk_end <= at)
+		if (a.walk_end > done)
+			done = a.walk_end;
+		if (done <= at)
 			return -EIO;
-		at = a.walk_end;
+		at = done;
 	}
 	return 0;
 }

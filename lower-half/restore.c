@@ -141,7 +141,10 @@ int lh_restore(const char *path, int strict)
 	sigprocmask(SIG_BLOCK, &all, NULL);
 	char err[1024];
 	struct img_reader *rd = NULL;
-	int rc = img_open(path, &rd, err, sizeof(err));
+	struct img_chain *chain = NULL; /* the image and, if it is incremental, its parents */
+	int rc = img_chain_open(path, &chain, err, sizeof(err));
+	if (rc == 0)
+		rd = img_chain_head(chain);
 	if (rc < 0) {
 		log_err("%s", err);
 		return -1;
@@ -183,7 +186,7 @@ int lh_restore(const char *path, int strict)
 		goto fail;
 	struct img_write_stats st;
 	memset(&st, 0, sizeof(st));
-	if (img_restore_memory(rd, 0, &st, err, sizeof(err)) < 0) {
+	if (img_chain_restore(chain, 0, &st, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		goto fail;
 	}
@@ -196,7 +199,8 @@ int lh_restore(const char *path, int strict)
 	lhc.job_id = h->job_id;
 	snprintf(lhc.progname, sizeof(lhc.progname), "%s", h->progname);
 	snprintf(lhc.cmdline, sizeof(lhc.cmdline), "%s", h->cmdline);
-	img_close(rd);
+	img_chain_close(chain);
+	chain = NULL;
 	rd = NULL;
 
 	if (lh_restore_proc(pblob, plen) < 0) {
