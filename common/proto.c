@@ -7,6 +7,7 @@
  * touches a byte at or after r->len; every decoder ends with proto_get_end (exact consumption).
  */
 #include "proto.h"
+#include "mpi_ckpt.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ static const char *const type_names[MSG_TYPE_COUNT] = {
     [MSG_CMD_REPLY] = "CMD_REPLY",
     [MSG_CAPTURED] = "CAPTURED",
     [MSG_GO] = "GO",
+    [MSG_MPI] = "MPI",
 };
 
 static const char *const cmd_names[CMD_OP_COUNT] = {
@@ -552,4 +554,131 @@ int proto_dec_cmd_reply(const struct proto_msg *msg, struct proto_cmd_reply *m)
 	proto_get_u64(&r, &m->bytes);
 	proto_get_u64(&r, &m->ms);
 	return proto_get_end(&r);
+}
+
+/* MPI: u32 kind, then per kind (see proto.h). */
+void proto_enc_mpi_register(struct proto_buf *b, uint32_t rank, uint32_t size, uint32_t level,
+			    const char *launcher, const char *info)
+{
+	proto_buf_init(b, MSG_MPI);
+	proto_put_u32(b, MPI_MSG_REGISTER);
+	proto_put_u32(b, rank);
+	proto_put_u32(b, size);
+	proto_put_u32(b, level);
+	proto_put_str_trunc(b, launcher ? launcher : "", PROTO_MPI_LAUNCHER - 1);
+	proto_put_str_trunc(b, info ? info : "", PROTO_MAX_TEXT - 1);
+}
+
+void proto_enc_mpi_report(struct proto_buf *b, uint32_t round, uint32_t flags, uint32_t n,
+			  const struct lh_mpi_comm_seq *v)
+{
+	proto_buf_init(b, MSG_MPI);
+	proto_put_u32(b, MPI_MSG_REPORT);
+	proto_put_u32(b, round);
+	proto_put_u32(b, flags);
+	proto_put_u32(b, n);
+	for (uint32_t i = 0; i < n; i++) {
+		proto_put_u64(b, v[i].gid);
+		proto_put_u64(b, v[i].seq);
+		proto_put_u64(b, v[i].want);
+	}
+}
+
+void proto_enc_mpi_targets(struct proto_buf *b, uint32_t round, uint32_t final, uint32_t n,
+			   const struct lh_mpi_comm_target *v)
+{
+	proto_buf_init(b, MSG_MPI);
+	proto_put_u32(b, MPI_MSG_TARGETS);
+	proto_put_u32(b, round);
+	proto_put_u32(b, final);
+	proto_put_u32(b, n);
+	for (uint32_t i = 0; i < n; i++) {
+		proto_put_u64(b, v[i].gid);
+		proto_put_u64(b, v[i].target);
+	}
+}
+
+void proto_enc_mpi_finalized(struct proto_buf *b)
+{
+	proto_buf_init(b, MSG_MPI);
+	proto_put_u32(b, MPI_MSG_FINALIZED);
+}
+
+void proto_enc_mpi_error(struct proto_buf *b, const char *text)
+{
+	proto_buf_init(b, MSG_MPI);
+	proto_put_u32(b, MPI_MSG_ERROR);
+	proto_put_str_trunc(b, text ? text : "", PROTO_MAX_TEXT - 1);
+}
+
+void proto_mpi_free(struct proto_mpi *m)
+{
+	free(m->seqs);
+	free(m->targets);
+	m->seqs = NULL;
+	m->targets = NULL;
+}
+
+int proto_dec_mpi(const struct proto_msg *msg, struct proto_mpi *m)
+{
+	struct proto_reader r;
+	memset(m, 0, sizeof(*m));
+	if (rd_open(&r, msg, MSG_MPI) < 0 || proto_get_u32(&r, &m->kind) < 0)
+		return -EBADMSG;
+	switch (m->kind) {
+	case MPI_MSG_REGISTER:
+		proto_get_u32(&r, &m->rank);
+		proto_get_u32(&r, &m->size);
+		proto_get_u32(&r, &m->level);
+		proto_get_str(&r, m->launcher, sizeof(m->launcher));
+		proto_get_str(&r, m->text, sizeof(m->text));
+		break;
+	case MPI_MSG_REPORT:
+	case MPI_MSG_TARGETS: {
+		int rep = m->kind == MPI_MSG_REPORT;
+		size_t each = rep ? 24 : 16;
+		if (proto_get_u32(&r, &m->round) < 0 || proto_get_u32(&r, &m->flags) < 0 ||
+		    proto_get_u32(&r, &m->n) < 0)
+			return -EBADMSG;
+		/* Bound n by the bytes really there before allocating anything. */
+		if (m->n > PROTO_MPI_MAX_ENTRIES || (size_t)m->n * each != r.len - r.off) {
+			errno = EBADMSG;
+			return -EBADMSG;
+		}
+		if (m->n) {
+			void *a = rep ? calloc(m->n, sizeof(*m->seqs)) : calloc(m->n, sizeof(*m->targets));
+			if (!a) {
+				errno = ENOMEM;
+				return -ENOMEM;
+			}
+			if (rep)
+				m->seqs = a;
+			else
+				m->targets = a;
+		}
+		for (uint32_t i = 0; i < m->n; i++) {
+			if (rep) {
+				proto_get_u64(&r, &m->seqs[i].gid);
+				proto_get_u64(&r, &m->seqs[i].seq);
+				proto_get_u64(&r, &m->seqs[i].want);
+			} else {
+				proto_get_u64(&r, &m->targets[i].gid);
+				proto_get_u64(&r, &m->targets[i].target);
+			}
+		}
+		break;
+	}
+	case MPI_MSG_FINALIZED:
+		break;
+	case MPI_MSG_ERROR:
+		proto_get_str(&r, m->text, sizeof(m->text));
+		break;
+	default:
+		errno = EBADMSG;
+		return -EBADMSG;
+	}
+	int rc = proto_get_end(&r);
+	if (rc < 0)
+		proto_mpi_free(m);
+	return rc;
 }

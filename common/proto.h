@@ -54,6 +54,7 @@ enum proto_msg_type {
 	MSG_CMD_REPLY = 15,    /* C->K */
 	MSG_CAPTURED = 16,     /* W->C: forked checkpoint: state captured, image being written */
 	MSG_GO = 17,	       /* C->W: every process captured: resume before the images are done */
+	MSG_MPI = 18,	       /* W<->C: MPI checkpoint rounds (docs/mpi-ckpt.md section 3) */
 	MSG_TYPE_COUNT
 };
 
@@ -223,6 +224,41 @@ void proto_enc_barrier(struct proto_buf *b, const struct proto_barrier *m);
 void proto_enc_barrier_done(struct proto_buf *b, const char *name);
 void proto_enc_cmd(struct proto_buf *b, const struct proto_cmd *m);
 void proto_enc_cmd_reply(struct proto_buf *b, const struct proto_cmd_reply *m);
+
+/* MSG_MPI (docs/mpi-ckpt.md section 3): u32 kind, then the kind's fields. */
+enum proto_mpi_kind {
+	MPI_MSG_REGISTER = 1,  /* W->C: u32 rank, u32 size, u32 thread level, str launcher, str info */
+	MPI_MSG_REPORT = 2,    /* W->C: u32 round, u32 flags, u32 n, n x (u64 gid, seq, want) */
+	MPI_MSG_TARGETS = 3,   /* C->W: u32 round, u32 final, u32 n, n x (u64 gid, target) */
+	MPI_MSG_FINALIZED = 4, /* W->C */
+	MPI_MSG_ERROR = 5,     /* W->C: str text */
+};
+#define PROTO_MPI_MAX_ENTRIES 8192 /* = LH_MPI_MAX_COMMS (common/mpi_ckpt.h) */
+#define PROTO_MPI_LAUNCHER 32
+
+struct lh_mpi_comm_seq;
+struct lh_mpi_comm_target;
+struct proto_mpi {
+	uint32_t kind;
+	uint32_t rank, size, level;	      /* REGISTER */
+	char launcher[PROTO_MPI_LAUNCHER];    /* REGISTER: "mpiexec", "srun" or "" */
+	char text[PROTO_MAX_TEXT];	      /* REGISTER: launch info; ERROR: the reason */
+	uint32_t round, flags, n;	      /* REPORT (flags), TARGETS (flags = final) */
+	struct lh_mpi_comm_seq *seqs;	      /* REPORT: n entries (malloc'd by the decoder) */
+	struct lh_mpi_comm_target *targets;   /* TARGETS: n entries (malloc'd by the decoder) */
+};
+void proto_enc_mpi_register(struct proto_buf *b, uint32_t rank, uint32_t size, uint32_t level,
+			    const char *launcher, const char *info);
+void proto_enc_mpi_report(struct proto_buf *b, uint32_t round, uint32_t flags, uint32_t n,
+			  const struct lh_mpi_comm_seq *v);
+void proto_enc_mpi_targets(struct proto_buf *b, uint32_t round, uint32_t final, uint32_t n,
+			   const struct lh_mpi_comm_target *v);
+void proto_enc_mpi_finalized(struct proto_buf *b);
+void proto_enc_mpi_error(struct proto_buf *b, const char *text);
+/* 0 or -EBADMSG (also for an unknown kind, n above PROTO_MPI_MAX_ENTRIES or beyond the
+ * payload) or -ENOMEM. On success free the arrays with proto_mpi_free. */
+int proto_dec_mpi(const struct proto_msg *msg, struct proto_mpi *m);
+void proto_mpi_free(struct proto_mpi *m);
 
 /* Decoders: 0 or -EBADMSG (wrong type, short, long, or a field out of bounds). */
 int proto_dec_hello_worker(const struct proto_msg *msg, struct proto_hello_worker *m);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mpi_ckpt.h"
 #include "proto.h"
 #include "secret.h"
 
@@ -230,8 +231,82 @@ static void test_secret(void)
 	rmdir(dir);
 }
 
+/* MSG_MPI decodes into a scratch struct that is freed at once (check_exact decodes often). */
+static int dec_mpi_free(const struct proto_msg *m, void *o)
+{
+	struct proto_mpi *t = o;
+	int rc = proto_dec_mpi(m, t);
+	if (rc == 0)
+		proto_mpi_free(t);
+	return rc;
+}
+
+static void test_mpi(void)
+{
+	static struct proto_mpi m2; /* big: not on the stack */
+	struct proto_buf b;
+	struct lh_mpi_comm_seq seqs[3] = {{1, 7, 0}, {0xdeadbeefcafeULL, 3, 4}, {42, 0, 1}};
+	struct lh_mpi_comm_target tg[2] = {{1, 9}, {42, 1}};
+
+	proto_enc_mpi_register(&b, 3, 4, 1, "mpiexec", "PMI_RANK=3");
+	check_exact(&b, dec_mpi_free, &m2);
+	struct proto_msg m = as_msg(&b);
+	CHECK(proto_dec_mpi(&m, &m2) == 0 && m2.kind == MPI_MSG_REGISTER && m2.rank == 3 &&
+	      m2.size == 4 && m2.level == 1 && !strcmp(m2.launcher, "mpiexec") &&
+	      !strcmp(m2.text, "PMI_RANK=3"));
+	proto_mpi_free(&m2);
+	proto_buf_free(&b);
+
+	proto_enc_mpi_report(&b, 2, LH_MPI_REPORT_QUIET, 3, seqs);
+	check_exact(&b, dec_mpi_free, &m2);
+	m = as_msg(&b);
+	CHECK(proto_dec_mpi(&m, &m2) == 0 && m2.kind == MPI_MSG_REPORT && m2.round == 2 &&
+	      m2.flags == LH_MPI_REPORT_QUIET && m2.n == 3 && m2.seqs &&
+	      !memcmp(m2.seqs, seqs, sizeof(seqs)));
+	proto_mpi_free(&m2);
+	proto_buf_free(&b);
+
+	proto_enc_mpi_targets(&b, 3, 1, 2, tg);
+	check_exact(&b, dec_mpi_free, &m2);
+	m = as_msg(&b);
+	CHECK(proto_dec_mpi(&m, &m2) == 0 && m2.kind == MPI_MSG_TARGETS && m2.round == 3 &&
+	      m2.flags == 1 && m2.n == 2 && m2.targets && !memcmp(m2.targets, tg, sizeof(tg)));
+	proto_mpi_free(&m2);
+	proto_buf_free(&b);
+
+	proto_enc_mpi_targets(&b, 1, 0, 0, NULL); /* no entries */
+	m = as_msg(&b);
+	CHECK(proto_dec_mpi(&m, &m2) == 0 && m2.n == 0 && !m2.targets);
+	proto_buf_free(&b);
+
+	proto_enc_mpi_error(&b, "rank 2 finalized");
+	check_exact(&b, dec_mpi_free, &m2);
+	proto_buf_free(&b);
+	proto_enc_mpi_finalized(&b);
+	check_exact(&b, dec_mpi_free, &m2);
+	proto_buf_free(&b);
+
+	/* Hostile counts: n beyond the limit, n beyond the bytes, an unknown kind. */
+	uint32_t bad[][4] = {{MPI_MSG_REPORT, 1, 0, PROTO_MPI_MAX_ENTRIES + 1},
+			     {MPI_MSG_TARGETS, 1, 0, 0xffffffffu},
+			     {MPI_MSG_REPORT, 1, 0, 2},
+			     {99, 0, 0, 0}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		proto_buf_init(&b, MSG_MPI);
+		for (int k = 0; k < 4; k++)
+			proto_put_u32(&b, bad[i][k]);
+		if (i == 2) /* one entry of the two announced */
+			for (int k = 0; k < 3; k++)
+				proto_put_u64(&b, 5);
+		m = as_msg(&b);
+		CHECK(proto_dec_mpi(&m, &m2) == -EBADMSG && !m2.seqs && !m2.targets);
+		proto_buf_free(&b);
+	}
+}
+
 int main(void)
 {
+	test_mpi();
 	test_messages();
 	test_bounds();
 	test_secret();
