@@ -7,6 +7,8 @@
  * exec'd as
  *     splitckpt-lh --restore [--no-strict-checking] <abs image paths...>
  * New images go to --ckptdir, else to the checkpoint directory the images came from.
+ * Inside an MPI launch (mpiexec, srun) with MPI images, every rank restores only the image of
+ * its own rank (chosen by the generation's MANIFEST, lc_mpi.c) with splitckpt-lh-mpi.
  * Output: one summary line ("restarting N processes of generation G from DIR (SIZE); new
  * images go to D") before the exec, unless -q; what the lower half prints after that is its
  * own (nothing on a restart that works).
@@ -17,10 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "image.h"
 #include "launch_common.h"
 #include "lc_images.h"
+#include "lc_mpi.h"
 #include "log.h"
 
 enum { OPT_RESTARTDIR = LC_OPT_LAST, OPT_NO_STRICT, OPT_INSPECT };
@@ -164,8 +168,48 @@ static int collect(struct lc_opts *o, const struct restart_args *ra, int nimg, c
 	return -1;
 }
 
+/* MPI images: keep the one of this rank (set must hold images of one generation). 0 or -1. */
+static int mpi_select(struct lc_opts *o, const struct restart_args *ra, int nimg, char **imgs,
+		      struct lc_image_set *set)
+{
+	int rank = 0, size = 0;
+	const char *how;
+	int in_mpi = lc_mpi_env(&rank, &size, &how);
+	if (in_mpi && nimg == 0 && (ra->restartdir || ra->ckptdir_given)) {
+		int rc = lc_mpi_pick_dir(o, ra->restartdir ? ra->restartdir : o->ckptdir, rank,
+					 size, set);
+		if (rc <= 0) {
+			o->mpi = rc == 0;
+			return rc;
+		}
+	}
+	if (collect(o, ra, nimg, imgs, set))
+		return -1;
+	int nmpi = 0;
+	for (size_t i = 0; i < set->n; i++)
+		nmpi += set->v[i].mpi;
+	o->mpi = nmpi > 0;
+	if (!nmpi)
+		return lc_images_check(o, set, ra->strict);
+	if ((size_t)nmpi != set->n) {
+		lc_error(o, "cannot restart MPI ranks and other processes with one dmtcp_restart "
+			    "(first: %s)", set->v[0].path);
+		return -1;
+	}
+	if (!in_mpi) {
+		lc_error(o,
+			 "%s is the image of an MPI rank: restart the job under mpiexec or srun, "
+			 "e.g. mpiexec -n %d dmtcp_restart --restartdir DIR",
+			 set->v[0].path, set->v[0].mpi_size > 0 ? set->v[0].mpi_size : (int)set->n);
+		return -1;
+	}
+	if (lc_images_check(o, set, ra->strict))
+		return -1;
+	return lc_mpi_pick_images(o, set, rank, size);
+}
+
 /* The one line printed before the lower half takes over. */
-static void summary(const struct lc_image_set *set, const char *ckptdir)
+static void summary(const struct lc_image_set *set, const char *ckptdir, int ranks)
 {
 	char dir[LC_MAX_PATH], size[32];
 	uint64_t bytes = 0;
@@ -187,6 +231,12 @@ static void summary(const struct lc_image_set *set, const char *ckptdir)
 	for (size_t i = 1; i < set->n; i++)
 		same &= !strncmp(set->v[i].path, dir, strlen(dir)) &&
 			!strchr(set->v[i].path + strlen(dir) + 1, '/');
+	if (ranks > 0) {
+		log_info("restarting %d MPI ranks of generation %u from %s (rank 0: %s of image); "
+			 "new images go to %s",
+			 ranks, set->v[0].h.generation, dir, size, ckptdir);
+		return;
+	}
 	log_info("restarting %zu process%s of generation %u from %s%s (%s of images); new images "
 		 "go to %s",
 		 set->n, set->n == 1 ? "" : "es", set->v[0].h.generation, dir,
@@ -207,9 +257,13 @@ int main(int argc, char **argv)
 		return img_inspect(ra.inspect, stdout) == 0 ? 0 : 1;
 
 	struct lc_image_set set = {0};
-	if (collect(&o, &ra, argc - optind, argv + optind, &set) ||
-	    lc_images_check(&o, &set, ra.strict))
+	if (mpi_select(&o, &ra, argc - optind, argv + optind, &set))
 		return 1;
+	if (o.mpi && ra.strict && set.v[0].h.uid != (uint32_t)getuid()) {
+		lc_error(&o, "%s was made by uid %u; use --no-strict-checking to restart it anyway",
+			 set.v[0].path, set.v[0].h.uid);
+		return 1;
+	}
 	if (!o.ckptdir[0])
 		lc_images_base_dir(&set, o.ckptdir, sizeof(o.ckptdir));
 	if (lc_opts_prepare_dirs(&o) || lc_coord_ensure(&o) || lc_export_env(&o, 0))
@@ -228,8 +282,10 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < set.n; i++)
 		lh_argv[a++] = set.v[i].path;
 	lh_argv[a] = NULL;
-	if (o.quiet == 0)
-		summary(&set, o.ckptdir);
+	int rank = 0, size = 0;
+	const char *how;
+	if (o.quiet == 0 && (!o.mpi || !lc_mpi_env(&rank, &size, &how) || rank == 0))
+		summary(&set, o.ckptdir, o.mpi ? size : 0);
 	lc_exec_lower_half(&o, lh_argv);
 	return 1;
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "../lower-half/mpi_ckpt.h" /* struct lh_mpi_blob */
 
 void lc_images_free(struct lc_image_set *set)
 {
@@ -69,6 +70,18 @@ static int load_one(const struct lc_opts *o, const char *path, struct lc_image *
 	(void)o;
 	snprintf(img->path, sizeof(img->path), "%s", real);
 	img->h = *img_header(r);
+	const void *mb;
+	uint64_t mblen;
+	img->mpi = img_blob(r, LH_BLOB_MPI, &mb, &mblen) == 0;
+	img->mpi_rank = img->mpi_size = -1;
+	if (img->mpi && mblen >= sizeof(struct lh_mpi_blob)) {
+		struct lh_mpi_blob b;
+		memcpy(&b, mb, sizeof(b));
+		if (b.magic == LH_MPI_BLOB_MAGIC) {
+			img->mpi_rank = b.world_rank;
+			img->mpi_size = b.world_size;
+		}
+	}
 	img->h.progname[sizeof(img->h.progname) - 1] = '\0';
 	img->h.uniquepid[sizeof(img->h.uniquepid) - 1] = '\0';
 	img->h.hostname[sizeof(img->h.hostname) - 1] = '\0';

@@ -16,6 +16,8 @@
 struct lc_image {
 	char path[LC_MAX_PATH]; /* absolute, symlinks resolved */
 	struct img_header_info h;
+	int mpi;		/* 1: the image of an MPI rank (it has an MPI section) */
+	int mpi_rank, mpi_size; /* from that section; -1 when unknown */
 };
 
 struct lc_image_set {

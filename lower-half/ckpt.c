@@ -17,6 +17,10 @@
 #include "park.h"
 #include "secret.h"
 #include "sys_nolibc.h"
+#ifdef LH_WITH_MPI
+#include "mpi_ckpt.h"
+#include "mpi_lower.h"
+#endif
 
 #include <dirent.h>
 #include <errno.h>
@@ -121,6 +125,9 @@ static int coord_join(int loud)
 	}
 	lhc.job_id = w.coord_id;
 	snprintf(lhc.coord_ckptdir, sizeof(lhc.coord_ckptdir), "%s", w.ckptdir);
+#ifdef LH_WITH_MPI
+	lh_mpi_joined(&conn); /* MPI_REGISTER again on every (new) coordinator */
+#endif
 	return 0;
 }
 
@@ -169,9 +176,9 @@ struct capture {
 	struct img_header_info h;
 	struct img_region *regs;
 	size_t nregs;
-	struct img_blob blobs[8];
+	struct img_blob blobs[12];
 	size_t nb;
-	void *owned[8]; /* buffers to free */
+	void *owned[12]; /* buffers to free */
 	size_t nowned;
 };
 
@@ -233,6 +240,14 @@ static int capture(uint32_t gen, uint32_t nprocs, struct capture *c, char *err, 
 	else
 		free(pipes);
 	add_blob(c, LH_BLOB_FILEIDS, fids, fids_len);
+#ifdef LH_WITH_MPI
+	void *mpib = NULL;
+	size_t mpib_len = 0;
+	if (rc == 0)
+		rc = lh_mpi_collect(&mpib, &mpib_len);
+	if (mpib)
+		add_blob(c, LH_BLOB_MPI, mpib, mpib_len);
+#endif
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot collect the process state: %s", strerror(-rc));
 		capture_free(c);
@@ -278,14 +293,10 @@ static int write_capture(struct capture *c, uint64_t *bytes, char *err, size_t e
 static int write_image(uint32_t gen, uint32_t nprocs, uint64_t *bytes, char *err, size_t errlen)
 {
 #ifdef LH_WITH_MPI
-	/* Draining and rebuilding MPI state is not there yet: an image of a rank taken now
-	 * could not be restarted, so none is written. */
-	(void)gen;
-	(void)nprocs;
-	(void)bytes;
-	snprintf(err, errlen, "checkpointing MPI ranks is not supported yet by this splitckpt "
-			      "(the MPI drain and rebuild are missing); no image written");
-	return -ENOTSUP;
+	/* an initialised rank without a mailbox could not be restarted: no image */
+	int mrc = lh_mpi_image_ok(err, errlen);
+	if (mrc < 0)
+		return mrc;
 #endif
 	struct capture c;
 	int rc = capture(gen, nprocs, &c, err, errlen);
@@ -424,6 +435,8 @@ static void send_written(int status, uint64_t bytes, const char *text)
 	coord_send_written(&conn, &w, 30000);
 }
 
+static void lost_coordinator(void);
+
 static void handle(struct proto_msg *m)
 {
 	switch (m->hdr.type) {
@@ -434,6 +447,16 @@ static void handle(struct proto_msg *m)
 		cur.gen = s.generation;
 		cur.nprocs = s.nprocs;
 		cur.written = 0;
+#ifdef LH_WITH_MPI
+		/* docs/mpi-ckpt.md section 2: quiesce and drain MPI before parking */
+		if (lh_mpi_active()) {
+			int q = lh_mpi_suspend(&conn, cur.gen);
+			if (q < 0)
+				lost_coordinator();
+			if (q != 0)
+				break;
+		}
+#endif
 		lh_busy_leave();
 		int rc = park_all();
 		lh_busy_enter();
@@ -470,6 +493,9 @@ static void handle(struct proto_msg *m)
 		if (r.committed && cur.written)
 			commit(cur.gen);
 		unpark_all();
+#ifdef LH_WITH_MPI
+		lh_mpi_resume(); /* CMD_RESUME, wait REP_RESUMED */
+#endif
 		coord_send_empty(&conn, MSG_RESUMED, 30000);
 		break;
 	}
@@ -495,6 +521,9 @@ static void lost_coordinator(void)
 			 "resuming the application without it",
 			 cur.gen);
 		unpark_all();
+#ifdef LH_WITH_MPI
+		lh_mpi_resume();
+#endif
 	} else if (fk.active) {
 		log_warn("the coordinator went away during checkpoint generation %u while its "
 			 "image was being written; that generation will not be committed",
@@ -552,6 +581,16 @@ static void *ckpt_thread(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	time_t next_try = 0;
+#ifdef LH_WITH_MPI
+	/* a restarted MPI rank: its upper half rebuilds MPI before the coordinator sees it */
+	if (lh_mpi_restart_pending()) {
+		lh_busy_enter();
+		lh_mpi_restart_handshake();
+		if (!lhc.no_coord && coord_join(1) < 0)
+			next_try = time(NULL) + 2;
+		lh_busy_leave();
+	}
+#endif
 	for (;;) {
 		if (conn.fd < 0) {
 			if (lhc.no_coord) {
@@ -571,11 +610,25 @@ static void *ckpt_thread(void *arg)
 				continue;
 			log_info("reconnected to the coordinator at %s:%d", lhc.host, lhc.port);
 		}
-		struct pollfd pfd[2] = {{.fd = conn.fd, .events = POLLIN}, {.fd = fk.fd, .events = POLLIN}};
-		if (poll(pfd, fk.active ? 2 : 1, -1) < 0 && errno != EINTR) {
+		struct pollfd pfd[3] = {{.fd = conn.fd, .events = POLLIN},
+					{.fd = fk.active ? fk.fd : -1, .events = POLLIN},
+					{.fd = -1, .events = POLLIN}};
+#ifdef LH_WITH_MPI
+		pfd[2].fd = lh_mpi_efd(); /* REGISTER / FINALIZED of the upper half */
+#endif
+		if (poll(pfd, 3, -1) < 0 && errno != EINTR) {
 			lost_coordinator();
 			continue;
 		}
+#ifdef LH_WITH_MPI
+		if (pfd[2].revents & POLLIN) {
+			lh_busy_enter();
+			lh_mpi_event(&conn);
+			lh_busy_leave();
+			if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+		}
+#endif
 		if (fk.active && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
 			lh_busy_enter();
 			finish_forked();
@@ -607,7 +660,11 @@ int lh_ckpt_start(void)
 {
 	coord_conn_init(&conn);
 	lh.coord_fd = -1;
-	if (!lhc.no_coord && coord_join(1) < 0)
+	int defer = 0;
+#ifdef LH_WITH_MPI
+	defer = lh_mpi_restart_pending(); /* joins after the MPI rebuild (checkpoint thread) */
+#endif
+	if (!lhc.no_coord && !defer && coord_join(1) < 0)
 		return -1;
 	sem_init(&ready, 0, 0);
 	pthread_t t;

@@ -69,6 +69,11 @@ int lh_pipes_precreate(uint64_t ino, const void *data, uint64_t len);
 int lh_fds_pipe_inodes(const void *blob, uint64_t len, uint64_t *ino, int max);
 /* The descriptor numbers in an FDS blob (at most max). Count, or -EBADMSG. */
 int lh_fds_numbers(const void *blob, uint64_t len, int *fds, int max);
+/* If set, lh_restore_fds leaves every fd for which it returns 1 as it is (an MPI restart:
+ * descriptors of the fresh MPI and of its launcher). */
+extern int (*lh_restore_fd_skip)(int fd);
+/* The descriptor numbers in an FDS blob (at most max). Count, or -EBADMSG. */
+int lh_fds_numbers(const void *blob, uint64_t len, int *fds, int max);
 int lh_pipes_blob_apply(const void *blob, uint64_t len);
 /* Identity of the files behind LH_REG_FROMFILE regions, and mapping them back (checked). */
 int lh_fileids_build(const struct img_region *r, size_t n, void **blob, size_t *len);

@@ -89,20 +89,35 @@ static int make_tls_pool(void)
 	return made;
 }
 
+static int efd = -1;
+static pthread_once_t efd_once = PTHREAD_ONCE_INIT;
+static struct lh_contract *contract;
+
 /* The eventfd of the checkpoint thread (docs/mpi-ckpt.md), at LH_FD_MIN or above. */
-static int make_efd(void)
+static void make_efd(void)
 {
 	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (fd < 0) {
 		log_perror("cannot make the eventfd of the MPI checkpoint");
-		return -1;
+		return;
 	}
 	int hi = fcntl(fd, F_DUPFD_CLOEXEC, LH_FD_MIN);
 	close(fd);
 	if (hi < 0)
 		log_perror("cannot move the eventfd of the MPI checkpoint to fd %d or above",
 			   LH_FD_MIN);
-	return hi;
+	efd = hi;
+}
+
+int lh_mpi_efd(void)
+{
+	pthread_once(&efd_once, make_efd);
+	return efd;
+}
+
+struct lh_contract *lh_mpi_contract(void)
+{
+	return __atomic_load_n(&contract, __ATOMIC_ACQUIRE);
 }
 
 int lh_mpi_setup(void)
@@ -135,7 +150,7 @@ int lh_mpi_setup(void)
 	c->thread_lower_fs = made > 0 ? lh_mpi_thread_lower_fs : 0;
 	c->upper_fs_off = (int64_t)((char *)&upper_fs_slot - (char *)pthread_self());
 	c->mpi_mailbox = NULL;
-	c->mpi_efd = make_efd();
+	c->mpi_efd = lh_mpi_efd();
 	if (c->mpi_efd < 0)
 		return -1;
 	size_t missing = 0;
@@ -146,6 +161,7 @@ int lh_mpi_setup(void)
 	log_debug("MPI contract at 0x%lx: %zu functions, %zu missing in this MPICH",
 		  LH_CONTRACT_ADDR, NFUNCS, missing);
 	done = 1;
+	__atomic_store_n(&contract, c, __ATOMIC_RELEASE);
 	return 0;
 }
 

@@ -10,4 +10,10 @@ int lh_mpi_setup(void);
  * LD_LIBRARY_PATH. NULL on error (logged). */
 char **lh_mpi_upper_env(char **env);
 
+struct lh_contract;
+/* The contract once lh_mpi_setup has mapped it, else NULL. */
+struct lh_contract *lh_mpi_contract(void);
+/* The checkpoint thread's eventfd (made on the first call, thread-safe), or -1 (logged). */
+int lh_mpi_efd(void);
+
 #endif

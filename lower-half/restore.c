@@ -12,6 +12,9 @@
 #include "lh.h"
 #include "log.h"
 #include "sys_nolibc.h"
+#ifdef LH_WITH_MPI
+#include "mpi_ckpt.h"
+#endif
 
 #include <errno.h>
 #include <sched.h>
@@ -163,6 +166,11 @@ int lh_restore(const char *path, int strict)
 			ARENA_SIZE);
 		goto fail;
 	}
+#ifdef LH_WITH_MPI
+	/* MPI_Init in this fresh lower half and the rank check, before anything is restored */
+	if (lh_mpi_restart_begin(rd, path) < 0)
+		goto fail;
+#endif
 	uint64_t tlen = 0, alen = 0, plen = 0, flen = 0, fdlen = 0;
 	struct lh_thread_ctx *thr = dup_blob(rd, IMG_BLOB_THREADS, &tlen);
 	void *ablob = dup_blob(rd, IMG_BLOB_ARENA, &alen);
@@ -195,6 +203,10 @@ int lh_restore(const char *path, int strict)
 		log_err("%s: bad arena table", path);
 		goto fail;
 	}
+#ifdef LH_WITH_MPI
+	if (lh_mpi_restart_memory(path) < 0) /* phase RESTORED before any thread runs */
+		goto fail;
+#endif
 	lhc.restarted_from = h->generation;
 	lhc.job_id = h->job_id;
 	snprintf(lhc.progname, sizeof(lhc.progname), "%s", h->progname);
@@ -255,5 +267,9 @@ int lh_restore(const char *path, int strict)
 fail:
 	if (rd)
 		img_close(rd);
+#ifdef LH_WITH_MPI
+	if (lh_mpi_restart_inited())
+		lh_mpi_restart_abort(); /* the other ranks must not wait for this one */
+#endif
 	return -1;
 }

@@ -534,6 +534,21 @@ int lh_fds_pipe_inodes(const void *blob, uint64_t len, uint64_t *ino, int max)
 	return k;
 }
 
+/* Descriptor numbers the blob holds (an MPI restart keeps them free for the application). */
+int lh_fds_numbers(const void *blob, uint64_t len, int *fds, int max)
+{
+	const struct lh_fds_blob *b = blob;
+	if (len < sizeof(*b) || b->magic != FDS_MAGIC ||
+	    (len - sizeof(*b)) / sizeof(struct lh_fd_rec) < b->n)
+		return -EBADMSG;
+	int k = 0;
+	for (uint32_t i = 0; i < b->n && k < max; i++)
+		fds[k++] = b->rec[i].fd;
+	return k;
+}
+
+int (*lh_restore_fd_skip)(int fd);
+
 int lh_pipes_blob_apply(const void *blob, uint64_t len)
 {
 	const char *p = blob;
@@ -571,7 +586,7 @@ int lh_restore_fds(const void *blob, uint64_t len, const void *filedata, uint64_
 	}
 	for (uint32_t i = 0; i < b->n; i++) {
 		const struct lh_fd_rec *r = &b->rec[i];
-		if (r->fd >= LH_FD_MIN)
+		if (r->fd >= LH_FD_MIN || (lh_restore_fd_skip && lh_restore_fd_skip(r->fd)))
 			continue;
 		/* stdio stays the restarting terminal's or redirects, unless it is a pipe to
 		 * another process restarted with us */
