@@ -117,3 +117,11 @@ WRAP_EXPORT unsigned long long SPLITCKPT_test_seq(int vcomm, unsigned long long 
 		*gid = s->gid;
 	return __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
 }
+
+/* Write the phase as the lower half does on a restart (LH_MPI_RESTORED before the restored
+ * threads run), so that a test can send CMD_RESTARTED inside a running job. */
+WRAP_EXPORT void SPLITCKPT_test_set_phase(unsigned phase);
+WRAP_EXPORT void SPLITCKPT_test_set_phase(unsigned phase)
+{
+	__atomic_store_n(&MB.phase, phase, __ATOMIC_SEQ_CST);
+}

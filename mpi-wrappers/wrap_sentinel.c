@@ -4,9 +4,11 @@
  *
  * The application (or libmpichfort) passes *our* addresses (wrap_data.c); the lower MPICH
  * compares with its own. Each such argument goes through wrap_sentinel_to_lower() before the
- * gate; everything else is as in a generated wrapper (handles translated before the gate).
+ * gate; everything else is as in a generated wrapper (door, collective seq and gid, handles
+ * translated before the gate).
  */
 #include "wrap.h"
+#include "wrap_door.h"
 
 #define SENTINEL(v, p, err) ((__typeof__(p))wrap_sentinel_to_lower((p), &(err)))
 
@@ -16,15 +18,20 @@ WRAP_EXPORT int PMPI_Dist_graph_create(MPI_Comm comm_old, int n, const int sourc
 				       MPI_Comm *comm_dist_graph)
 {
 	int r = MPI_SUCCESS;
+	wrap_door_t d_ = wrap_door_enter(WRAP_DOOR_COLL, comm_old);
+	struct wrap_seq *ps_ = wrap_seq_of(comm_old);
+	uint64_t pq_ = ps_->seq;
 	const int *w = SENTINEL(w, weights, r);
 	MPI_Comm l_comm = wrap_comm_to_lower(comm_old);
 	MPI_Info l_info = wrap_info_to_lower(info);
-	if (r != MPI_SUCCESS)
-		return r;
-	WRAP_DOWN(r, MPI_Dist_graph_create, l_comm, n, sources, degrees, destinations, w, l_info,
-		  reorder, comm_dist_graph);
-	if (r == MPI_SUCCESS && comm_dist_graph)
+	if (r == MPI_SUCCESS)
+		WRAP_DOWN(r, MPI_Dist_graph_create, l_comm, n, sources, degrees, destinations, w,
+			  l_info, reorder, comm_dist_graph);
+	if (r == MPI_SUCCESS && comm_dist_graph) {
 		*comm_dist_graph = wrap_comm_from_lower(*comm_dist_graph);
+		wrap_seq_child(ps_, pq_, *comm_dist_graph, 1);
+	}
+	wrap_door_leave(d_);
 	return r;
 }
 WRAP_ALIAS(PMPI_Dist_graph_create, MPI_Dist_graph_create)
@@ -36,16 +43,21 @@ WRAP_EXPORT int PMPI_Dist_graph_create_adjacent(MPI_Comm comm_old, int indegree,
 						MPI_Comm *comm_dist_graph)
 {
 	int r = MPI_SUCCESS;
+	wrap_door_t d_ = wrap_door_enter(WRAP_DOOR_COLL, comm_old);
+	struct wrap_seq *ps_ = wrap_seq_of(comm_old);
+	uint64_t pq_ = ps_->seq;
 	const int *sw = SENTINEL(sw, sourceweights, r);
 	const int *dw = SENTINEL(dw, destweights, r);
 	MPI_Comm l_comm = wrap_comm_to_lower(comm_old);
 	MPI_Info l_info = wrap_info_to_lower(info);
-	if (r != MPI_SUCCESS)
-		return r;
-	WRAP_DOWN(r, MPI_Dist_graph_create_adjacent, l_comm, indegree, sources, sw, outdegree,
-		  destinations, dw, l_info, reorder, comm_dist_graph);
-	if (r == MPI_SUCCESS && comm_dist_graph)
+	if (r == MPI_SUCCESS)
+		WRAP_DOWN(r, MPI_Dist_graph_create_adjacent, l_comm, indegree, sources, sw,
+			  outdegree, destinations, dw, l_info, reorder, comm_dist_graph);
+	if (r == MPI_SUCCESS && comm_dist_graph) {
 		*comm_dist_graph = wrap_comm_from_lower(*comm_dist_graph);
+		wrap_seq_child(ps_, pq_, *comm_dist_graph, 1);
+	}
+	wrap_door_leave(d_);
 	return r;
 }
 WRAP_ALIAS(PMPI_Dist_graph_create_adjacent, MPI_Dist_graph_create_adjacent)
@@ -60,8 +72,10 @@ WRAP_EXPORT int PMPI_Dist_graph_neighbors(MPI_Comm comm, int maxindegree, int so
 	MPI_Comm l_comm = wrap_comm_to_lower(comm);
 	if (r != MPI_SUCCESS)
 		return r;
+	wrap_door_t d_ = wrap_door_enter(WRAP_DOOR_LOCAL, 0);
 	WRAP_DOWN(r, MPI_Dist_graph_neighbors, l_comm, maxindegree, sources, sw, maxoutdegree,
 		  destinations, dw);
+	wrap_door_leave(d_);
 	return r;
 }
 WRAP_ALIAS(PMPI_Dist_graph_neighbors, MPI_Dist_graph_neighbors)
@@ -73,7 +87,9 @@ WRAP_ALIAS(PMPI_Dist_graph_neighbors, MPI_Dist_graph_neighbors)
 		MPI_T_pvar_handle h = SENTINEL(h, handle, r);                                      \
 		if (r != MPI_SUCCESS)                                                              \
 			return r;                                                                  \
+		wrap_door_t d_ = wrap_door_enter(WRAP_DOOR_LOCAL, 0);                              \
 		WRAP_DOWN(r, NAME, session, h);                                                    \
+		wrap_door_leave(d_);                                                               \
 		return r;                                                                          \
 	}                                                                                          \
 	WRAP_ALIAS(P##NAME, NAME)

@@ -15,7 +15,9 @@
  *     stopped at the same seq per gid),
  *   - no thread is inside the lower half (in_mpi of every thread is 0; phase DRAIN),
  *   - nothing passes the closed door for 30 ms (seqs unchanged),
- * then resumes and checks that the door is open (phase RUN). The final answer of every worker
+ * then resumes and checks that the door is open (phase RUN); checkpoint nckpt/2 ends as a
+ * restart does instead (phase RESTORED, CMD_RESTARTED: every communicator made again in the
+ * running MPI, same seqs, door open again). The final answer of every worker
  * must equal the uninterrupted one (computed here without MPI), and at least one checkpoint
  * must have caught the storm in the middle.
  *   ckpt_quiesce [iterations] [checkpoints]      (4 ranks; natively it only runs the storm)
@@ -39,10 +41,14 @@ typedef int (*cmd_fn)(int, unsigned, int, int, const unsigned long long *, int, 
 		      int *, unsigned long long *, int, char *, int);
 typedef void (*door_fn)(unsigned[5]);
 typedef unsigned long long (*seq_fn)(int, unsigned long long *);
+typedef void (*phase_fn)(unsigned);
+typedef long long (*lower_fn)(long long);
 
 static cmd_fn ck_cmd;
 static door_fn ck_door;
 static seq_fn ck_seq;
+static phase_fn ck_phase;
+static lower_fn ck_lower;
 
 static int rank, size, iters = 600, nckpt = 4;
 static MPI_Comm world_dup, pair_split, world_dup2;
@@ -51,7 +57,7 @@ static char dir[256];
 
 /* what each rank saw at each QUIESCED: gid and seq of the 4 communicators */
 static unsigned long long rec_gid[MAXCK][4], rec_seq[MAXCK][4];
-static int nrec, mid_storm;
+static int nrec, mid_storm, restarted;
 
 /* ---- the storm ------------------------------------------------------------------------- */
 
@@ -312,8 +318,33 @@ static void one_checkpoint(int gen)
 	printf("rank %d checkpoint %d: %u rounds, seq world %llu dup %llu split %llu world_dup2 %llu, "
 	       "%u threads waiting at the door\n",
 	       rank, gen, round, seq1[0], seq1[1], seq1[2], seq1[3], out[3]);
-	rc = send(3 /* RESUME */, 0, 0, NULL, NULL);
-	CHECK(rc == 4, "RESUME: reply %d, want REP_RESUMED", rc);
+	if (gen == nckpt / 2) {
+		/* the last one ends as a restart would: door closed (RESTORED, as the lower half
+		 * writes it), CMD_RESTARTED: every communicator made again, then RUN */
+		long long before[4], after[4];
+		for (int i = 0; i < 4; i++)
+			before[i] = ck_lower(cs[i]);
+		ck_phase(3 /* RESTORED */);
+		char text[256] = "";
+		rc = ck_cmd(4 /* RESTARTED */, 0, 0, 0, NULL, 30000, NULL, NULL, NULL, 0, text,
+			    sizeof(text));
+		CHECK(rc == 4, "RESTARTED: reply %d, want REP_RESUMED (%s)", rc, text);
+		CHECK(text[0] == 0, "RESTARTED: warnings: %s", text);
+		for (int i = 1; i < 4; i++) {
+			after[i] = ck_lower(cs[i]);
+			CHECK(after[i] != before[i] && after[i] != (long long)MPI_COMM_NULL,
+			      "communicator %d not made again (lower %llx -> %llx)", i,
+			      (unsigned long long)before[i], (unsigned long long)after[i]);
+			unsigned long long g2 = 0, q2 = ck_seq(cs[i], &g2);
+			CHECK(g2 == rec_gid[nrec - 1][i] && q2 >= seq1[i],
+			      "communicator %d: gid/seq %llx/%llu before the rebuild, %llx/%llu "
+			      "after", i, rec_gid[nrec - 1][i], seq1[i], g2, q2);
+		}
+		restarted = 1;
+	} else {
+		rc = send(3 /* RESUME */, 0, 0, NULL, NULL);
+		CHECK(rc == 4, "RESUME: reply %d, want REP_RESUMED", rc);
+	}
 	ck_door(out);
 	CHECK(out[4] == 0, "phase %u after RESUME, want RUN", out[4]);
 }
@@ -360,6 +391,10 @@ int main(int argc, char **argv)
 	ck_cmd = (cmd_fn)dlsym(RTLD_DEFAULT, "SPLITCKPT_test_ckpt_command");
 	ck_door = (door_fn)dlsym(RTLD_DEFAULT, "SPLITCKPT_test_door");
 	ck_seq = (seq_fn)dlsym(RTLD_DEFAULT, "SPLITCKPT_test_seq");
+	ck_phase = (phase_fn)dlsym(RTLD_DEFAULT, "SPLITCKPT_test_set_phase");
+	ck_lower = (lower_fn)dlsym(RTLD_DEFAULT, "SPLITCKPT_test_lower_handle");
+	if (!ck_seq || !ck_door || !ck_phase || !ck_lower)
+		ck_cmd = NULL;
 	if (rank == 0) {
 		snprintf(dir, sizeof(dir), "/tmp/ckpt_quiesce.XXXXXX");
 		CHECK(mkdtemp(dir) != NULL, "mkdtemp");
@@ -413,6 +448,7 @@ int main(int argc, char **argv)
 		int mids = 0;
 		MPI_Allreduce(&mid_storm, &mids, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
 		CHECK(nrec > 0, "no checkpoint was taken");
+		CHECK(restarted, "the restart path (CMD_RESTARTED) did not run");
 		CHECK(mids > 0, "no checkpoint caught the storm in the middle");
 		if (rank == 0)
 			printf("checkpoints %d, caught in the middle (rank-checkpoints) %d\n", nrec,
