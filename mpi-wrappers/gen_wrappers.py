@@ -12,7 +12,8 @@ wrap_handles.h, translated *before* the gate and *after* it, never between):
 
     ret PMPI_x(params)
     {
-        void *f_ = wrap_lower_fn(WRAP_IDX_MPI_x);
+        d_ = wrap_door_enter(kind, comm);           (wrap_door.h: may wait across a restart)
+        void *f_ = wrap_lower_fn(WRAP_IDX_MPI_x);   (so: after the door)
         if (!f_) return <error value>;              (message naming MPI_x, once)
         <lower copies of handle inputs / inout arguments>   (scalars first, then arrays)
         uint64_t g_ = wrap_gate_enter();
@@ -360,13 +361,8 @@ def gen_one(e):
         out.append("void wrap_hook_%s(%s r_, %s) WRAP_HIDDEN;" % (e["name"], ret, e["params"]))
     out.append("WRAP_EXPORT %s %s(%s)" % (ret, strong, e["params"]))
     out.append("{")
-    out.append("\tvoid *f_ = wrap_lower_fn(%s);" % idx)
-    out.append("\tif (__builtin_expect(f_ == NULL, 0))")
-    if ret == "void":
-        out.append("\t{\n\t\twrap_unavailable(%s);\n\t\treturn;\n\t}" % idx)
-    else:
-        out.append("\t\treturn %s;" % error_value(ret, idx))
-
+    # The door comes first: a thread may wait there across a restart, after which the lower
+    # function (and every lower handle) is another one; so f_ is looked up after the door.
     kind, cm = door_kind(e)
     if e["name"] in DOOR_SPECIAL:
         out.append("\twrap_door_t d_ = %s;" % DOOR_SPECIAL[e["name"]])
@@ -380,6 +376,14 @@ def gen_one(e):
         out.append("\twrap_seq_start_more(%s, %s);" % (rq, n))
     else:
         out.append("\twrap_door_t d_ = wrap_door_enter(%s, %s);" % (kind, cm or "0"))
+    out.append("\tvoid *f_ = wrap_lower_fn(%s);" % idx)
+    out.append("\tif (__builtin_expect(f_ == NULL, 0)) {")
+    out.append("\t\twrap_door_leave(d_);")
+    if ret == "void":
+        out.append("\t\twrap_unavailable(%s);\n\t\treturn;" % idx)
+    else:
+        out.append("\t\treturn %s;" % error_value(ret, idx))
+    out.append("\t}")
     child = comm_out(e) if kind == "WRAP_DOOR_COLL" and e["name"] not in GID_MEMBERS else None
     if child:
         out.append("\tstruct wrap_seq *ps_ = wrap_seq_of(%s);" % cm)
