@@ -548,6 +548,7 @@ static int probe(int mprobe, int blocking, int source, int tag, MPI_Comm comm, i
 		}
 		if (blocking && wrap_door_must_step_out()) {
 			wrap_door_step_out();
+			fp = wrap_lower_fn(idx); /* new lower half after a restart */
 			continue;
 		}
 		MPI_Comm lc = wrap_comm_to_lower(comm);

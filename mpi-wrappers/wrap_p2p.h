@@ -62,6 +62,8 @@ static inline void wrap_door_step_out(void)
 #define WRAP_P2P_F_DONE 0x0200	  /* completed by the drain; e->aux = malloc'd MPI_Status */
 #define WRAP_P2P_F_ACTIVE 0x0400  /* persistent and started (the drain may test it) */
 #define WRAP_P2P_F_DRAINED 0x0800 /* message: received by the drain; e->aux = the message */
+#define WRAP_P2P_F_ORPHAN 0x1000  /* a pending receive the application freed: the drain
+				     completes and counts it, then drops the entry */
 
 /* ---- counters ---------------------------------------------------------------------------- */
 

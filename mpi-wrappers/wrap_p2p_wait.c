@@ -1,6 +1,6 @@
 /*
  * wrap_p2p_wait.c - completing requests under checkpointing: MPI_Wait, Waitall, Waitany,
- * Waitsome, Test, Testall, Testany, Testsome, Request_get_status, Request_free.
+ * Waitsome, Test, Testall, Testany, Testsome, Request_get_status, Request_free, Cancel.
  *
  * The blocking ones are loops of the lower Test* (wrap_p2p_spin_test and its array cousins):
  * the thread stays on the lower TLS while it spins and reads only the phase word; at DRAIN it
@@ -65,6 +65,7 @@ int wrap_p2p_wait(MPI_Request *req, MPI_Status *st)
 			return finish_done(e, req, st);
 		if (wrap_door_must_step_out()) {
 			wrap_door_step_out();
+			ft = wrap_lower_fn(WRAP_IDX_MPI_Test); /* new lower half after a restart */
 			continue;
 		}
 		MPI_Request l = (MPI_Request)e->real;
@@ -164,6 +165,7 @@ static int all(int n, MPI_Request reqs[], int *flag, MPI_Status sts[], int block
 		to_lower(n, reqs, a.l, a.e, &ndone);
 		if (blocking && wrap_door_must_step_out()) {
 			wrap_door_step_out();
+			ft = wrap_lower_fn(WRAP_IDX_MPI_Testall); /* new lower half after a restart */
 			continue;
 		}
 		const volatile uint32_t *ph = wrap_p2p_phase_word();
@@ -237,6 +239,7 @@ static int any(int n, MPI_Request reqs[], int *indx, int *flag, MPI_Status *st, 
 		}
 		if (blocking && wrap_door_must_step_out()) {
 			wrap_door_step_out();
+			ft = wrap_lower_fn(WRAP_IDX_MPI_Testany); /* new lower half after a restart */
 			continue;
 		}
 		const volatile uint32_t *ph = wrap_p2p_phase_word();
@@ -292,6 +295,7 @@ static int some(int n, MPI_Request reqs[], int *outcount, int idx[], MPI_Status 
 			break;
 		if (wrap_door_must_step_out()) {
 			wrap_door_step_out();
+			ft = wrap_lower_fn(WRAP_IDX_MPI_Testsome); /* new lower half after a restart */
 			continue;
 		}
 		const volatile uint32_t *ph = wrap_p2p_phase_word();
@@ -460,6 +464,9 @@ WRAP_EXPORT int PMPI_Request_get_status(MPI_Request request, int *flag, MPI_Stat
 }
 WRAP_ALIAS(PMPI_Request_get_status, MPI_Request_get_status)
 
+/* A pending receive the application frees still takes its message (MPI says so), and the
+ * drain must count it: the entry stays (ORPHAN, no application handle) until the drain sees it
+ * complete; a restart posts it again like any pending Irecv. */
 WRAP_EXPORT int PMPI_Request_free(MPI_Request *request)
 {
 	int r = MPI_SUCCESS;
@@ -467,6 +474,10 @@ WRAP_EXPORT int PMPI_Request_free(MPI_Request *request)
 	struct wrap_vh_obj *e = request ? wrap_p2p_req_entry(*request) : NULL;
 	if (!e) {
 		WRAP_DOWN(r, MPI_Request_free, request);
+	} else if ((e->flags & (WRAP_P2P_F_RECV | WRAP_P2P_F_DONE)) == WRAP_P2P_F_RECV &&
+		   e->real != MPI_REQUEST_NULL && (!is_persistent(e) || (e->flags & WRAP_P2P_F_ACTIVE))) {
+		e->flags |= WRAP_P2P_F_ORPHAN;
+		*request = MPI_REQUEST_NULL;
 	} else {
 		MPI_Request l = (MPI_Request)e->real;
 		if (l != MPI_REQUEST_NULL)
@@ -480,3 +491,31 @@ WRAP_EXPORT int PMPI_Request_free(MPI_Request *request)
 	return r;
 }
 WRAP_ALIAS(PMPI_Request_free, MPI_Request_free)
+
+/* MPICH decides a receive's cancellation in MPI_Cancel (not matched yet: removed and complete,
+ * else it completes normally): a cancelled receive is no receive for the counters. A request
+ * already complete (DONE) has nothing to cancel. */
+WRAP_EXPORT int PMPI_Cancel(MPI_Request *request)
+{
+	int r = MPI_SUCCESS, flag = 0, cancelled = 0;
+	wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, MPI_COMM_NULL);
+	struct wrap_vh_obj *e = request ? wrap_p2p_req_entry(*request) : NULL;
+	if (!e) {
+		WRAP_DOWN(r, MPI_Cancel, request);
+	} else if (!(e->flags & WRAP_P2P_F_DONE) && e->real != MPI_REQUEST_NULL) {
+		MPI_Request l = (MPI_Request)e->real;
+		MPI_Status st;
+		WRAP_DOWN(r, MPI_Cancel, &l);
+		if (r == MPI_SUCCESS && (e->flags & WRAP_P2P_F_RECV)) {
+			int r2;
+			WRAP_DOWN(r2, MPI_Request_get_status, l, &flag, &st);
+			if (r2 == MPI_SUCCESS && flag)
+				WRAP_DOWN(r2, MPI_Test_cancelled, &st, &cancelled);
+			if (r2 == MPI_SUCCESS && flag && cancelled)
+				e->flags &= (uint16_t)~WRAP_P2P_F_RECV;
+		}
+	}
+	wrap_door_leave(d_);
+	return r;
+}
+WRAP_ALIAS(PMPI_Cancel, MPI_Cancel)

@@ -7,8 +7,9 @@
  * Send; each carries its stream (source, tag, comm) sequence number and a checksummed
  * pattern. Before anything is received, every rank also has two wildcard Irecvs pending (one
  * gets its message before the drain, one only after it), a message matched with Mprobe and
- * not received, a zero-byte message, one that will be received truncated, and one for a
- * persistent receive that is started only after the drain.
+ * not received, a zero-byte message, one that will be received truncated, one for a
+ * persistent receive that is started only after the drain, a cancelled receive (no count) and
+ * a receive freed while pending whose message comes before the drain (counted by the drain).
  *
  * Then all ranks call SPLITCKPT_test_drain(): every message must now sit in the upper half's
  * queue (this rank's count is checked exactly), every send request must be complete
@@ -38,6 +39,8 @@
 #define TAG_Z 52 /* zero bytes */
 #define TAG_T 53 /* truncated */
 #define TAG_P 54 /* persistent receive */
+#define TAG_C 55 /* a receive cancelled (no message) */
+#define TAG_F 56 /* a receive freed while pending (its message comes before the drain) */
 #define HDR 6
 #define MAGIC 0x5ca1ab1e
 #define BIG (1 << 20) /* ints: 4 MiB */
@@ -156,6 +159,18 @@ int main(int argc, char **argv)
 		CHECK_MPI(MPI_Irecv(wbuf[i], HDR, MPI_INT, MPI_ANY_SOURCE, TAG_W, MPI_COMM_WORLD,
 				    &wreq[i]));
 	CHECK_MPI(MPI_Recv_init(pbuf, HDR, MPI_INT, left, TAG_P, MPI_COMM_WORLD, &preq));
+	/* a cancelled receive, and a receive freed while pending (it still takes its message) */
+	int cbuf = 0, fbuf[HDR] = {0}, cancelled = 0;
+	MPI_Request creq, freq;
+	MPI_Status cst;
+	CHECK_MPI(MPI_Irecv(&cbuf, 1, MPI_INT, left, TAG_C, MPI_COMM_WORLD, &creq));
+	CHECK_MPI(MPI_Cancel(&creq));
+	CHECK_MPI(MPI_Wait(&creq, &cst));
+	MPI_Test_cancelled(&cst, &cancelled);
+	CHECK(cancelled, "the receive was not cancelled");
+	CHECK_MPI(MPI_Irecv(fbuf, HDR, MPI_INT, left, TAG_F, MPI_COMM_WORLD, &freq));
+	CHECK_MPI(MPI_Request_free(&freq));
+	CHECK(freq == MPI_REQUEST_NULL, "freed request not null");
 
 	/* the plan's messages from this rank, and the extra ones */
 	MPI_Request *sreq = calloc((size_t)nplan + 8, sizeof(*sreq));
@@ -196,6 +211,10 @@ int main(int argc, char **argv)
 	CHECK_MPI(MPI_Isend(pb, HDR, MPI_INT, right, TAG_P, MPI_COMM_WORLD, &sreq[ns++]));
 	CHECK_MPI(MPI_Isend(tb, 100, MPI_INT, right, TAG_T, tcomm, &sreq[ns++]));
 	CHECK_MPI(MPI_Isend(&zb, 0, MPI_INT, right, TAG_Z, MPI_COMM_WORLD, &sreq[ns++]));
+	struct msg fm = {rank, right, 0, TAG_F, HDR, 0, 0};
+	int fb[HDR];
+	fill(&fm, fb);
+	CHECK_MPI(MPI_Isend(fb, HDR, MPI_INT, right, TAG_F, MPI_COMM_WORLD, &sreq[ns++]));
 
 	/* a matched message left unreceived */
 	MPI_Message msg;
@@ -217,6 +236,8 @@ int main(int argc, char **argv)
 		CHECK(flag && st.MPI_SOURCE == left && st.MPI_TAG == TAG_W,
 		      "first wildcard Irecv: flag %d source %d tag %d", flag, st.MPI_SOURCE,
 		      st.MPI_TAG);
+		struct msg fe = {left, rank, 0, TAG_F, HDR, 0, 0};
+		check(&fe, fbuf, HDR, "receive freed while pending, after the drain");
 		CHECK_MPI(MPI_Test(&wreq[1], &flag, MPI_STATUS_IGNORE));
 		CHECK(!flag, "second wildcard Irecv completed before its message was sent");
 		if (do_rebuild && rebuild) {
