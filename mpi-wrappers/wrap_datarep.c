@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "wrap.h"
+#include "wrap_door.h"
 
 struct datarep_ctx {
 	void (*read)(void);
@@ -102,9 +103,11 @@ WRAP_EXPORT int PMPI_Register_datarep(const char *datarep,
 	int r;
 	if (!c)
 		return MPI_ERR_NO_MEM;
+	wrap_door_t d_ = wrap_door_enter(WRAP_DOOR_LOCAL, 0);
 	WRAP_DOWN(r, MPI_Register_datarep, datarep, read_conversion_fn ? read_tramp : NULL,
 		  write_conversion_fn ? write_tramp : NULL,
 		  dtype_file_extent_fn ? extent_tramp : NULL, c);
+	wrap_door_leave(d_);
 	if (r != MPI_SUCCESS)
 		free(c);
 	return r;
@@ -123,9 +126,11 @@ WRAP_EXPORT int PMPI_Register_datarep_c(const char *datarep,
 	int r;
 	if (!c)
 		return MPI_ERR_NO_MEM;
+	wrap_door_t d_ = wrap_door_enter(WRAP_DOOR_LOCAL, 0);
 	WRAP_DOWN(r, MPI_Register_datarep_c, datarep, read_conversion_fn ? read_tramp_c : NULL,
 		  write_conversion_fn ? write_tramp_c : NULL,
 		  dtype_file_extent_fn ? extent_tramp : NULL, c);
+	wrap_door_leave(d_);
 	if (r != MPI_SUCCESS)
 		free(c);
 	return r;

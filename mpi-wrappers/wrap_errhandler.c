@@ -19,6 +19,7 @@
  * again (wrap_vh_errhandler.c). Slots are taken under the virtual-handle lock.
  */
 #include "wrap.h"
+#include "wrap_door.h"
 #include "wrap_pool.h"
 
 enum eh_kind { EH_NONE, EH_COMM, EH_FILE, EH_WIN, EH_SESSION };
@@ -130,11 +131,13 @@ void *wrap_errhandler_tramp(int slot)
 	WRAP_EXPORT int P##NAME(FNTYPE *fn, MPI_Errhandler *errhandler)                            \
 	{                                                                                          \
 		eh_fn *t;                                                                          \
+		wrap_door_t d_ = wrap_door_enter(WRAP_DOOR_LOCAL, 0);                              \
 		int s, r = tramp_for(WRAP_IDX_##NAME, (void (*)(void))fn, KIND, &t, &s);           \
-		if (r != MPI_SUCCESS)                                                              \
-			return r;                                                                  \
-		WRAP_DOWN(r, NAME, (FNTYPE *)t, errhandler);                                       \
-		created(r, s, WRAP_IDX_##NAME, errhandler);                                                         \
+		if (r == MPI_SUCCESS) {                                                            \
+			WRAP_DOWN(r, NAME, (FNTYPE *)t, errhandler);                               \
+			created(r, s, WRAP_IDX_##NAME, errhandler);                                \
+		}                                                                                  \
+		wrap_door_leave(d_);                                                               \
 		return r;                                                                          \
 	}                                                                                          \
 	WRAP_ALIAS(P##NAME, NAME)

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "wrap.h"
+#include "wrap_door.h"
 
 struct greq_ctx {
 	MPI_Grequest_query_function *query;
@@ -105,8 +106,10 @@ WRAP_EXPORT int PMPI_Grequest_start(MPI_Grequest_query_function *query_fn,
 	c->free_fn = free_fn;
 	c->cancel = cancel_fn;
 	c->extra = extra_state;
+	wrap_door_t d_ = wrap_door_enter(WRAP_DOOR_LOCAL, 0);
 	WRAP_DOWN(r, MPI_Grequest_start, query_tramp, free_tramp, cancel_tramp, c, request);
 	if (r != MPI_SUCCESS) {
+		wrap_door_leave(d_);
 		free(c);
 		return r;
 	}
@@ -114,6 +117,7 @@ WRAP_EXPORT int PMPI_Grequest_start(MPI_Grequest_query_function *query_fn,
 	c->req = *request;
 	c->next = live;
 	live = c;
+	wrap_door_leave(d_);
 	return r;
 }
 WRAP_ALIAS(PMPI_Grequest_start, MPI_Grequest_start)

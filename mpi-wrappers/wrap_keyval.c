@@ -23,6 +23,7 @@
 #include <stdlib.h>
 
 #include "wrap.h"
+#include "wrap_door.h"
 
 enum kv_kind { KV_NONE, KV_COMM, KV_TYPE, KV_WIN };
 
@@ -221,8 +222,11 @@ static int create(unsigned idx, enum kv_kind kind, void (*copy)(void), void (*de
 #define CREATE_KEYVAL(NAME, COPYT, DELT, KIND)                                                     \
 	WRAP_EXPORT int P##NAME(COPYT *copy_fn, DELT *delete_fn, int *keyval, void *extra_state)   \
 	{                                                                                          \
-		return create(WRAP_IDX_##NAME, KIND, (void (*)(void))copy_fn,                      \
-			      (void (*)(void))delete_fn, keyval, extra_state);                     \
+		wrap_door_t d_ = wrap_door_enter(WRAP_DOOR_LOCAL, 0);                              \
+		int r_ = create(WRAP_IDX_##NAME, KIND, (void (*)(void))copy_fn,                    \
+				(void (*)(void))delete_fn, keyval, extra_state);                   \
+		wrap_door_leave(d_);                                                               \
+		return r_;                                                                         \
 	}                                                                                          \
 	WRAP_ALIAS(P##NAME, NAME)
 

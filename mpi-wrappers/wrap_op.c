@@ -19,6 +19,7 @@
  * Slots are taken under the virtual-handle lock (MPI_THREAD_MULTIPLE).
  */
 #include "wrap.h"
+#include "wrap_door.h"
 #include "wrap_pool.h"
 
 struct op_slot {
@@ -110,13 +111,19 @@ void *wrap_op_tramp(int slot, int large)
 
 WRAP_EXPORT int PMPI_Op_create(MPI_User_function *user_fn, int commute, MPI_Op *op)
 {
-	return create(WRAP_IDX_MPI_Op_create, (void (*)(void))user_fn, 0, commute, op);
+	wrap_door_t d_ = wrap_door_enter(WRAP_DOOR_LOCAL, 0);
+	int r = create(WRAP_IDX_MPI_Op_create, (void (*)(void))user_fn, 0, commute, op);
+	wrap_door_leave(d_);
+	return r;
 }
 WRAP_ALIAS(PMPI_Op_create, MPI_Op_create)
 
 WRAP_EXPORT int PMPI_Op_create_c(MPI_User_function_c *user_fn, int commute, MPI_Op *op)
 {
-	return create(WRAP_IDX_MPI_Op_create_c, (void (*)(void))user_fn, 1, commute, op);
+	wrap_door_t d_ = wrap_door_enter(WRAP_DOOR_LOCAL, 0);
+	int r = create(WRAP_IDX_MPI_Op_create_c, (void (*)(void))user_fn, 1, commute, op);
+	wrap_door_leave(d_);
+	return r;
 }
 WRAP_ALIAS(PMPI_Op_create_c, MPI_Op_create_c)
 

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "wrap.h"
+#include "wrap_door.h"
 #include "wrap_hooks.h"
 
 struct dt_desc {
@@ -298,6 +299,7 @@ WRAP_EXPORT int PMPI_Type_get_contents(MPI_Datatype datatype, int max_integers, 
 				       MPI_Aint array_of_addresses[],
 				       MPI_Datatype array_of_datatypes[])
 {
+	wrap_door_t d_ = wrap_door_enter(WRAP_DOOR_LOCAL, 0);
 	MPI_Datatype lt = wrap_datatype_to_lower(datatype);
 	int r;
 	WRAP_DOWN(r, MPI_Type_get_contents, lt, max_integers, max_addresses, max_datatypes,
@@ -307,6 +309,7 @@ WRAP_EXPORT int PMPI_Type_get_contents(MPI_Datatype datatype, int max_integers, 
 		wrap_datatype_array_from_lower(array_of_datatypes,
 					       (long)(n < max_datatypes ? n : max_datatypes));
 	}
+	wrap_door_leave(d_);
 	return r;
 }
 WRAP_ALIAS(PMPI_Type_get_contents, MPI_Type_get_contents)
@@ -318,6 +321,7 @@ WRAP_EXPORT int PMPI_Type_get_contents_c(MPI_Datatype datatype, MPI_Count max_in
 					 MPI_Count array_of_large_counts[],
 					 MPI_Datatype array_of_datatypes[])
 {
+	wrap_door_t d_ = wrap_door_enter(WRAP_DOOR_LOCAL, 0);
 	MPI_Datatype lt = wrap_datatype_to_lower(datatype);
 	int r;
 	WRAP_DOWN(r, MPI_Type_get_contents_c, lt, max_integers, max_addresses, max_large_counts,
@@ -328,6 +332,7 @@ WRAP_EXPORT int PMPI_Type_get_contents_c(MPI_Datatype datatype, MPI_Count max_in
 		wrap_datatype_array_from_lower(array_of_datatypes,
 					       (long)(n < max_datatypes ? n : max_datatypes));
 	}
+	wrap_door_leave(d_);
 	return r;
 }
 WRAP_ALIAS(PMPI_Type_get_contents_c, MPI_Type_get_contents_c)
