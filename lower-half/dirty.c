@@ -233,7 +233,10 @@ static int track_region(int pm, uint64_t s, uint64_t e, uint64_t *present, uint6
 			uint64_t c = d.vec[i].categories, len = d.vec[i].end - d.vec[i].start;
 			if (!(c & (PAGE_IS_PRESENT | PAGE_IS_SWAPPED)))
 				continue; /* not there: zero */
-			*present += len;
+			/* SWAPPED also marks an untouched page protected at the last capture (a
+			 * WP_UNPOPULATED marker, zero in the parent too): clean, but not memory */
+			if (c & PAGE_IS_PRESENT)
+				*present += len;
 			if ((c & PAGE_IS_WRITTEN) || !(c & PAGE_IS_WPALLOWED))
 				*written += len;
 			else if (push_within(&d.clean, &d.prev, d.vec[i].start, d.vec[i].end))
