@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "mpi_ckpt.h"
 #include "proto.h"
 #include "secret.h"
 
@@ -86,6 +87,16 @@ struct coord_worker {
 	/* the barrier it waits in, and its slot there */
 	struct coord_barrier *barrier;
 	size_t barrier_idx;
+	/* MPI rank (coord_mpi.c): set by MPI_REGISTER */
+	int mpi, mpi_finalized;
+	int mpi_early; /* got RESUME committed=0 during the MPI rounds of this checkpoint */
+	uint32_t mpi_rank, mpi_size, mpi_level;
+	char mpi_launcher[PROTO_MPI_LAUNCHER];
+	char *mpi_info;
+	/* its report of the current round */
+	int mpi_reported;
+	uint32_t mpi_flags, mpi_n;
+	struct lh_mpi_comm_seq *mpi_seqs;
 };
 
 struct coord_client {
@@ -134,6 +145,13 @@ struct coord_ckpt {
 	uint64_t last_bytes, last_ms;
 	size_t last_nprocs;
 	int exited_after; /* --exit-after-ckpt already triggered */
+	/* MPI rounds of this checkpoint (coord_mpi.c; docs/mpi-ckpt.md section 3) */
+	int mpi_active;	 /* some participant is a registered MPI rank */
+	int mpi_final;	 /* final targets sent */
+	uint32_t mpi_round;
+	size_t mpi_nparts, mpi_nreported, mpi_nearly, mpi_nearly_resumed;
+	uint64_t mpi_tsum; /* sum of the targets of the last round: unchanged = no progress */
+	int64_t mpi_t0_us;
 };
 
 struct coord_barriers {
@@ -236,6 +254,22 @@ void coord_ckpt_on_captured(struct coord *co, struct coord_client *c);
 void coord_ckpt_on_resumed(struct coord *co, struct coord_client *c);
 void coord_ckpt_on_timer(struct coord *co);
 void coord_ckpt_fini(struct coord *co);
+/* Let the failed checkpoint's RESUME through; the MPI rounds' early RESUMEs (coord_mpi.c). */
+void coord_ckpt_check(struct coord *co);
+/* Mark the running checkpoint failed with text (-bc gets it); MPI ranks in rounds are let go. */
+void coord_ckpt_fail_text(struct coord *co, const char *text);
+
+/* coord_mpi.c: the MPI rounds of a checkpoint and what the coordinator knows of MPI ranks */
+void coord_mpi_on_msg(struct coord *co, struct coord_client *c, const struct proto_msg *msg);
+void coord_mpi_ckpt_start(struct coord *co);
+/* The checkpoint failed while MPI ranks are in their rounds: RESUME committed=0 to them now
+ * (they cannot answer SUSPEND until the rounds end); counted as answered. */
+void coord_mpi_kick(struct coord *co);
+void coord_mpi_worker_gone(struct coord *co, struct coord_client *c);
+/* A RESUMED from a rank kicked early; 1 if it was one (then counted). */
+int coord_mpi_early_resumed(struct coord *co, struct coord_client *c);
+void coord_mpi_free_worker(struct coord_client *c);
+size_t coord_mpi_ranks(const struct coord *co, const char **launcher);
 const char *coord_worker_state_name(enum worker_state s);
 
 /* coord_barrier.c */

@@ -93,6 +93,20 @@ static void fail(struct coord *co, const char *fmt, ...)
 	} else {
 		free(msg);
 	}
+	coord_mpi_kick(co); /* MPI ranks still in their rounds would never answer SUSPEND */
+}
+
+void coord_ckpt_fail_text(struct coord *co, const char *text)
+{
+	if (co->ck.phase == CK_IDLE)
+		return;
+	fail(co, "%s", text);
+	check_phase(co);
+}
+
+void coord_ckpt_check(struct coord *co)
+{
+	check_phase(co);
 }
 
 static void start(struct coord *co)
@@ -120,6 +134,7 @@ static void start(struct coord *co)
 		c->w.img_path = c->w.img_host = NULL;
 		ck->nparts++;
 	}
+	coord_mpi_ckpt_start(co);
 	log_info("checkpoint generation %u: suspending %zu processes", ck->gen, ck->nparts);
 	if (ck->nparts == 0)
 		fail(co, "no process could take part");
@@ -172,11 +187,23 @@ static void abort_ckpt(struct coord *co)
 	log_warn("checkpoint generation %u abandoned; resuming %zu processes", ck->gen, ck->nparts);
 	ck->committed = 0;
 	ck->phase = CK_RESUMING;
-	ck->nresumed = 0;
+	/* MPI ranks let go during their rounds got their RESUME already (coord_mpi_kick). */
+	ck->nresumed = ck->mpi_nearly_resumed;
 	struct proto_resume r = {.committed = 0};
 	struct proto_buf b;
 	proto_enc_resume(&b, &r);
-	broadcast(co, &b, WS_RESUMING);
+	if (proto_buf_finish(&b, 0) < 0) {
+		proto_buf_free(&b);
+		return;
+	}
+	for (size_t i = 0; i < co->nclients; i++) {
+		struct coord_client *c = co->clients[i];
+		if (!is_part(c) || c->w.mpi_early)
+			continue;
+		c->w.state = WS_RESUMING;
+		coord_client_send_raw(co, c, b.data, b.len);
+	}
+	proto_buf_free(&b);
 }
 
 /* Every image is durable: write the script, then RESUME committed=1. */
@@ -302,6 +329,7 @@ void coord_ckpt_worker_gone(struct coord *co, struct coord_client *c)
 		return;
 	char name[400];
 	coord_worker_name(c, name, sizeof(name));
+	coord_mpi_worker_gone(co, c);
 	c->w.in_ckpt = 0;
 	ck->nparts--;
 	switch (ck->phase) {
@@ -425,6 +453,8 @@ void coord_ckpt_on_written(struct coord *co, struct coord_client *c, const struc
 
 void coord_ckpt_on_resumed(struct coord *co, struct coord_client *c)
 {
+	if (coord_mpi_early_resumed(co, c))
+		return;
 	if (co->ck.phase != CK_RESUMING || unexpected(c, "RESUMED", WS_RESUMING))
 		return;
 	c->w.state = WS_RUNNING;

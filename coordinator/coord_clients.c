@@ -287,6 +287,7 @@ static void client_free(struct coord_client *c)
 	free(c->w.cmdline);
 	free(c->w.img_path);
 	free(c->w.img_host);
+	coord_mpi_free_worker(c);
 	free(c);
 }
 

@@ -261,6 +261,9 @@ static void on_worker_msg(struct coord *co, struct coord_client *c, const struct
 			return;
 		break;
 	}
+	case MSG_MPI:
+		coord_mpi_on_msg(co, c, msg);
+		return;
 	case MSG_BARRIER: {
 		struct proto_barrier m;
 		if (proto_dec_barrier(msg, &m) < 0)

@@ -11,6 +11,14 @@
  * dmtcp_restart call the images written on the host it runs on (all of them when they all come
  * from one host); for other hosts it prints what to run there. Every value from a worker is
  * single-quoted, so no path or host name can inject shell code.
+ *
+ * An MPI job (its processes registered as MPI ranks) gets a script that relaunches it the way
+ * it was launched, with one dmtcp_restart per rank that picks its own image from the
+ * generation's MANIFEST (docs/mpi-ckpt.md section 3): `srun --mpi=pmi2 -n N $DMTCP_SRUN_ARGS`
+ * when the script runs inside a Slurm allocation, else `mpiexec -n N $DMTCP_MPIEXEC_ARGS`
+ * (e.g. DMTCP_MPIEXEC_ARGS="-hosts C,D" to restart on other nodes). Every generation
+ * directory gets a MANIFEST (rank, host and image of every process), written like the
+ * script (temp, fsync, rename).
  */
 #define LOG_PREFIX "coord"
 #include <errno.h>
@@ -27,6 +35,9 @@
 
 struct image {
 	const char *host, *path;
+	int rank; /* MPI rank, -1 for a process that is not one */
+	uint32_t size;
+	const char *launcher;
 };
 
 static int cmp_image(const void *a, const void *b)
@@ -136,6 +147,37 @@ static const char script_body[] =
     "\n"
     "exec \"$dmtcp_restart\" \"${opts[@]}\" \"${files[@]}\"\n";
 
+/* The tail of the script of an MPI job (after the option parsing of script_body). */
+static const char mpi_body[] =
+    "dmtcp_restart=$(command -v dmtcp_restart 2>/dev/null)\n"
+    "if [ -z \"$dmtcp_restart\" ]; then dmtcp_restart=$dmtcp_restart_default; fi\n"
+    "\n"
+    "# The generation directory: as written, or --restartdir (itself, or its gen-NNNNNN).\n"
+    "gdir=$gen_dir\n"
+    "if [ -n \"$restart_dir\" ]; then\n"
+    "  if [ -e \"$restart_dir/MANIFEST\" ]; then gdir=$restart_dir\n"
+    "  else gdir=$restart_dir/${gen_dir##*/}; fi\n"
+    "fi\n"
+    "if [ ! -e \"$gdir/MANIFEST\" ]; then\n"
+    "  echo \"$0: $gdir/MANIFEST is missing: the images of generation $generation are not there\" "
+    ">&2\n"
+    "  exit 1\n"
+    "fi\n"
+    "\n"
+    "opts=(--coord-host \"$coord_host\" --coord-port \"$coord_port\")\n"
+    "if [ -n \"$checkpoint_interval\" ]; then opts+=(--interval \"$checkpoint_interval\"); fi\n"
+    "if [ -n \"$ckpt_dir\" ]; then opts+=(--ckptdir \"$ckpt_dir\"); fi\n"
+    "opts+=(--restartdir \"$gdir\")\n"
+    "\n"
+    "# Relaunch as launched: srun inside a Slurm allocation, mpiexec otherwise.\n"
+    "if [ -n \"${SLURM_JOB_ID:-}\" ] && command -v srun >/dev/null 2>&1; then\n"
+    "  # shellcheck disable=SC2086 # DMTCP_SRUN_ARGS holds several words\n"
+    "  exec srun --mpi=pmi2 -n \"$mpi_size\" ${DMTCP_SRUN_ARGS:-} \"$dmtcp_restart\" "
+    "\"${opts[@]}\"\n"
+    "fi\n"
+    "# shellcheck disable=SC2086 # DMTCP_MPIEXEC_ARGS holds several words\n"
+    "exec mpiexec -n \"$mpi_size\" ${DMTCP_MPIEXEC_ARGS:-} \"$dmtcp_restart\" \"${opts[@]}\"\n";
+
 static void put_var(FILE *fp, const char *name, const char *value)
 {
 	fprintf(fp, "%s=", name);
@@ -199,7 +241,84 @@ static void write_body(FILE *fp, const struct coord *co, struct image *imgs, siz
 		put_quoted(fp, imgs[i].path);
 	}
 	fprintf(fp, "\n)\n\n");
-	fprintf(fp, script_body, script_usage);
+	size_t nmpi = 0;
+	for (size_t i = 0; i < n; i++)
+		nmpi += imgs[i].rank >= 0;
+	if (nmpi == 0) {
+		fprintf(fp, script_body, script_usage);
+		return;
+	}
+	/* MPI: the option parsing of script_body, then the relaunch. */
+	const char *cut = strstr(script_body, "dmtcp_restart=$(command");
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", imgs[0].path);
+	for (size_t i = 0; i < n; i++)
+		if (imgs[i].rank == 0)
+			snprintf(dir, sizeof(dir), "%s", imgs[i].path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = 0;
+	fprintf(fp, "# MPI job: %zu ranks, launched by %s.\n", nmpi,
+		imgs[0].launcher && imgs[0].launcher[0] ? imgs[0].launcher : "?");
+	fprintf(fp, "mpi_size=%zu\n", nmpi);
+	put_var(fp, "gen_dir", dir);
+	fprintf(fp, "\n");
+	char *head = strndup(script_body, (size_t)(cut - script_body)); /* holds one %s */
+	if (head)
+		fprintf(fp, head, script_usage);
+	free(head);
+	fputs(mpi_body, fp);
+}
+
+static void fsync_dir(const char *dir);
+
+/* MANIFEST of the generation in dir (docs/mpi-ckpt.md section 3): temp, fsync, rename. */
+static int write_manifest(const struct coord *co, const char *dir, struct image *imgs, size_t n,
+			  char *err, size_t errsz)
+{
+	char path[PATH_MAX + 32], tmp[PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/MANIFEST", dir);
+	snprintf(tmp, sizeof(tmp), "%s/.MANIFEST.tmp.%d", dir, (int)getpid());
+	FILE *fp = fopen(tmp, "we");
+	if (!fp) {
+		snprintf(err, errsz, "cannot write %s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	size_t nmpi = 0;
+	uint32_t size = 0;
+	const char *launcher = "";
+	for (size_t i = 0; i < n; i++)
+		if (imgs[i].rank >= 0) {
+			nmpi++;
+			size = imgs[i].size;
+			if (imgs[i].launcher && imgs[i].launcher[0])
+				launcher = imgs[i].launcher;
+		}
+	fprintf(fp, "splitckpt-manifest 1\ngeneration %u\nprocesses %zu\n", co->ck.gen, n);
+	if (nmpi)
+		fprintf(fp, "mpi_size %u\nlauncher %s\n", size, launcher[0] ? launcher : "unknown");
+	for (size_t i = 0; i < n; i++) {
+		const char *base = strrchr(imgs[i].path, '/');
+		base = base ? base + 1 : imgs[i].path;
+		if (imgs[i].rank >= 0)
+			fprintf(fp, "rank %d host %s image %s\n", imgs[i].rank, imgs[i].host, base);
+		else
+			fprintf(fp, "proc host %s image %s\n", imgs[i].host, base);
+	}
+	int e = 0;
+	if (fflush(fp) != 0 || ferror(fp) || fsync(fileno(fp)) < 0)
+		e = errno ? errno : EIO;
+	if (fclose(fp) != 0 && !e)
+		e = errno;
+	if (!e && rename(tmp, path) < 0)
+		e = errno;
+	if (e) {
+		unlink(tmp);
+		snprintf(err, errsz, "cannot write %s: %s", path, strerror(e));
+		return -1;
+	}
+	fsync_dir(dir);
+	return 0;
 }
 
 /* Write the script to tmp (0755), fsync it. 0 or -1 (errno). */
@@ -247,9 +366,31 @@ int coord_write_restart_script(struct coord *co, char *err, size_t errsz)
 		const struct coord_client *c = co->clients[i];
 		if (c->role == ROLE_WORKER && c->w.in_ckpt && c->w.state == WS_WRITTEN &&
 		    c->w.img_path && c->w.img_host)
-			imgs[n++] = (struct image){.host = c->w.img_host, .path = c->w.img_path};
+			imgs[n++] = (struct image){.host = c->w.img_host,
+						   .path = c->w.img_path,
+						   .rank = c->w.mpi ? (int)c->w.mpi_rank : -1,
+						   .size = c->w.mpi_size,
+						   .launcher = c->w.mpi_launcher};
 	}
 	qsort(imgs, n, sizeof(*imgs), cmp_image);
+	/* A MANIFEST in every directory that holds images of this generation. */
+	for (size_t i = 0; i < n; i++) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", imgs[i].path);
+		char *slash = strrchr(dir, '/');
+		if (!slash)
+			continue;
+		*slash = 0;
+		int seen = 0;
+		for (size_t k = 0; k < i && !seen; k++) {
+			const char *p = imgs[k].path, *q = strrchr(p, '/');
+			seen = q && (size_t)(q - p) == strlen(dir) && !strncmp(p, dir, strlen(dir));
+		}
+		if (!seen && write_manifest(co, dir, imgs, n, err, errsz) < 0) {
+			free(imgs);
+			return -1;
+		}
+	}
 
 	char name[64], path[PATH_MAX + 64], tmp[PATH_MAX + 96], link[PATH_MAX + 64];
 	snprintf(name, sizeof(name), "dmtcp_restart_script_%016llx.sh",

@@ -48,6 +48,10 @@ char *coord_status_text(const struct coord *co)
 		co->port, (unsigned long long)co->job_id);
 	fprintf(fp, "Status...\n  NUM_PEERS=%zu\n", co->nworkers);
 	fprintf(fp, "  RUNNING=%s\n", ck->phase == CK_IDLE && co->nworkers ? "yes" : "no");
+	const char *launcher;
+	size_t nranks = coord_mpi_ranks(co, &launcher);
+	if (nranks)
+		fprintf(fp, "  MPI=yes ranks=%zu launcher=%s\n", nranks, launcher[0] ? launcher : "?");
 	if (ck->phase == CK_IDLE)
 		fprintf(fp, "  STATE=%s\n", co->nworkers ? "running" : "no processes");
 	else
@@ -95,8 +99,12 @@ char *coord_list_text(const struct coord *co)
 		const struct coord_client *c = co->clients[i];
 		if (c->role != ROLE_WORKER || c->dropped)
 			continue;
-		fprintf(fp, "%zu, %s[%u:%u]@%s, %s, %s\n", ++k, c->w.progname, c->w.vpid, c->w.pid,
-			c->w.hostname, c->w.uniquepid, coord_worker_state_name(c->w.state));
+		char rank[48] = "";
+		if (c->w.mpi)
+			snprintf(rank, sizeof(rank), ", rank %u/%u%s", c->w.mpi_rank, c->w.mpi_size,
+				 c->w.mpi_finalized ? " (finalized)" : "");
+		fprintf(fp, "%zu, %s[%u:%u]@%s, %s, %s%s\n", ++k, c->w.progname, c->w.vpid, c->w.pid,
+			c->w.hostname, c->w.uniquepid, coord_worker_state_name(c->w.state), rank);
 	}
 	if (fclose(fp) != 0) {
 		free(text);

@@ -1,0 +1,382 @@
+/*
+ * coord_mpi.c - the coordinator's part of checkpointing MPI ranks (docs/mpi-ckpt.md section 3).
+ *
+ * A worker becomes an MPI rank with MPI_REGISTER (rank, size, thread level, launcher). During
+ * the SUSPENDING phase of a checkpoint the MPI ranks run rounds before they answer SUSPEND:
+ * each reports, per communicator (gid), how many collectives it entered (seq) and whether a
+ * thread waits at its door for the next one (want); when every MPI participant reported round
+ * r, the coordinator sends targets T[gid] = max seq (round r+1), final when every report is
+ * QUIET and every seq equals its target. When nothing moved since the last round and every
+ * rank is QUIET or STALLED, the targets rise to the wants so that ranks waiting at a door can
+ * go on (the only way forward then). The ranks then drain, park and answer SUSPENDED, and the
+ * rest of the checkpoint is the same as for any process.
+ *
+ * A failure during the rounds (MPI_ERROR, a rank that disconnected) cannot wait for SUSPENDED
+ * answers that will never come: the ranks still in their rounds get RESUME committed=0 at
+ * once (coord_mpi_kick) and count as answered; their RESUMED may arrive before the other
+ * processes have answered SUSPEND (coord_mpi_early_resumed).
+ *
+ * Cost: O(entries) per report and O(total entries) per round, with an open-addressing table
+ * of gids; no per-process waiting.
+ */
+#define _GNU_SOURCE
+#define LOG_PREFIX "coord"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coord.h"
+#include "log.h"
+
+static int is_mpi_part(const struct coord_client *c)
+{
+	return c->role == ROLE_WORKER && !c->dropped && c->w.in_ckpt && c->w.mpi &&
+	       !c->w.mpi_finalized && !c->w.mpi_early;
+}
+
+void coord_mpi_free_worker(struct coord_client *c)
+{
+	free(c->w.mpi_info);
+	free(c->w.mpi_seqs);
+	c->w.mpi_info = NULL;
+	c->w.mpi_seqs = NULL;
+}
+
+size_t coord_mpi_ranks(const struct coord *co, const char **launcher)
+{
+	size_t n = 0;
+	if (launcher)
+		*launcher = "";
+	for (size_t i = 0; i < co->nclients; i++) {
+		const struct coord_client *c = co->clients[i];
+		if (c->role != ROLE_WORKER || c->dropped || !c->w.mpi)
+			continue;
+		n++;
+		if (launcher && c->w.mpi_launcher[0])
+			*launcher = c->w.mpi_launcher;
+	}
+	return n;
+}
+
+static void send_msg(struct coord *co, struct coord_client *c, struct proto_buf *b)
+{
+	coord_client_send_raw(co, c, b->data, b->len);
+}
+
+void coord_mpi_ckpt_start(struct coord *co)
+{
+	struct coord_ckpt *ck = &co->ck;
+	ck->mpi_round = 0;
+	ck->mpi_final = 0;
+	ck->mpi_nparts = ck->mpi_nreported = ck->mpi_nearly = ck->mpi_nearly_resumed = 0;
+	ck->mpi_tsum = 0;
+	ck->mpi_t0_us = coord_now_us();
+	for (size_t i = 0; i < co->nclients; i++) {
+		struct coord_client *c = co->clients[i];
+		if (c->role != ROLE_WORKER)
+			continue;
+		c->w.mpi_early = 0;
+		c->w.mpi_reported = 0;
+		if (is_mpi_part(c))
+			ck->mpi_nparts++;
+	}
+	ck->mpi_active = ck->mpi_nparts > 0;
+	if (ck->mpi_active)
+		log_debug("checkpoint generation %u: %zu MPI ranks take part", ck->gen,
+			  ck->mpi_nparts);
+}
+
+/* ---- the round computation ---- */
+
+struct gid_slot {
+	uint64_t gid;
+	uint64_t max, min, want;
+	int used;
+};
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	return x ^ (x >> 33);
+}
+
+static struct gid_slot *slot_of(struct gid_slot *t, size_t mask, uint64_t gid)
+{
+	for (size_t h = mix64(gid) & mask;; h = (h + 1) & mask)
+		if (!t[h].used || t[h].gid == gid)
+			return &t[h];
+}
+
+static void round_complete(struct coord *co)
+{
+	struct coord_ckpt *ck = &co->ck;
+	size_t total = 0, cap = 16;
+	int all_quiet = 1, all_settled = 1;
+	for (size_t i = 0; i < co->nclients; i++) {
+		struct coord_client *c = co->clients[i];
+		if (!is_mpi_part(c))
+			continue;
+		total += c->w.mpi_n;
+		all_quiet &= !!(c->w.mpi_flags & LH_MPI_REPORT_QUIET);
+		all_settled &= !!(c->w.mpi_flags & (LH_MPI_REPORT_QUIET | LH_MPI_REPORT_STALLED));
+	}
+	while (cap < 2 * total)
+		cap <<= 1;
+	struct gid_slot *t = calloc(cap, sizeof(*t));
+	struct lh_mpi_comm_target *out = calloc(total ? total : 1, sizeof(*out));
+	if (!t || !out) {
+		free(t);
+		free(out);
+		log_err("checkpoint generation %u: out of memory for the MPI rounds", ck->gen);
+		coord_mpi_kick(co);
+		return;
+	}
+	size_t mask = cap - 1, ngid = 0;
+	for (size_t i = 0; i < co->nclients; i++) {
+		struct coord_client *c = co->clients[i];
+		if (!is_mpi_part(c))
+			continue;
+		for (uint32_t k = 0; k < c->w.mpi_n; k++) {
+			const struct lh_mpi_comm_seq *e = &c->w.mpi_seqs[k];
+			struct gid_slot *s = slot_of(t, mask, e->gid);
+			if (!s->used) {
+				s->used = 1;
+				s->gid = e->gid;
+				s->min = s->max = e->seq;
+				out[ngid++].gid = e->gid;
+			}
+			if (e->seq > s->max)
+				s->max = e->seq;
+			if (e->seq < s->min)
+				s->min = e->seq;
+			if (e->want > s->want)
+				s->want = e->want;
+		}
+	}
+	int balanced = all_quiet;
+	uint64_t tsum = 0;
+	for (size_t g = 0; g < ngid; g++) {
+		struct gid_slot *s = slot_of(t, mask, out[g].gid);
+		balanced &= s->min == s->max;
+		out[g].target = s->max;
+		tsum += s->max;
+	}
+	int raised = 0;
+	if (!balanced && all_settled && ck->mpi_round > 0 && tsum == ck->mpi_tsum) {
+		/* Nothing moved: only ranks waiting at a door can make progress. */
+		for (size_t g = 0; g < ngid; g++) {
+			struct gid_slot *s = slot_of(t, mask, out[g].gid);
+			if (s->want > out[g].target) {
+				out[g].target = s->want;
+				raised++;
+			}
+		}
+		if (raised)
+			log_debug("checkpoint generation %u: MPI round %u made no progress; raised "
+				  "%d targets to what ranks wait for",
+				  ck->gen, ck->mpi_round, raised);
+	}
+	ck->mpi_tsum = tsum;
+	/* Only gids with a target above 0 go out (a communicator nobody used needs none). */
+	size_t nout = 0;
+	for (size_t g = 0; g < ngid; g++)
+		if (out[g].target)
+			out[nout++] = out[g];
+	ck->mpi_round++;
+	ck->mpi_nreported = 0;
+	ck->mpi_final = balanced;
+	struct proto_buf b;
+	proto_enc_mpi_targets(&b, ck->mpi_round, (uint32_t)balanced, (uint32_t)nout, out);
+	if (proto_buf_finish(&b, 0) < 0) {
+		log_err("checkpoint generation %u: cannot encode %zu MPI targets", ck->gen, nout);
+		proto_buf_free(&b);
+		free(t);
+		free(out);
+		coord_mpi_kick(co);
+		return;
+	}
+	for (size_t i = 0; i < co->nclients; i++) {
+		struct coord_client *c = co->clients[i];
+		if (!is_mpi_part(c))
+			continue;
+		c->w.mpi_reported = 0;
+		send_msg(co, c, &b);
+	}
+	proto_buf_free(&b);
+	free(t);
+	free(out);
+	if (balanced)
+		log_info("checkpoint generation %u: %zu MPI ranks balanced on %zu communicators "
+			 "after %u round%s (%.1f ms); draining",
+			 ck->gen, ck->mpi_nparts, nout, ck->mpi_round, ck->mpi_round == 1 ? "" : "s",
+			 (coord_now_us() - ck->mpi_t0_us) / 1000.0);
+	else
+		log_debug("checkpoint generation %u: MPI round %u: %zu targets", ck->gen,
+			  ck->mpi_round, nout);
+}
+
+static void maybe_round(struct coord *co)
+{
+	struct coord_ckpt *ck = &co->ck;
+	if (ck->phase == CK_SUSPENDING && ck->mpi_active && !ck->mpi_final && !ck->failed &&
+	    ck->mpi_nparts > 0 && ck->mpi_nreported >= ck->mpi_nparts)
+		round_complete(co);
+}
+
+static void on_report(struct coord *co, struct coord_client *c, struct proto_mpi *m)
+{
+	struct coord_ckpt *ck = &co->ck;
+	char name[400];
+	if (ck->phase != CK_SUSPENDING || !is_mpi_part(c) || ck->mpi_final || ck->failed ||
+	    c->w.state != WS_SUSPENDING) {
+		log_debug("ignoring an MPI report (round %u) from %s: not in the MPI rounds", m->round,
+			  coord_worker_name(c, name, sizeof(name)));
+		return;
+	}
+	if (m->round != ck->mpi_round || c->w.mpi_reported) {
+		log_warn("ignoring an MPI report of round %u from %s (round %u%s)", m->round,
+			 coord_worker_name(c, name, sizeof(name)), ck->mpi_round,
+			 c->w.mpi_reported ? ", already reported" : "");
+		return;
+	}
+	free(c->w.mpi_seqs);
+	c->w.mpi_seqs = m->seqs; /* taken over */
+	m->seqs = NULL;
+	c->w.mpi_n = m->n;
+	c->w.mpi_flags = m->flags;
+	c->w.mpi_reported = 1;
+	ck->mpi_nreported++;
+	maybe_round(co);
+}
+
+void coord_mpi_on_msg(struct coord *co, struct coord_client *c, const struct proto_msg *msg)
+{
+	struct proto_mpi *m = malloc(sizeof(*m));
+	char name[400];
+	if (!m) {
+		coord_client_drop(co, c, "out of memory");
+		return;
+	}
+	if (proto_dec_mpi(msg, m) < 0) {
+		free(m);
+		coord_client_reject(co, c, "malformed MPI message");
+		return;
+	}
+	coord_worker_name(c, name, sizeof(name));
+	switch (m->kind) {
+	case MPI_MSG_REGISTER:
+		if (m->size == 0 || m->rank >= m->size) {
+			coord_client_reject(co, c, "MPI rank %u of %u is not a rank", m->rank, m->size);
+			break;
+		}
+		c->w.mpi = 1;
+		c->w.mpi_finalized = 0;
+		c->w.mpi_rank = m->rank;
+		c->w.mpi_size = m->size;
+		c->w.mpi_level = m->level;
+		snprintf(c->w.mpi_launcher, sizeof(c->w.mpi_launcher), "%s", m->launcher);
+		free(c->w.mpi_info);
+		c->w.mpi_info = strdup(m->text);
+		log_info("%s is MPI rank %u of %u (thread level %u, launched by %s)", name, m->rank,
+			 m->size, m->level, m->launcher[0] ? m->launcher : "?");
+		break;
+	case MPI_MSG_REPORT:
+		on_report(co, c, m);
+		break;
+	case MPI_MSG_FINALIZED: {
+		int was_part = is_mpi_part(c) && co->ck.phase == CK_SUSPENDING && co->ck.mpi_active;
+		c->w.mpi_finalized = 1;
+		log_info("%s (MPI rank %u) finalized MPI", name, c->w.mpi_rank);
+		if (was_part) {
+			if (c->w.mpi_reported)
+				co->ck.mpi_nreported--;
+			co->ck.mpi_nparts--;
+			maybe_round(co);
+		}
+		break;
+	}
+	case MPI_MSG_ERROR: {
+		char text[PROTO_MAX_TEXT + 128];
+		snprintf(text, sizeof(text), "MPI rank %u on %s cannot be checkpointed: %s",
+			 c->w.mpi_rank, c->w.hostname, m->text);
+		coord_ckpt_fail_text(co, text);
+		break;
+	}
+	default:
+		coord_client_reject(co, c, "unknown MPI message kind %u", m->kind);
+		break;
+	}
+	proto_mpi_free(m);
+	free(m);
+}
+
+void coord_mpi_kick(struct coord *co)
+{
+	struct coord_ckpt *ck = &co->ck;
+	if (ck->phase != CK_SUSPENDING || !ck->mpi_active)
+		return;
+	struct proto_resume r = {.committed = 0};
+	struct proto_buf b;
+	proto_enc_resume(&b, &r);
+	if (proto_buf_finish(&b, 0) < 0) {
+		proto_buf_free(&b);
+		return;
+	}
+	size_t n = 0;
+	for (size_t i = 0; i < co->nclients; i++) {
+		struct coord_client *c = co->clients[i];
+		if (!is_mpi_part(c) || c->w.state != WS_SUSPENDING)
+			continue;
+		c->w.mpi_early = 1;
+		c->w.state = WS_RESUMING;
+		ck->nsusp++; /* its answer: the checkpoint can end */
+		ck->mpi_nearly++;
+		send_msg(co, c, &b);
+		n++;
+	}
+	proto_buf_free(&b);
+	ck->mpi_nparts = ck->mpi_nreported = 0;
+	if (n)
+		log_warn("checkpoint generation %u: %zu MPI ranks leave their rounds", ck->gen, n);
+}
+
+int coord_mpi_early_resumed(struct coord *co, struct coord_client *c)
+{
+	if (!c->w.mpi_early || c->w.state != WS_RESUMING || co->ck.phase != CK_SUSPENDING)
+		return 0;
+	c->w.state = WS_RUNNING;
+	co->ck.mpi_nearly_resumed++;
+	return 1;
+}
+
+void coord_mpi_worker_gone(struct coord *co, struct coord_client *c)
+{
+	struct coord_ckpt *ck = &co->ck;
+	if (!c->w.in_ckpt || ck->phase == CK_IDLE || !ck->mpi_active || !c->w.mpi)
+		return;
+	char name[400];
+	coord_worker_name(c, name, sizeof(name));
+	if (c->w.mpi_early) {
+		/* counted as answered by coord_mpi_kick */
+		if (ck->phase == CK_SUSPENDING) {
+			ck->nsusp--;
+			if (c->w.state == WS_RUNNING)
+				ck->mpi_nearly_resumed--;
+		}
+		ck->mpi_nearly--;
+		return;
+	}
+	if (ck->phase != CK_SUSPENDING || c->w.mpi_finalized || ck->mpi_final)
+		return;
+	if (c->w.mpi_reported)
+		ck->mpi_nreported--;
+	ck->mpi_nparts--;
+	char text[600];
+	snprintf(text, sizeof(text), "MPI rank %u (%s) disconnected during the MPI rounds (%s)",
+		 c->w.mpi_rank, name, c->drop_reason ? c->drop_reason : "connection closed");
+	coord_ckpt_fail_text(co, text);
+}

@@ -1,0 +1,140 @@
+#!/bin/bash
+# coord_mpi_test.sh - CTest driver for the coordinator's MPI rounds, MANIFEST and MPI restart
+# script (coordinator/coord_mpi.c, coord_script.c; docs/mpi-ckpt.md section 3) with a real
+# dmtcp_coordinator, a real dmtcp_command and fake_mpi (N simulated ranks over real TCP).
+#
+#   coord_mpi_test.sh CASE COORDINATOR COMMAND FAKE_MPI
+#
+# Own temp dir, state dir and port; every process it started is killed on exit, pass or fail.
+set -u
+CASE=$1 COORD=$2 CMD=$3 FM=$4
+T=$(mktemp -d "${TMPDIR:-/tmp}/unit-coord-mpi-$CASE.XXXXXX")
+export SPLITCKPT_STATE_DIR=$T/state
+unset SPLITCKPT_SECRET DMTCP_COORD_HOST DMTCP_COORD_PORT DMTCP_CHECKPOINT_DIR \
+	DMTCP_CHECKPOINT_INTERVAL DMTCP_TMPDIR SLURM_JOB_ID DMTCP_MPIEXEC_ARGS DMTCP_SRUN_ARGS
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+fail() {
+	echo "FAIL: $*"
+	local f
+	for f in "$T"/*.out; do
+		[ -f "$f" ] && { echo "----- $f"; tail -n 40 "$f"; }
+	done
+	exit 1
+}
+wait_for() {
+	local limit=$(($1 * 20)) i=0
+	shift
+	while ! "$@" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -ge $limit ] && return 1
+		sleep 0.05
+	done
+}
+has() { grep -q -- "$2" "$1"; }
+
+mkdir -p "$T/img"
+"$COORD" -p 0 --port-file "$T/port" --ckptdir "$T/img" </dev/null >"$T/coord.out" 2>&1 &
+PIDS+=($!)
+wait_for 10 test -s "$T/port" || fail "the coordinator wrote no port file"
+PORT=$(cat "$T/port")
+
+# fake N CASE [CKPTS]: the simulated ranks, registered before it returns.
+fake() {
+	"$FM" --port "$PORT" --dir "$T/img" --ranks "$1" --case "$2" --ckpts "${3:-1}" \
+		--ready "$T/ready" >"$T/fake.out" 2>&1 &
+	FPID=$!
+	PIDS+=("$FPID")
+	wait_for 20 test -e "$T/ready" || fail "fake_mpi did not connect"
+	wait_for 10 sh -c "'$CMD' -p $PORT -l | grep -c 'rank [0-9]*/$1' | grep -qx $1" ||
+		fail "not all $1 ranks registered: $("$CMD" -p "$PORT" -l)"
+}
+bc() { timeout 30 "$CMD" -p "$PORT" -bc >"$T/bc.out" 2>&1; }
+fake_done() { wait_for 20 sh -c "! kill -0 $FPID" || fail "fake_mpi did not finish"; wait "$FPID" || fail "fake_mpi failed"; }
+
+case $CASE in
+balanced)
+	fake 4 balanced
+	"$CMD" -p "$PORT" -s | grep -q 'MPI=yes ranks=4 launcher=mpiexec' || fail "-s: $("$CMD" -p "$PORT" -s)"
+	bc || fail "-bc failed: $(cat "$T/bc.out")"
+	fake_done
+	has "$T/fake.out" 'rank 0 targets round 1 final 1 1:5 77:2' || fail "no final targets 1:5 77:2 in round 1"
+	has "$T/fake.out" 'rank 0 final after 1 rounds' || fail "final not after one round"
+	has "$T/fake.out" 'resume committed=1' || fail "no committed RESUME"
+	;;
+behind)
+	fake 4 behind 2
+	bc || fail "-bc 1 failed: $(cat "$T/bc.out")"
+	bc || fail "-bc 2 failed: $(cat "$T/bc.out")"
+	fake_done
+	has "$T/fake.out" 'rank 0 targets round 1 final 0 1:6' || fail "round 1 is not targets 1:6, not final"
+	has "$T/fake.out" 'rank 0 targets round 2 final 1 1:6' || fail "round 2 is not final 1:6"
+	[ "$(grep -c 'final after 2 rounds' "$T/fake.out")" = 2 ] || fail "not 2 checkpoints of 2 rounds"
+	;;
+stall)
+	fake 3 stall
+	bc || fail "-bc failed: $(cat "$T/bc.out")"
+	fake_done
+	has "$T/fake.out" 'rank 0 targets round 1 final 0 1:5 9:4' || fail "round 1 should keep 1:5 9:4"
+	has "$T/fake.out" 'rank 0 targets round 2 final 0 1:6 9:4' || fail "round 2 should raise comm 1 to 6"
+	has "$T/fake.out" 'rank 0 targets round 3 final 1 1:6 9:4' || fail "round 3 should be final"
+	;;
+error)
+	fake 4 error
+	bc && fail "-bc succeeded although a rank reported an MPI error"
+	has "$T/bc.out" 'MPI rank 3 on fakehost cannot be checkpointed: fake rank cannot drain (test)' ||
+		fail "-bc does not name the rank and its reason: $(cat "$T/bc.out")"
+	fake_done
+	[ "$(grep -c 'resume committed=0 (during the rounds)' "$T/fake.out")" = 4 ] ||
+		fail "not every rank got RESUME committed=0 during its rounds"
+	bc 2>/dev/null; [ -e "$T/img/gen-000002" ] && fail "a checkpoint ran with no process"
+	;;
+manifest)
+	fake 4 balanced
+	bc || fail "-bc failed: $(cat "$T/bc.out")"
+	fake_done
+	m=$T/img/gen-000001/MANIFEST
+	[ -f "$m" ] || fail "no $m"
+	exp=$(printf '%s\n' 'splitckpt-manifest 1' 'generation 1' 'processes 4' 'mpi_size 4' \
+		'launcher mpiexec' 'rank 0 host fakehost image ckpt_fake_mpi_0.dmtcp' \
+		'rank 1 host fakehost image ckpt_fake_mpi_1.dmtcp' \
+		'rank 2 host fakehost image ckpt_fake_mpi_2.dmtcp' \
+		'rank 3 host fakehost image ckpt_fake_mpi_3.dmtcp')
+	[ "$(cat "$m")" = "$exp" ] || fail "MANIFEST differs: $(cat "$m")"
+	;;
+script_mpiexec | script_srun)
+	fake 4 balanced
+	bc || fail "-bc failed: $(cat "$T/bc.out")"
+	fake_done
+	s=$T/img/dmtcp_restart_script.sh
+	[ -x "$s" ] || fail "no restart script"
+	bash -n "$s" || fail "the restart script is not valid bash"
+	# Recording stubs: the script itself is what is tested here.
+	mkdir -p "$T/bin"
+	for p in mpiexec srun dmtcp_restart; do
+		printf '#!/bin/bash\necho "%s $*" >>"%s/calls"\n' "$p" "$T" >"$T/bin/$p"
+		chmod +x "$T/bin/$p"
+	done
+	if [ "$CASE" = script_srun ]; then
+		(cd "$T" && PATH=$T/bin:$PATH SLURM_JOB_ID=77 DMTCP_SRUN_ARGS="-w n3,n4" \
+			DMTCP_COORD_HOST=c1 DMTCP_COORD_PORT=999 "$s") || fail "the script failed"
+		exp="srun --mpi=pmi2 -n 4 -w n3,n4 $T/bin/dmtcp_restart --coord-host c1 --coord-port 999 --interval 0 --restartdir $T/img/gen-000001"
+	else
+		(cd "$T" && PATH=$T/bin:$PATH DMTCP_MPIEXEC_ARGS="-hosts C,D" "$s" -p 4242 \
+			--restartdir "$T/img") || fail "the script failed"
+		exp="mpiexec -n 4 -hosts C,D $T/bin/dmtcp_restart --coord-host $(hostname) --coord-port 4242 --interval 0 --restartdir $T/img/gen-000001"
+	fi
+	[ "$(cat "$T/calls")" = "$exp" ] || fail "the script ran '$(cat "$T/calls")', expected '$exp'"
+	mv "$T/img/gen-000001/MANIFEST" "$T/img/gen-000001/M"
+	(cd "$T" && PATH=$T/bin:$PATH "$s" >"$T/nomanifest.out" 2>&1) &&
+		fail "the script ran without a MANIFEST"
+	has "$T/nomanifest.out" 'MANIFEST is missing' || fail "no message about the MANIFEST"
+	;;
+*) fail "no case $CASE" ;;
+esac
+echo PASS
