@@ -106,10 +106,10 @@ static int mf_read(const char *path, struct manifest *m, char *err, size_t errle
 		}
 	}
 	fclose(f);
-	if (!ok || m->gen < 0 || m->size < 0) {
+	if (!ok || m->gen < 0) {
 		snprintf(err, errlen,
 			 "%s is not a complete splitckpt manifest (it needs the lines "
-			 "'splitckpt-manifest 1', 'generation G' and 'mpi_size N')",
+			 "'splitckpt-manifest 1' and 'generation G')",
 			 path);
 		mf_free(m);
 		return -1;
@@ -125,6 +125,8 @@ bad:
 /* Every rank has an image file. 0, or -1 with the first missing one in err. */
 static int mf_complete(const struct manifest *m, char *err, size_t errlen)
 {
+	if (m->size < 0)
+		return 0; /* no MPI ranks in it */
 	for (long r = 0; r < m->size; r++) {
 		struct stat st;
 		if (!m->image[r]) {
@@ -177,7 +179,7 @@ static long gen_list(const char *dir, long **out)
 }
 
 /* The manifest to restart from. 0 found, 1 none anywhere, -1 none complete (printed). */
-static int mf_find(const struct lc_opts *o, const char *dir, struct manifest *m)
+static int mf_find_any(const struct lc_opts *o, const char *dir, struct manifest *m)
 {
 	char path[LC_MAX_PATH], err[LC_MAX_PATH + 512];
 	struct stat st;
@@ -214,6 +216,18 @@ static int mf_find(const struct lc_opts *o, const char *dir, struct manifest *m)
 		return 1;
 	lc_error(o, "cannot restart: no complete generation in %s (newest: %s)", dir, first_err);
 	return -1;
+}
+
+/* mf_find_any, but a manifest without MPI ranks (a job checkpointed before its ranks called
+ * MPI_Init) counts as none: the images say which rank they are. */
+static int mf_find(const struct lc_opts *o, const char *dir, struct manifest *m)
+{
+	int rc = mf_find_any(o, dir, m);
+	if (rc == 0 && m->size < 0) {
+		mf_free(m);
+		return 1;
+	}
+	return rc;
 }
 
 int lc_mpi_env(int *rank, int *size, const char **how)

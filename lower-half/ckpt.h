@@ -70,8 +70,8 @@ int lh_fds_pipe_inodes(const void *blob, uint64_t len, uint64_t *ino, int max);
 /* The descriptor numbers in an FDS blob (at most max). Count, or -EBADMSG. */
 int lh_fds_numbers(const void *blob, uint64_t len, int *fds, int max);
 /* If set, lh_restore_fds leaves every fd for which it returns 1 as it is (an MPI restart:
- * descriptors of the fresh MPI and of its launcher). */
-extern int (*lh_restore_fd_skip)(int fd);
+ * descriptors of the fresh MPI and of its launcher, and the old MPI's; path as saved). */
+extern int (*lh_restore_fd_skip)(int fd, const char *path);
 /* The descriptor numbers in an FDS blob (at most max). Count, or -EBADMSG. */
 int lh_fds_numbers(const void *blob, uint64_t len, int *fds, int max);
 int lh_pipes_blob_apply(const void *blob, uint64_t len);

@@ -58,16 +58,37 @@ void lh_mpi_restart_abort(void)
 /* Descriptors held for the application (1) until restore_fds puts its own there. */
 static unsigned char held[LH_FD_MIN];
 
+/* A descriptor of the old MPI (UCX shared memory, sockets, eventfds, epoll): nothing to
+ * reopen (and reopening a deleted /dev/shm file would create a stray file). */
+static int old_mpi_fd(const char *path)
+{
+	size_t n = strlen(path);
+	return !strncmp(path, "socket:[", 8) || !strncmp(path, "anon_inode:", 11) ||
+	       (!strncmp(path, "/dev/shm/", 9) && n > 10 && !strcmp(path + n - 10, " (deleted)"));
+}
+
 /* restore_fds must leave alone stdio (the new mpiexec/srun's) and what the fresh MPI or its
  * launcher (PMI_FD, Hydra's pipes) opened: every fd open now that is not one of ours. The
- * image's descriptor of that number (the old launcher's or MPI's) is not restored. */
-static int fd_is_mpis(int fd)
+ * image's descriptor of that number (the old launcher's or MPI's) is not restored; neither
+ * is a descriptor of the old MPI (its number is given back). */
+static int fd_is_mpis(int fd, const char *path)
 {
 	if (fd <= 2)
 		return 1;
-	if (fd >= LH_FD_MIN || held[fd] || fcntl(fd, F_GETFD) < 0)
+	if (fd >= LH_FD_MIN)
 		return 0;
-	log_debug("fd %d belongs to the restarted MPI; the image's fd %d is not restored", fd, fd);
+	if (held[fd]) {
+		if (!old_mpi_fd(path))
+			return 0;
+		close(fd);
+		held[fd] = 0;
+		log_debug("fd %d (%s) was the old MPI's; not restored", fd, path);
+		return 1;
+	}
+	if (fcntl(fd, F_GETFD) < 0)
+		return old_mpi_fd(path);
+	log_debug("fd %d belongs to the restarted MPI; the image's fd %d (%s) is not restored", fd,
+		  fd, path);
 	return 1;
 }
 

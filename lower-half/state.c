@@ -547,7 +547,7 @@ int lh_fds_numbers(const void *blob, uint64_t len, int *fds, int max)
 	return k;
 }
 
-int (*lh_restore_fd_skip)(int fd);
+int (*lh_restore_fd_skip)(int fd, const char *path);
 
 int lh_pipes_blob_apply(const void *blob, uint64_t len)
 {
@@ -586,7 +586,7 @@ int lh_restore_fds(const void *blob, uint64_t len, const void *filedata, uint64_
 	}
 	for (uint32_t i = 0; i < b->n; i++) {
 		const struct lh_fd_rec *r = &b->rec[i];
-		if (r->fd >= LH_FD_MIN || (lh_restore_fd_skip && lh_restore_fd_skip(r->fd)))
+		if (r->fd >= LH_FD_MIN || (lh_restore_fd_skip && lh_restore_fd_skip(r->fd, r->path)))
 			continue;
 		/* stdio stays the restarting terminal's or redirects, unless it is a pipe to
 		 * another process restarted with us */

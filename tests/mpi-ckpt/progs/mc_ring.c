@@ -1,0 +1,70 @@
+/*
+ * mc_ring.c - MPI checkpoint test program: ranks that are inside their MPI life when they
+ * are checkpointed. ITERS steps, one every 50 ms: every rank sends its state to the right
+ * neighbour and receives the left one's (MPI_Sendrecv, point-to-point), mixes it in, and all
+ * ranks sum the new states (MPI_Allreduce, a collective) into an accumulator. At the end
+ * rank 0 gathers every state and replays the whole computation alone: PASS if it matches.
+ * Output: "PID <rank> <pid>", "READY" per rank after the first step, then on rank 0
+ * "ANSWER: <hex>" and PASS or FAIL. Usage: mc_ring [ITERS]
+ */
+#include <mpi.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static uint64_t mix(uint64_t a, uint64_t b, int i)
+{
+	uint64_t x = a * 0x9e3779b97f4a7c15ULL ^ (b + (uint64_t)i);
+	return x ^ (x >> 29);
+}
+
+int main(int argc, char **argv)
+{
+	int iters = argc > 1 ? atoi(argv[1]) : 160;
+	int provided, rank, size;
+	MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	MPI_Comm_size(MPI_COMM_WORLD, &size);
+	printf("PID %d %d\n", rank, (int)getpid());
+	fflush(stdout);
+	uint64_t st = 1000003ULL * (uint64_t)(rank + 1), acc = 0;
+	int right = (rank + 1) % size, left = (rank + size - 1) % size;
+	for (int i = 0; i < iters; i++) {
+		uint64_t in = 0, sum = 0;
+		MPI_Sendrecv(&st, 1, MPI_UINT64_T, right, i, &in, 1, MPI_UINT64_T, left, i,
+			     MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+		st = mix(st, in, i);
+		MPI_Allreduce(&st, &sum, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+		acc = mix(acc, sum, i);
+		if (i == 0) {
+			printf("READY\n");
+			fflush(stdout);
+		}
+		usleep(50000);
+	}
+	uint64_t *all = rank == 0 ? calloc(size, sizeof(*all)) : NULL;
+	MPI_Gather(&st, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+	int ok = 1;
+	if (rank == 0) {
+		uint64_t *s = calloc(size, sizeof(*s)), *n = calloc(size, sizeof(*n)), a = 0;
+		for (int r = 0; r < size; r++)
+			s[r] = 1000003ULL * (uint64_t)(r + 1);
+		for (int i = 0; i < iters; i++) {
+			uint64_t sum = 0;
+			for (int r = 0; r < size; r++)
+				n[r] = mix(s[r], s[(r + size - 1) % size], i);
+			for (int r = 0; r < size; r++)
+				sum += (s[r] = n[r]);
+			a = mix(a, sum, i);
+		}
+		for (int r = 0; r < size; r++)
+			ok &= s[r] == all[r];
+		ok &= a == acc;
+		printf("ANSWER: %016llx\n", (unsigned long long)acc);
+		printf(ok ? "PASS\n" : "FAIL the replay differs\n");
+	}
+	MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+	MPI_Finalize();
+	return ok ? 0 : 1;
+}
