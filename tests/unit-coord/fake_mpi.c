@@ -5,7 +5,7 @@
  * half's checkpoint thread does for a rank, with scripted collective sequence numbers, so the
  * coordinator's MPI rounds (coordinator/coord_mpi.c) can be tested and timed at any N.
  *
- *   fake_mpi --port P --dir DIR --ranks N --case CASE [--ckpts K] [--ready FILE]
+ *   fake_mpi --port P --dir DIR --ranks N --case CASE [--ckpts K] [--ready FILE] [--no-fsync]
  *
  * Cases (what every rank reports; docs/mpi-ckpt.md section 3):
  *   balanced  {1:5, 77:2}, QUIET: final after round 0
@@ -51,6 +51,7 @@ struct rank {
 static enum fcase fcase;
 static int nranks;
 static const char *dir;
+static int no_fsync; /* --no-fsync: the bench times the coordinator, not this disk */
 
 static double now_ms(void)
 {
@@ -122,7 +123,7 @@ static int write_image(struct rank *k)
 	snprintf(path, sizeof(path), "%s/ckpt_fake_mpi_%d.dmtcp", gdir, k->r);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, "fake", 4) != 4 || fsync(fd) < 0 || close(fd) < 0 ||
+	if (fd < 0 || write(fd, "fake", 4) != 4 || (!no_fsync && fsync(fd) < 0) || close(fd) < 0 ||
 	    rename(tmp, path) < 0)
 		return -1;
 	struct proto_written w = {.status = 0, .bytes = 4};
@@ -200,6 +201,7 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {{"port", 1, 0, 'p'},	 {"dir", 1, 0, 'd'},
 					   {"ranks", 1, 0, 'n'}, {"case", 1, 0, 'c'},
 					   {"ckpts", 1, 0, 'k'}, {"ready", 1, 0, 'r'},
+					   {"no-fsync", 0, 0, 'F'},
 					   {0, 0, 0, 0}};
 	int o;
 	while ((o = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -210,6 +212,7 @@ int main(int argc, char **argv)
 		case 'c': cs = optarg; break;
 		case 'k': ckpts = atoi(optarg); break;
 		case 'r': ready = optarg; break;
+		case 'F': no_fsync = 1; break;
 		default: return 2;
 		}
 	}
