@@ -120,14 +120,14 @@ static void set_phase(uint32_t ph)
 /* ---- the report ----------------------------------------------------------------------------- */
 
 struct wanted {
-	struct wrap_seq *s[64];
+	struct wrap_seq *s[256];
 	unsigned n;
 };
 
 static void note_want(struct wrap_seq *s, void *arg)
 {
 	struct wanted *w = arg;
-	if (w->n < 64)
+	if (w->n < 256)
 		w->s[w->n++] = s;
 }
 
