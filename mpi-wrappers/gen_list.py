@@ -60,6 +60,14 @@ HAND = {
     # virtual handles: only the lower MPI knows how many of the output array are filled in;
     # a file handle is a pointer, its Fortran integer is ours
     "MPI_Type_get_contents", "MPI_Type_get_contents_c", "MPI_File_c2f", "MPI_File_f2c",
+    # point-to-point under checkpointing (wrap_p2p.c, wrap_p2p_wait.c): blocking calls as
+    # wait loops, counters, drained messages delivered first
+    *("MPI_" + n for n in (
+        "Send Send_c Ssend Ssend_c Rsend Rsend_c Bsend Bsend_c Isend Isend_c Issend Issend_c "
+        "Irsend Irsend_c Ibsend Ibsend_c Recv Recv_c Irecv Irecv_c Sendrecv Sendrecv_c "
+        "Sendrecv_replace Sendrecv_replace_c Probe Iprobe Mprobe Improbe Mrecv Mrecv_c Imrecv "
+        "Imrecv_c Wait Waitall Waitany Waitsome Test Testall Testany Testsome "
+        "Request_get_status Request_free Cancel Start Startall").split()),
 }
 
 # Functions that take a callback we cannot route yet: refused with a clear error.
