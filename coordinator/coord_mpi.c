@@ -78,6 +78,8 @@ void coord_mpi_ckpt_start(struct coord *co)
 			continue;
 		c->w.mpi_early = 0;
 		c->w.mpi_reported = 0;
+		c->w.mpi_n = 0;
+		c->w.mpi_flags = 0;
 		if (is_mpi_part(c))
 			ck->mpi_nparts++;
 	}
@@ -118,7 +120,7 @@ static void round_complete(struct coord *co)
 	int all_quiet = 1, all_settled = 1;
 	for (size_t i = 0; i < co->nclients; i++) {
 		struct coord_client *c = co->clients[i];
-		if (!is_mpi_part(c))
+		if (!is_mpi_part(c) || !c->w.mpi_reported)
 			continue;
 		total += c->w.mpi_n;
 		all_quiet &= !!(c->w.mpi_flags & LH_MPI_REPORT_QUIET);
@@ -138,7 +140,7 @@ static void round_complete(struct coord *co)
 	size_t mask = cap - 1, ngid = 0;
 	for (size_t i = 0; i < co->nclients; i++) {
 		struct coord_client *c = co->clients[i];
-		if (!is_mpi_part(c))
+		if (!is_mpi_part(c) || !c->w.mpi_reported)
 			continue;
 		for (uint32_t k = 0; k < c->w.mpi_n; k++) {
 			const struct lh_mpi_comm_seq *e = &c->w.mpi_seqs[k];
@@ -273,16 +275,44 @@ void coord_mpi_on_msg(struct coord *co, struct coord_client *c, const struct pro
 			coord_client_reject(co, c, "MPI rank %u of %u is not a rank", m->rank, m->size);
 			break;
 		}
+		if (c->w.mpi && !c->w.mpi_finalized) {
+			log_debug("%s registered again as MPI rank %u", name, m->rank);
+		} else if (c->w.in_ckpt && co->ck.phase == CK_SUSPENDING && !c->dropped) {
+			/* MPI_Init raced this checkpoint: the rank reports in this one's rounds
+			 * (its lower half sends REGISTER first), if they have not gone on yet. */
+			if (co->ck.mpi_round == 0 && !co->ck.failed) {
+				co->ck.mpi_active = 1;
+				co->ck.mpi_nparts++;
+				c->w.mpi_reported = 0;
+				c->w.mpi_n = 0;
+			} else {
+				char text[600];
+				snprintf(text, sizeof(text),
+					 "%s became MPI rank %u during the MPI rounds; checkpoint "
+					 "again",
+					 name, m->rank);
+				c->w.mpi = 1; /* in the kick below */
+				coord_ckpt_fail_text(co, text);
+			}
+		}
 		c->w.mpi = 1;
 		c->w.mpi_finalized = 0;
 		c->w.mpi_rank = m->rank;
 		c->w.mpi_size = m->size;
 		c->w.mpi_level = m->level;
-		snprintf(c->w.mpi_launcher, sizeof(c->w.mpi_launcher), "%s", m->launcher);
+		/* The launcher goes into the restart script and MANIFEST: a plain word only. */
+		size_t li = 0;
+		for (const char *p = m->launcher; *p && li + 1 < sizeof(c->w.mpi_launcher); p++)
+			c->w.mpi_launcher[li++] =
+			    (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+				    (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'
+				? *p
+				: '_';
+		c->w.mpi_launcher[li] = 0;
 		free(c->w.mpi_info);
 		c->w.mpi_info = strdup(m->text);
 		log_info("%s is MPI rank %u of %u (thread level %u, launched by %s)", name, m->rank,
-			 m->size, m->level, m->launcher[0] ? m->launcher : "?");
+			 m->size, m->level, c->w.mpi_launcher[0] ? c->w.mpi_launcher : "?");
 		break;
 	case MPI_MSG_REPORT:
 		on_report(co, c, m);

@@ -287,6 +287,25 @@ static int write_manifest(const struct coord *co, const char *dir, struct image 
 	size_t nmpi = 0;
 	uint32_t size = 0;
 	const char *launcher = "";
+	/* One "key value" per word: a host or image name with blanks or control characters
+	 * would break the lines that dmtcp_restart reads. */
+	for (size_t i = 0; i < n; i++) {
+		const char *base = strrchr(imgs[i].path, '/');
+		base = base ? base + 1 : imgs[i].path;
+		for (int k = 0; k < 2; k++)
+			for (const unsigned char *p = (const unsigned char *)(k ? base : imgs[i].host);
+			     *p; p++)
+				if (*p <= ' ' || *p == 0x7f) {
+					fclose(fp);
+					unlink(tmp);
+					snprintf(err, errsz,
+						 "cannot write %s: the %s '%s' holds a blank or "
+						 "control character",
+						 path, k ? "image name" : "host name",
+						 k ? base : imgs[i].host);
+					return -1;
+				}
+	}
 	for (size_t i = 0; i < n; i++)
 		if (imgs[i].rank >= 0) {
 			nmpi++;
