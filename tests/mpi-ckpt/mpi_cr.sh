@@ -159,6 +159,11 @@ t0=$(date +%s.%N)
 	--restartdir "$T/ckpt") >"$T/restart.out" 2>"$T/restart.log" </dev/null &
 RPID=$!
 SESS+=($RPID)
+# back under the coordinator = every rank restored, rebuilt its MPI state and said HELLO
+tj=""
+if [ -z "$EXPECT" ] && wait_for 60 eval '[ "$(coord_cmd -s 2>/dev/null | sed -n "s/.*NUM_PEERS=\([0-9]*\).*/\1/p")" = "$RN" ] || ! kill -0 $RPID 2>/dev/null'; then
+	tj=$(date +%s.%N)
+fi
 wait "$RPID"
 rc=$?
 t1=$(date +%s.%N)
@@ -175,5 +180,5 @@ grep -aq '^PASS$' "$T/restart.out" || die "the restarted job printed no PASS"
 grep -aq FAIL "$T/restart.out" && die "the restarted job printed FAIL"
 a=$(answer_of "$T/restart.out")
 [ "$a" = "$NATIVE_ANSWER" ] || die "restart ANSWER '$a' differs from the native '$NATIVE_ANSWER'"
-note "restarted $RN ranks: $a (same as the uninterrupted run); restart to exit $(echo "$t1 - $t0" | bc) s"
+note "restarted $RN ranks: $a (same as the uninterrupted run); all ranks back under the coordinator after ${tj:+$(echo "$tj - $t0" | bc)} s, restart to exit $(echo "$t1 - $t0" | bc) s"
 PASSED=1

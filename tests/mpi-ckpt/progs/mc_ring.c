@@ -5,7 +5,8 @@
  * ranks sum the new states (MPI_Allreduce, a collective) into an accumulator. At the end
  * rank 0 gathers every state and replays the whole computation alone: PASS if it matches.
  * Output: "PID <rank> <pid>", "READY" per rank after the first step, then on rank 0
- * "ANSWER: <hex>" and PASS or FAIL. Usage: mc_ring [ITERS]
+ * "ANSWER: <hex>" and PASS or FAIL. Usage: mc_ring [ITERS [MIB]]: MIB MiB per rank of
+ * pseudo-random memory (checked at the end) to give the image a size.
  */
 #include <mpi.h>
 #include <stdint.h>
@@ -28,6 +29,12 @@ int main(int argc, char **argv)
 	MPI_Comm_size(MPI_COMM_WORLD, &size);
 	printf("PID %d %d\n", rank, (int)getpid());
 	fflush(stdout);
+	size_t mib = argc > 2 ? (size_t)atoi(argv[2]) : 0, nw = mib << 17;
+	uint64_t *mem = nw ? malloc(nw * 8) : NULL, x = 88172645463325252ULL ^ (uint64_t)rank;
+	for (size_t k = 0; k < nw; k++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		mem[k] = x;
+	}
 	uint64_t st = 1000003ULL * (uint64_t)(rank + 1), acc = 0;
 	int right = (rank + 1) % size, left = (rank + size - 1) % size;
 	for (int i = 0; i < iters; i++) {
@@ -43,6 +50,14 @@ int main(int argc, char **argv)
 		}
 		usleep(50000);
 	}
+	x = 88172645463325252ULL ^ (uint64_t)rank;
+	int memok = 1;
+	for (size_t k = 0; k < nw; k++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		memok &= mem[k] == x;
+	}
+	if (!memok)
+		printf("FAIL rank %d: its %zu MiB of memory changed\n", rank, mib);
 	uint64_t *all = rank == 0 ? calloc(size, sizeof(*all)) : NULL;
 	MPI_Gather(&st, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
 	int ok = 1;
@@ -65,6 +80,7 @@ int main(int argc, char **argv)
 		printf(ok ? "PASS\n" : "FAIL the replay differs\n");
 	}
 	MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+	ok &= memok;
 	MPI_Finalize();
 	return ok ? 0 : 1;
 }
