@@ -17,9 +17,11 @@
 #                       checkpoints)
 #   --expect-fail RE    the restart must fail (exit != 0), print RE, and print no ANSWER
 #   --ckpts K           blocking checkpoints before the kill (default 1, 2 with mixed)
+#   --cycles C          C restarts: before the last one, the restarted job is checkpointed
+#                       again (-bc once it is back under the coordinator) and killed
 # Exit: 0 pass, 1 fail. MC_KEEP=1 keeps the temp dir.
 set -u -o pipefail
-BIN="" N=2 RN="" MANGLE="" EXPECT="" CKPTS=1
+BIN="" N=2 RN="" MANGLE="" EXPECT="" CKPTS=1 CYCLES=1
 die() { echo "mpi_cr: FAIL: $*" >&2; exit 1; }
 note() { echo "mpi_cr: $*" >&2; }
 while [ $# -gt 0 ]; do
@@ -30,6 +32,7 @@ while [ $# -gt 0 ]; do
 	--mangle) MANGLE=$2; shift 2 ;;
 	--expect-fail) EXPECT=$2; shift 2 ;;
 	--ckpts) CKPTS=$2; shift 2 ;;
+	--cycles) CYCLES=$2; shift 2 ;;
 	--) shift; break ;;
 	*) echo "mpi_cr: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -154,6 +157,7 @@ mixed)
 	;;
 esac
 
+for cycle in $(seq 1 "$CYCLES"); do
 t0=$(date +%s.%N)
 (cd "$T" && exec setsid timeout -k 3 120 mpiexec -n "$RN" "$RESTART" -h localhost -p "$PORT" -j \
 	--restartdir "$T/ckpt") >"$T/restart.out" 2>"$T/restart.log" </dev/null &
@@ -164,6 +168,16 @@ tj=""
 if [ -z "$EXPECT" ] && wait_for 60 eval '[ "$(coord_cmd -s 2>/dev/null | sed -n "s/.*NUM_PEERS=\([0-9]*\).*/\1/p")" = "$RN" ] || ! kill -0 $RPID 2>/dev/null'; then
 	tj=$(date +%s.%N)
 fi
+if [ "$cycle" -lt "$CYCLES" ]; then
+	[ -n "$tj" ] && kill -0 $RPID 2>/dev/null || die "restart $cycle: the job is not back under the coordinator"
+	note "restart $cycle: all ranks back under the coordinator after $(echo "$tj - $t0" | bc) s"
+	sleep 1
+	out=$(coord_cmd -bc 2>&1) || die "restart $cycle: dmtcp_command -bc failed: $out"
+	note "restart $cycle: $out"
+	kill_job
+	continue
+fi
+done
 wait "$RPID"
 rc=$?
 t1=$(date +%s.%N)
