@@ -57,6 +57,7 @@ HOOKS = {
     "MPI_Comm_delete_attr", "MPI_Attr_delete", "MPI_Type_delete_attr", "MPI_Win_delete_attr",
     "MPI_Win_attach", "MPI_Win_detach",
     "MPI_File_open",
+    "MPI_Win_fence",  # wrap_seq.c: a fence epoch is open (reopened after a restart)
 }
 
 # Outputs MPI cannot describe yet (the communicator of a pending MPI_Comm_idup: asking its group
@@ -100,6 +101,11 @@ CTORS = {
     "MPI_Comm_spawn", "MPI_Comm_spawn_multiple", "MPI_Comm_accept", "MPI_Comm_connect",
     "MPIX_Comm_shrink", "MPIX_Comm_agree",
 }
+# Collectives on a window or a file: they count on the object's own seq (wrap_seq_of_win/file).
+WIN_COLL = {"MPI_Win_fence", "MPI_Win_free"}
+FILE_COLL = re.compile(r"^MPI_File_(close|preallocate|seek_shared|set_atomicity|set_info|"
+                       r"set_size|set_view|sync|i?(read|write)(_at)?_all(_begin|_end)?(_c)?|"
+                       r"(read|write)_ordered(_begin|_end)?(_c)?)$")
 # New communicators whose gid is membership-based (set by wrap_vh_comm.c's describe), or
 # that are not described at creation (idup: parent-based without the membership).
 GID_MEMBERS = {"MPI_Intercomm_create"}
@@ -116,8 +122,22 @@ P2P = re.compile(r"^MPIX?_(I?[BSR]?send|I?recv|Sendrecv|I?m?probe|I?mrecv|Wait|T
 DOOR_SPECIAL = {"MPI_Finalize": "wrap_ckpt_finalize_enter()"}
 
 
+def obj_collective(e):
+    """(C expression of the struct wrap_seq * a window/file collective counts on) or None."""
+    if e["name"] not in WIN_COLL and not FILE_COLL.match(e["name"]):
+        return None
+    for hn, hk, hd, ln_expr in e["handles"]:
+        if hk in ("win", "file") and ln_expr is None and hd in ("in", "inout"):
+            null = "MPI_WIN_NULL" if hk == "win" else "MPI_FILE_NULL"
+            x = hn if hd == "in" else "(%s ? *%s : %s)" % (hn, hn, null)
+            return "wrap_seq_of_%s(%s)" % (hk, x)
+    sys.exit("window/file collective %s has no window/file argument" % e["name"])
+
+
 def is_collective(name):
     if name in CTORS:
+        return True
+    if name in WIN_COLL or FILE_COLL.match(name):
         return True
     m = re.match(r"^MPI_(\w+?)(_init)?(_c)?$", name)
     if not m:
@@ -144,8 +164,18 @@ def comm_out(e):
     return None
 
 
+def obj_out(e):
+    """(name, kind) of a new window or file a collective constructor makes, or None."""
+    for hn, hk, hd, ln_expr in e["handles"]:
+        if hk in ("win", "file") and hd == "out" and ln_expr is None:
+            return hn, hk
+    return None
+
+
 def door_kind(e):
     """(door kind, communicator argument or None) of entry e."""
+    if obj_collective(e):
+        return "WRAP_DOOR_COLL", None
     if is_collective(e["name"]):
         c = comm_arg(e)
         if c is None:
@@ -374,6 +404,9 @@ def gen_one(e):
         out.append("\tint dk_ = wrap_seq_start_kind(%s, %s, &dc_);" % (rq, n))
         out.append("\twrap_door_t d_ = wrap_door_enter(dk_, dc_);")
         out.append("\twrap_seq_start_more(%s, %s);" % (rq, n))
+    elif obj_collective(e):
+        out.append("\twrap_door_t d_ = wrap_door_enter_seq(WRAP_DOOR_COLL, %s);" %
+                   obj_collective(e))
     else:
         out.append("\twrap_door_t d_ = wrap_door_enter(%s, %s);" % (kind, cm or "0"))
     out.append("\tvoid *f_ = wrap_lower_fn(%s);" % idx)
@@ -385,7 +418,8 @@ def gen_one(e):
         out.append("\t\treturn %s;" % error_value(ret, idx))
     out.append("\t}")
     child = comm_out(e) if kind == "WRAP_DOOR_COLL" and e["name"] not in GID_MEMBERS else None
-    if child:
+    objout = obj_out(e) if kind == "WRAP_DOOR_COLL" and cm else None
+    if child or objout:
         out.append("\tstruct wrap_seq *ps_ = wrap_seq_of(%s);" % cm)
         out.append("\tuint64_t pq_ = ps_->seq;")
     before, call_args, after = translate(e, lambda a: a, req)
@@ -409,6 +443,11 @@ def gen_one(e):
     if child:
         out.append("\tif (r_ == MPI_SUCCESS && %s)\n\t\twrap_seq_child(ps_, pq_, *%s, %d);" %
                    (child, child, 0 if e["name"] in GID_NO_MEMBERS else 1))
+    if objout:
+        hn, hk = objout
+        v = "(int64_t)(uintptr_t)*%s" % hn if hk == "file" else "*%s" % hn
+        out.append("\tif (r_ == MPI_SUCCESS && %s)\n\t\twrap_seq_child_obj(ps_, pq_, "
+                   "WRAP_VH_%s, %s);" % (hn, hk.upper(), v))
     out.append("\twrap_door_leave(d_);")
     if ret != "void":
         out.append("\treturn r_;")

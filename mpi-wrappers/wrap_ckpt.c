@@ -18,8 +18,9 @@
  *   final     phase DRAIN, wait until no thread is inside MPI, wrap_drain_run (wrap_drain.c),
  *             wrap_vh_prepare_checkpoint, REP_QUIESCED;
  *   RESUME    phase RUN, wake, REP_RESUMED (drops a report it was preparing);
- *   RESTARTED membarrier again, private communicator again, wrap_vh_rebuild_all, phase RUN,
- *             wake, REP_RESUMED with the rebuild's warnings in text.
+ *   RESTARTED membarrier again, private communicator again, wrap_vh_rebuild_all, open fence
+ *             epochs again (wrap_seq.c), phase RUN, wake, REP_RESUMED with the rebuild's
+ *             warnings in text.
  * Only this thread writes the phase (and the lower half writes RESTORED before a restored
  * thread runs). Its MPI calls never wait at the door.
  *
@@ -131,8 +132,8 @@ static void note_want(struct wrap_seq *s, void *arg)
 		w->s[w->n++] = s;
 }
 
-/* One tracked communicator: its bookkeeping (size > 1 and gid != 0). fn(s, arg) for each;
- * returns the count, or -1 when the list cannot be made. */
+/* Every tracked communicator (size > 1 and gid != 0), window and file (gid != 0): fn(s, arg)
+ * on its bookkeeping; returns the count, or -1 when the list cannot be made. */
 static int each_comm(void (*fn)(struct wrap_seq *s, void *arg), void *arg)
 {
 	size_t n = 0;
@@ -153,8 +154,24 @@ static int each_comm(void (*fn)(struct wrap_seq *s, void *arg), void *arg)
 		fn(&v[i]->cs, arg);
 		cnt++;
 	}
-	wrap_vh_unlock();
 	free(v);
+	/* windows and files count their own collectives (gid 0: over a size-1 communicator) */
+	static const int kinds[] = {WRAP_VH_WIN, WRAP_VH_FILE};
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		n = 0;
+		v = wrap_vh_list(kinds[k], &n);
+		if (!v && n) {
+			wrap_vh_unlock();
+			return -1;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (v[i]->cs.gid != 0) {
+				fn(&v[i]->cs, arg);
+				cnt++;
+			}
+		free(v);
+	}
+	wrap_vh_unlock();
 	return cnt;
 }
 
@@ -359,6 +376,7 @@ static void do_restarted(void)
 	MB.epoch = wrap_contract_ok ? wrap_contract_ok->epoch : MB.epoch;
 	r = make_private_comm();
 	int fails = wrap_vh_rebuild_all();
+	fails += wrap_seq_reopen_fences();
 	to_run();
 	if (r != MPI_SUCCESS)
 		set_text("rank %d: the private communicator could not be made again (MPI error "
@@ -445,6 +463,8 @@ int wrap_ckpt_init(void)
 				 "cannot set up MPI checkpointing (rank, size or the private "
 				 "communicator failed in the lower MPI)");
 	MB.thread_level = lvl;
+	if (MB.world_size == 1) /* nothing to agree on: collectives on WORLD never wait */
+		wrap_seq_world.gid = 0;
 	cmd_seen = MB.to_upper;
 	wrap_door_membarrier_setup();
 	int e = pthread_create(&service, NULL, service_main, NULL);

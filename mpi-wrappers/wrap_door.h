@@ -108,16 +108,35 @@ static inline __attribute__((always_inline)) struct wrap_seq *wrap_seq_of(int vc
 	return &wrap_seq_untracked;
 }
 
+/* The same for a window and a file (their collectives - Win_fence, Win_free, File_*_all,
+ * File_close... - count on the object's own seq; gid derived from the creating call). */
+static inline __attribute__((always_inline)) struct wrap_seq *wrap_seq_of_win(int vwin)
+{
+	uint32_t u = (uint32_t)vwin - WRAP_VH_BASE_WIN;
+	if (__builtin_expect(u < WRAP_VH_CHUNK, 1))
+		return &wrap_vh_first[WRAP_VH_WIN][u].cs;
+	if (u < WRAP_VH_SPAN && u < wrap_vh_limit(WRAP_VH_WIN))
+		return &wrap_vh_at(WRAP_VH_WIN, u)->cs;
+	return &wrap_seq_untracked;
+}
+static inline __attribute__((always_inline)) struct wrap_seq *wrap_seq_of_file(const void *f)
+{
+	uint64_t u = (uint64_t)(uintptr_t)f - WRAP_VH_BASE_FILE;
+	if (u < wrap_vh_limit(WRAP_VH_FILE))
+		return &wrap_vh_at(WRAP_VH_FILE, (uint32_t)u)->cs;
+	return &wrap_seq_untracked;
+}
+
 /* Slow path: registration, fence mode, nested calls, waiting (wrap_door.c). */
 void wrap_door_slow(int kind, struct wrap_seq *s) WRAP_HIDDEN;
 
-/* Enter MPI with a call of `kind`; vcomm: the virtual communicator of a collective (else
- * ignored). Returns the token for wrap_door_leave. Not async-signal-safe. */
-static inline __attribute__((always_inline)) wrap_door_t wrap_door_enter(int kind, int vcomm)
+/* Enter MPI with a call of `kind`; s: the bookkeeping a collective counts on (else NULL).
+ * Returns the token for wrap_door_leave. Not async-signal-safe. */
+static inline __attribute__((always_inline)) wrap_door_t wrap_door_enter_seq(int kind,
+									   struct wrap_seq *s)
 {
 	struct wrap_door_thread *me = &wrap_door_me;
 	const wrap_door_t wt = kind == WRAP_DOOR_COLL ? WRAP_DOOR_W_COLL : WRAP_DOOR_W_CALL;
-	struct wrap_seq *s = kind == WRAP_DOOR_COLL ? wrap_seq_of(vcomm) : (struct wrap_seq *)0;
 	uint32_t v = me->w;
 	me->w = v + wt;
 	__asm__ volatile("" ::: "memory");
@@ -128,6 +147,14 @@ static inline __attribute__((always_inline)) wrap_door_t wrap_door_enter(int kin
 	if (kind == WRAP_DOOR_COLL)
 		s->seq++;
 	return wt;
+}
+
+/* Enter MPI with a call of `kind`; vcomm: the virtual communicator of a collective (else
+ * ignored). */
+static inline __attribute__((always_inline)) wrap_door_t wrap_door_enter(int kind, int vcomm)
+{
+	return wrap_door_enter_seq(kind, kind == WRAP_DOOR_COLL ? wrap_seq_of(vcomm)
+								: (struct wrap_seq *)0);
 }
 
 static inline __attribute__((always_inline)) void wrap_door_leave(wrap_door_t wt)
@@ -152,10 +179,16 @@ extern const unsigned char wrap_seq_coll_fn[WRAP_NFUNCS] WRAP_HIDDEN;
  * pseq right after its door) made newvcomm: give it its parent-based gid (members: include
  * the membership, 0 for communicators not described yet, i.e. MPI_Comm_idup). */
 void wrap_seq_child(struct wrap_seq *parent, uint64_t pseq, int newvcomm, int members) WRAP_HIDDEN;
+/* The same for a new window (kind WRAP_VH_WIN) or file (WRAP_VH_FILE, vh = the pointer's
+ * number): gid = hash(parent gid, pseq, kind); 0 (untracked) over an untracked parent. */
+void wrap_seq_child_obj(struct wrap_seq *parent, uint64_t pseq, int kind, int64_t vh) WRAP_HIDDEN;
 /* MPI_Start/Startall: WRAP_DOOR_COLL (and *vcomm) when one of the n virtual requests is a
  * persistent collective, else WRAP_DOOR_P2P; after the door, wrap_seq_start_more counts the
  * other persistent collectives among them. */
 int wrap_seq_start_kind(const int *vreqs, int n, int *vcomm) WRAP_HIDDEN;
+/* After a restart's rebuild (all ranks, same order): one MPI_Win_fence on every window whose
+ * fence epoch was open. Returns the number that failed (reported). */
+int wrap_seq_reopen_fences(void) WRAP_HIDDEN;
 void wrap_seq_start_more(const int *vreqs, int n) WRAP_HIDDEN;
 
 /* --- MPI_Finalize, MPI_Init* (wrap_ckpt.c) ------------------------------------------------------ */

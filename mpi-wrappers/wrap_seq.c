@@ -16,9 +16,21 @@
  *
  * Persistent collectives: MPI_Start/MPI_Startall of a persistent collective request count as
  * a collective on the request's communicator (its *_init counted too, at creation).
+ *
+ * Windows and files: their collectives (Win_fence, Win_free, File_close, File_*_all,
+ * File_*_ordered, File_set_view, ...) count on the object's own seq (wrap_seq_of_win/file),
+ * gid = hash(gid of the creating communicator, its seq at the creating call, kind).
+ *
+ * Fence epochs: a window on which MPI_Win_fence opened an epoch (no MPI_MODE_NOSUCCEED) is
+ * marked; after a restart the rebuilt window gets one MPI_Win_fence again
+ * (wrap_seq_reopen_fences), in the rebuild's window order, so that the application's next
+ * RMA call finds its epoch open, as before the checkpoint.
  */
+#include <stdlib.h>
+
 #include "wrap.h"
 #include "wrap_door.h"
+#include "wrap_hooks.h"
 
 void wrap_seq_child(struct wrap_seq *parent, uint64_t pseq, int newvcomm, int members)
 {
@@ -26,6 +38,25 @@ void wrap_seq_child(struct wrap_seq *parent, uint64_t pseq, int newvcomm, int me
 	struct wrap_vh_obj *e = wrap_vh_obj_of(WRAP_VH_COMM, newvcomm);
 	if (e)
 		wrap_vh_comm_set_gid(e, parent->gid, pseq, members);
+	wrap_vh_unlock();
+}
+
+void wrap_seq_child_obj(struct wrap_seq *parent, uint64_t pseq, int kind, int64_t vh)
+{
+	wrap_vh_lock();
+	struct wrap_vh_obj *e = wrap_vh_obj_of(kind, vh);
+	if (e) {
+		uint64_t h = 0;
+		if (parent->gid) {
+			h = parent->gid * 0x9e3779b97f4a7c15ull ^ (pseq + 0x632be59bd9b4e019ull);
+			h ^= (uint64_t)kind << 56;
+			h ^= h >> 31;
+			h *= 0xbf58476d1ce4e5b9ull;
+			h ^= h >> 29;
+			h = h < 2 ? h + 2 : h;
+		}
+		e->cs.gid = h;
+	}
 	wrap_vh_unlock();
 }
 
@@ -70,4 +101,51 @@ void wrap_seq_start_more(const int *vreqs, int n)
 			wrap_seq_of(c)->seq++;
 		first = 0;
 	}
+}
+
+void wrap_hook_MPI_Win_fence(int r_, int assert, MPI_Win win)
+{
+	if (r_ != MPI_SUCCESS)
+		return;
+	wrap_vh_lock();
+	struct wrap_vh_obj *e = wrap_vh_obj_of(WRAP_VH_WIN, win);
+	if (e) {
+		if (assert & MPI_MODE_NOSUCCEED)
+			e->flags &= (uint16_t)~WRAP_VH_F_FENCED;
+		else
+			e->flags |= WRAP_VH_F_FENCED;
+	}
+	wrap_vh_unlock();
+}
+
+static int win_cmp(const void *a, const void *b)
+{
+	const struct wrap_vh_obj *x = *(struct wrap_vh_obj *const *)a;
+	const struct wrap_vh_obj *y = *(struct wrap_vh_obj *const *)b;
+	int c = wrap_vh_win_ops.order ? wrap_vh_win_ops.order(x, y) : 0;
+	return c ? c : (x->serial < y->serial ? -1 : x->serial > y->serial);
+}
+
+int wrap_seq_reopen_fences(void)
+{
+	size_t n = 0;
+	int fails = 0, r;
+	wrap_vh_lock();
+	struct wrap_vh_obj **v = wrap_vh_list(WRAP_VH_WIN, &n);
+	if (v && n > 1)
+		qsort(v, n, sizeof(*v), win_cmp); /* the order every member rebuilt them in */
+	for (size_t i = 0; v && i < n; i++) {
+		if (!(v[i]->flags & WRAP_VH_F_FENCED) || v[i]->app_refs == 0 ||
+		    (MPI_Win)v[i]->real == MPI_WIN_NULL)
+			continue;
+		WRAP_DOWN(r, MPI_Win_fence, 0, (MPI_Win)v[i]->real);
+		if (r != MPI_SUCCESS) {
+			wrap_vh_warn("window %#x: cannot open its fence epoch again (MPI error %d)",
+				     (unsigned)wrap_vh_handle_of(v[i]), r);
+			fails++;
+		}
+	}
+	wrap_vh_unlock();
+	free(v);
+	return fails;
 }

@@ -96,6 +96,7 @@ enum wrap_vh_kind {
 #define WRAP_VH_F_REBUILT 0x0010   /* set during wrap_vh_rebuild_all */
 #define WRAP_VH_F_PREDEF 0x0020	   /* record of a predefined object (not in a table) */
 #define WRAP_VH_F_LATER 0x0040	   /* not described yet (wrap_vh_from_lower_deferred) */
+#define WRAP_VH_F_FENCED 0x0080	   /* window: a fence epoch is open (wrap_seq.c) */
 
 struct wrap_vh_attr; /* wrap_vh_keyval.c */
 

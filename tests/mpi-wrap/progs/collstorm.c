@@ -3,7 +3,8 @@
  * Every rank runs the same pseudo-random sequence (one seed for all) of collectives, blocking
  * and non-blocking, over MPI_COMM_WORLD, a dup, a split (even/odd ranks) and a periodic 1-D
  * Cartesian communicator (neighbour collectives), plus a persistent MPI_Allreduce_init
- * request started again and again. Up to 4 non-blocking collectives stay pending across steps
+ * request started again and again, and fence epochs with MPI_Put on a window over the dup
+ * (collectives on the window). Up to 4 non-blocking collectives stay pending across steps
  * (completed later, oldest first), so some are pending whenever a checkpoint comes. Every
  * result is folded into a hash in a fixed order; rank 0 prints "ANSWER: <hex>" (equal to the
  * uninterrupted and the native run) and checks the results it can predict (sums) as it goes.
@@ -200,7 +201,7 @@ int main(int argc, char **argv)
 {
 	int steps = argc > 1 ? atoi(argv[1]) : 300, ms = argc > 2 ? atoi(argv[2]) : 5;
 	int off = argc > 3 ? atoi(argv[3]) : 0; /* bits: 1 no non-blocking, 2 no persistent, 4 no
-						   Cartesian (to narrow down a failure) */
+						   Cartesian, 8 no RMA (to narrow a failure) */
 	int provided, rank, size, ok;
 	MPI_Comm dup, split, cart;
 	MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
@@ -217,11 +218,17 @@ int main(int argc, char **argv)
 	long psb[L], prb[L];
 	MPI_Request pq;
 	MPI_Allreduce_init(psb, prb, L, MPI_LONG, MPI_SUM, dup, MPI_INFO_NULL, &pq);
+	/* a window over the dup, fence epochs (collectives on the window) */
+	long *wbuf = calloc(L, sizeof(long));
+	MPI_Win win;
+	MPI_Win_create(wbuf, L * sizeof(long), sizeof(long), MPI_INFO_NULL, dup, &win);
+	MPI_Win_fence(0, win);
 
 	for (int s = 0; s < steps; s++) {
 		uint64_t x = next();
-		int which = (int)(x % 5), k = (int)((x >> 8) % 17), nb = (x >> 16) % 3 == 0;
-		if (((off & 2) && which == 4) || ((off & 4) && which == 3))
+		int which = (int)(x % 6), k = (int)((x >> 8) % 17), nb = (x >> 16) % 3 == 0;
+		if (((off & 2) && which == 4) || ((off & 4) && which == 3) ||
+		    ((off & 8) && which == 5))
 			which = 0;
 		if (off & 1)
 			nb = 0;
@@ -232,6 +239,18 @@ int main(int argc, char **argv)
 			MPI_Start(&pq);
 			MPI_Wait(&pq, MPI_STATUS_IGNORE);
 			fold(prb, L);
+		} else if (which == 5) { /* RMA: put to the right neighbour, fence, read */
+			long v[L];
+			for (int i = 0; i < L; i++)
+				v[i] = (long)s * 1000 + rank * 10 + i;
+			MPI_Put(v, L, MPI_LONG, (rank + 1) % size, 0, L, MPI_LONG, win);
+			MPI_Win_fence(0, win);
+			fold(wbuf, L);
+			if (wbuf[0] != (long)s * 1000 + ((rank + size - 1) % size) * 10) {
+				fprintf(stderr, "FAIL step %d: window holds %ld\n", s, wbuf[0]);
+				bad = 1;
+			}
+			MPI_Win_fence(0, win);
 		} else {
 			one(cs[which], which == 3, k + (nb ? 100 : 0), s);
 		}
@@ -245,6 +264,9 @@ int main(int argc, char **argv)
 	while (npend)
 		finish_oldest();
 	MPI_Request_free(&pq);
+	MPI_Win_fence(0, win);
+	MPI_Win_free(&win);
+	free(wbuf);
 
 	uint64_t all[64];
 	MPI_Gather(&hash, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
