@@ -211,7 +211,7 @@ static int capture(uint32_t gen, uint32_t nprocs, struct capture *c, char *err, 
 	size_t arena_len = 0, proc_len = 0, fds_len = 0, fdata_len = 0, pipes_len = 0, fids_len = 0;
 	rc = lh_collect_regions(&c->regs, &c->nregs, &arena_blob, &arena_len);
 	if (rc == 0) /* which pages changed since the last capture (incremental images) */
-		rc = lh_dirty_capture(gen, c->regs, c->nregs);
+		rc = lh_dirty_capture(gen, cur.path, c->regs, c->nregs);
 	if (rc == 0)
 		rc = lh_collect_proc(&proc, &proc_len);
 	if (rc == 0)

@@ -15,13 +15,17 @@
  * Why a clean page really equals the parent image's page (the invariants):
  * - the protection bit is set only by our scan, and any write (user, kernel copy_to_user,
  *   GUP, process_vm_writev) clears it, so "not written" means "not written since the last
- *   scan"; a page that is not present is zero and never clean;
+ *   scan"; a page that is not present is zero and never clean, except a page that was absent
+ *   at the last scan and still is (the scan left a WP_UNPOPULATED marker, reported as
+ *   SWAPPED): zero then and now, so "as in the parent" is right for it too;
  * - memory mapped, moved (mremap without UFFD_FEATURE_EVENT_REMAP) or forked since then is
  *   not registered, so its pages are reported written (or absent);
  * - clean pages are further limited to the private anonymous data regions of the previous
  *   capture (a region that was PROT_NONE then has no data in the parent);
  * - the previous capture must be the parent, and it must have been committed
- *   (lh_dirty_committed); otherwise (failed generation, first one after a launch or restart,
+ *   (lh_dirty_committed) or be the image the process was restarted from (tracking starts
+ *   before the restored threads run: lh_dirty_restored); otherwise (failed generation, first
+ *   one after a launch, parent not where the new image names it,
  *   every K-th one, tracking unavailable) the image is full.
  * A full image is also taken when the chain's written bytes would exceed the memory of the
  * last full image, so a chain never costs more disk than two full images.
@@ -262,7 +266,62 @@ static uint64_t new_id(void)
 	return id ? id : 1;
 }
 
-int lh_dirty_capture(uint32_t gen, const struct img_region *regs, size_t n)
+/* Registers and protects every private anonymous data region; the tracked ones become
+ * d.prev. 0 or -errno (tracking broken). */
+static int track_all(int pm, const struct img_region *regs, size_t n, uint64_t *present,
+		     uint64_t *written)
+{
+	struct pairs now = {0};
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		const struct img_region *r = &regs[i];
+		if (!(r->flags & IMG_REG_ANON) ||
+		    (r->flags & (IMG_REG_SHARED | IMG_REG_FILE | IMG_REG_NODATA | LH_REG_FROMFILE)))
+			continue;
+		rc = track_region(pm, r->start, r->start + r->len, present, written);
+		if (rc == -EINVAL || rc == -EBUSY || rc == -EPERM) {
+			/* this kind of mapping cannot be tracked: always saved in full */
+			log_debug("region 0x%llx+0x%llx not tracked: %s", (unsigned long long)r->start,
+				  (unsigned long long)r->len, strerror(-rc));
+			rc = 0;
+			continue;
+		}
+		if (!rc)
+			rc = pairs_push(&now, r->start, r->start + r->len);
+	}
+	pairs_sort(&now);
+	free(d.prev.v);
+	d.prev = now;
+	return rc;
+}
+
+void lh_dirty_restored(uint32_t gen, uint64_t image_id, size_t chain_len,
+		       const struct img_region *regs, size_t n)
+{
+	if (full_every() < 2 || uffd_open() < 0)
+		return;
+	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	uint64_t present = 0, written = 0;
+	d.prev.n = 0; /* nothing is clean in this first scan */
+	d.clean.n = 0;
+	d.last_gen = 0;
+	if (pm < 0 || track_all(pm, regs, n, &present, &written) < 0) {
+		log_warn("incremental checkpoints: cannot track the restored memory; the next "
+			 "image is full");
+		d.prev.n = 0;
+	} else {
+		d.last_gen = d.committed = gen;
+		d.last_id = image_id;
+		d.chain = chain_len ? (int)chain_len - 1 : 0;
+		d.chain_bytes = 0;
+		d.full_bytes = present;
+	}
+	d.clean.n = 0;
+	if (pm >= 0)
+		close(pm);
+}
+
+int lh_dirty_capture(uint32_t gen, const char *path, const struct img_region *regs, size_t n)
 {
 	d.incremental = 0;
 	d.clean.n = 0;
@@ -278,41 +337,34 @@ int lh_dirty_capture(uint32_t gen, const struct img_region *regs, size_t n)
 		return 0;
 	}
 	int usable = d.last_gen && d.committed == d.last_gen && d.chain + 1 < d.full_every;
-	struct pairs now = {0};
 	uint64_t present = 0, written = 0;
-	int rc = 0;
-	for (size_t i = 0; i < n && !rc; i++) {
-		const struct img_region *r = &regs[i];
-		if (!(r->flags & IMG_REG_ANON) ||
-		    (r->flags & (IMG_REG_SHARED | IMG_REG_FILE | IMG_REG_NODATA | LH_REG_FROMFILE)))
-			continue;
-		rc = track_region(pm, r->start, r->start + r->len, &present, &written);
-		if (rc == -EINVAL || rc == -EBUSY || rc == -EPERM) {
-			/* this kind of mapping cannot be tracked: always saved in full */
-			log_debug("region 0x%llx+0x%llx not tracked: %s", (unsigned long long)r->start,
-				  (unsigned long long)r->len, strerror(-rc));
-			rc = 0;
-			continue;
-		}
-		if (!rc)
-			rc = pairs_push(&now, r->start, r->start + r->len);
-	}
+	int rc = track_all(pm, regs, n, &present, &written); /* d.prev: now this capture's */
 	close(pm);
 	if (rc) {
 		log_warn("incremental checkpoints: tracking failed: %s; generation %u and the next "
 			 "are full images",
 			 strerror(-rc), gen);
-		free(now.v);
 		d.clean.n = 0;
+		d.prev.n = 0;
 		d.last_gen = 0;
 		return rc == -ENOMEM ? rc : 0;
 	}
-	pairs_sort(&now);
 	pairs_sort(&d.clean);
-	if (usable && d.chain_bytes + written <= d.full_bytes) {
-		d.incremental = 1;
+	if (usable) { /* the parent must be where this image will name it */
+		char pp[4200];
+		const char *slash = strrchr(path, '/');
 		snprintf(d.parent_name, sizeof(d.parent_name), "../gen-%06u/ckpt_%s_%s.dmtcp",
 			 d.last_gen, lhc.progname, lhc.upid);
+		snprintf(pp, sizeof(pp), "%.*s/%s", slash ? (int)(slash - path) : 1,
+			 slash ? path : ".", d.parent_name);
+		if (access(pp, F_OK) < 0) {
+			log_info("generation %u is a full image: its parent %s is not there (%s)",
+				 gen, pp, strerror(errno));
+			usable = 0;
+		}
+	}
+	if (usable && d.chain_bytes + written <= d.full_bytes) {
+		d.incremental = 1;
 		d.incr = (struct img_incr){d.last_id, d.last_gen, d.parent_name, d.clean.v,
 					   d.clean.n};
 		d.chain++;
@@ -326,8 +378,6 @@ int lh_dirty_capture(uint32_t gen, const struct img_region *regs, size_t n)
 	log_debug("generation %u: %s image, %llu of %llu bytes written since generation %u", gen,
 		  d.incremental ? "incremental" : "full", (unsigned long long)written,
 		  (unsigned long long)present, d.last_gen);
-	free(d.prev.v);
-	d.prev = now;
 	d.last_gen = gen;
 	d.last_id = d.image_id;
 	return 0;

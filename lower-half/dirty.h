@@ -15,9 +15,16 @@
  * private anonymous regions were written since the previous capture and write-protects every
  * page again (so tracking restarts at this instant, also for the memory a forked writer will
  * copy). Decides whether this image is incremental (see dirty.c) and keeps that plan for
- * lh_dirty_incr. Never fails the checkpoint: without tracking the image is simply full.
- * 0, or -ENOMEM. */
-int lh_dirty_capture(uint32_t gen, const struct img_region *regs, size_t n);
+ * lh_dirty_incr; path is the image about to be written (the parent is named relative to its
+ * directory and must exist there). Never fails the checkpoint: without tracking the image is
+ * simply full. 0, or -ENOMEM. */
+int lh_dirty_capture(uint32_t gen, const char *path, const struct img_region *regs, size_t n);
+
+/* After a restart from generation gen (image image_id, a chain of chain_len images), once the
+ * memory is filled and before any application thread runs: starts tracking, so that the next
+ * checkpoint can build on that image if it lies where the next image will name it. */
+void lh_dirty_restored(uint32_t gen, uint64_t image_id, size_t chain_len,
+		       const struct img_region *regs, size_t n);
 
 /* The plan of the last capture: the parent and the unchanged pages, or NULL (full image). */
 const struct img_incr *lh_dirty_incr(void);

@@ -8,6 +8,7 @@
 #include "restore.h"
 #include "arena.h"
 #include "ckpt.h"
+#include "dirty.h"
 #include "launch.h"
 #include "lh.h"
 #include "log.h"
@@ -199,6 +200,8 @@ int lh_restore(const char *path, int strict)
 		goto fail;
 	}
 	set_prot(reg, nreg);
+	/* incremental checkpoints: the next image may build on this one */
+	lh_dirty_restored(h->generation, h->image_id, img_chain_length(chain), reg, nreg);
 	if (arena_load(as, (const struct arena_range *)(as + 1), as->nranges) < 0) {
 		log_err("%s: bad arena table", path);
 		goto fail;
