@@ -14,7 +14,9 @@
 #   --restart-n M       ranks of the restart (default N)
 #   --mangle KIND       before the restart: missing (remove rank N-1's image), mixed (rank
 #                       N-1's image replaced by its image of an older generation; takes two
-#                       checkpoints)
+#                       checkpoints), same-image (every rank is given rank 0's image by
+#                       starting splitckpt-lh-mpi --restore directly: the lower half's own
+#                       rank check must refuse it)
 #   --expect-fail RE    the restart must fail (exit != 0), print RE, and print no ANSWER
 #   --ckpts K           blocking checkpoints before the kill (default 1, 2 with mixed)
 #   --cycles C          C restarts: before the last one, the restarted job is checkpointed
@@ -159,8 +161,15 @@ esac
 
 for cycle in $(seq 1 "$CYCLES"); do
 t0=$(date +%s.%N)
+if [ "$MANGLE" = same-image ]; then
+	img0=$(sed -n "s/^rank 0 host [^ ]* image //p" "$gen/MANIFEST")
+	(cd "$T" && exec setsid timeout -k 3 120 mpiexec -n "$RN" env SPLITCKPT_NO_COORD=1 \
+		SPLITCKPT_COORD_PORT=0 "$BIN/lower-half/splitckpt-lh-mpi" --restore "$gen/$img0") \
+		>"$T/restart.out" 2>"$T/restart.log" </dev/null &
+else
 (cd "$T" && exec setsid timeout -k 3 120 mpiexec -n "$RN" "$RESTART" -h localhost -p "$PORT" -j \
 	--restartdir "$T/ckpt") >"$T/restart.out" 2>"$T/restart.log" </dev/null &
+fi
 RPID=$!
 SESS+=($RPID)
 # back under the coordinator = every rank restored, rebuilt its MPI state and said HELLO
