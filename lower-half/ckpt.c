@@ -419,7 +419,7 @@ static void commit(uint32_t gen)
 		int gone = unlink(tmp) == 0; /* left by a writer that died */
 		if (unlink(file) < 0 && errno == ENOENT && !gone && g + 64 < gen)
 			break;
-		rmdir(dir); /* fails while other processes' images are still there */
+		lh_dirty_rmdir_gen(dir); /* stays while other processes' images are there */
 	}
 }
 

@@ -38,6 +38,7 @@
 #include "lh.h"
 #include "log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
@@ -417,4 +418,26 @@ uint32_t lh_dirty_prune_from(const char *newest_path, uint32_t gen, int keep)
 			from = base - 1;
 	}
 	return from;
+}
+
+void lh_dirty_rmdir_gen(const char *dir)
+{
+	if (rmdir(dir) == 0 || errno != ENOTEMPTY)
+		return;
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	int others = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    strcmp(e->d_name, "MANIFEST"))
+			others = 1;
+	closedir(d);
+	if (others)
+		return; /* images of other processes: the last of them removes the directory */
+	char m[4200];
+	snprintf(m, sizeof(m), "%s/MANIFEST", dir);
+	unlink(m);
+	rmdir(dir);
 }

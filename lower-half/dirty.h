@@ -41,4 +41,9 @@ void lh_dirty_committed(uint32_t gen);
  * nothing may go (keep <= 0, or a kept image's chain cannot be read). */
 uint32_t lh_dirty_prune_from(const char *newest_path, uint32_t gen, int keep);
 
+/* Removes the directory of a pruned generation once no process has an image (or a .tmp) left
+ * in it: the coordinator's MANIFEST of that generation goes with it. Quiet when images of
+ * other processes are still there (each process prunes its own; the last one removes it). */
+void lh_dirty_rmdir_gen(const char *dir);
+
 #endif
