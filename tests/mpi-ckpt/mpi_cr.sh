@@ -19,11 +19,13 @@
 #                       rank check must refuse it)
 #   --expect-fail RE    the restart must fail (exit != 0), print RE, and print no ANSWER
 #   --ckpts K           blocking checkpoints before the kill (default 1, 2 with mixed)
+#   --via-script        restart with the coordinator's dmtcp_restart_script.sh (it must run
+#                       mpiexec -n N dmtcp_restart --restartdir GEN itself)
 #   --cycles C          C restarts: before the last one, the restarted job is checkpointed
 #                       again (-bc once it is back under the coordinator) and killed
 # Exit: 0 pass, 1 fail. MC_KEEP=1 keeps the temp dir.
 set -u -o pipefail
-BIN="" N=2 RN="" MANGLE="" EXPECT="" CKPTS=1 CYCLES=1
+BIN="" N=2 RN="" MANGLE="" EXPECT="" CKPTS=1 CYCLES=1 VIA=dir
 die() { echo "mpi_cr: FAIL: $*" >&2; exit 1; }
 note() { echo "mpi_cr: $*" >&2; }
 while [ $# -gt 0 ]; do
@@ -35,6 +37,7 @@ while [ $# -gt 0 ]; do
 	--expect-fail) EXPECT=$2; shift 2 ;;
 	--ckpts) CKPTS=$2; shift 2 ;;
 	--cycles) CYCLES=$2; shift 2 ;;
+	--via-script) VIA=script; shift ;;
 	--) shift; break ;;
 	*) echo "mpi_cr: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -166,6 +169,10 @@ if [ "$MANGLE" = same-image ]; then
 	(cd "$T" && exec setsid timeout -k 3 120 mpiexec -n "$RN" env SPLITCKPT_NO_COORD=1 \
 		SPLITCKPT_COORD_PORT=0 "$BIN/lower-half/splitckpt-lh-mpi" --restore "$gen/$img0") \
 		>"$T/restart.out" 2>"$T/restart.log" </dev/null &
+elif [ "$VIA" = script ]; then
+	[ -x "$T/ckpt/dmtcp_restart_script.sh" ] || die "the coordinator wrote no restart script"
+	(cd "$T" && exec setsid timeout -k 3 120 bash "$T/ckpt/dmtcp_restart_script.sh" \
+		-h localhost -p "$PORT") >"$T/restart.out" 2>"$T/restart.log" </dev/null &
 else
 (cd "$T" && exec setsid timeout -k 3 120 mpiexec -n "$RN" "$RESTART" -h localhost -p "$PORT" -j \
 	--restartdir "$T/ckpt") >"$T/restart.out" 2>"$T/restart.log" </dev/null &
