@@ -87,8 +87,8 @@ int main(int argc, char **argv)
 	const char *dir = argv[3];
 	int once = argc > 4 && !strcmp(argv[4], "--once");
 	uint64_t nw = (uint64_t)((double)npages * pct / 100.0);
-	uint8_t *m = mmap(NULL, npages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			  -1, 0);
+	uint8_t *m =
+	    mmap(NULL, npages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (!npages || m == MAP_FAILED) {
 		perror("incrhog: mmap");
 		return 2;

@@ -146,8 +146,9 @@ int img_chain_open(const char *path, struct img_chain **out, char *err, size_t e
 		if (!h->parent_id)
 			break;
 		if (c->n == CHAIN_MAX) {
-			rc = img_fail(err, errlen, EBADMSG, "%s: chain of more than %d images (a loop?)",
-				      path, CHAIN_MAX);
+			rc =
+			    img_fail(err, errlen, EBADMSG,
+				     "%s: chain of more than %d images (a loop?)", path, CHAIN_MAX);
 			goto fail;
 		}
 		if (parent_path(cur, h->parent_name, next, sizeof(next))) {
@@ -159,9 +160,10 @@ int img_chain_open(const char *path, struct img_chain **out, char *err, size_t e
 		const struct img_header_info *ph = p ? img_header(p) : NULL;
 		if (!rc && (ph->image_id != h->parent_id || ph->generation != h->parent_gen ||
 			    strcmp(ph->uniquepid, h->uniquepid))) {
-			snprintf(m, sizeof(m), "%s is generation %u of %s, image id %016llx, not the "
-					       "image this one was made against (generation %u, "
-					       "id %016llx)",
+			snprintf(m, sizeof(m),
+				 "%s is generation %u of %s, image id %016llx, not the "
+				 "image this one was made against (generation %u, "
+				 "id %016llx)",
 				 next, ph->generation, ph->uniquepid,
 				 (unsigned long long)ph->image_id, h->parent_gen,
 				 (unsigned long long)h->parent_id);

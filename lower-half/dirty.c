@@ -127,10 +127,7 @@ static int pair_cmp(const void *a, const void *b)
 	return x[0] < y[0] ? -1 : x[0] > y[0];
 }
 
-static void pairs_sort(struct pairs *p)
-{
-	qsort(p->v, p->n, 2 * sizeof(*p->v), pair_cmp);
-}
+static void pairs_sort(struct pairs *p) { qsort(p->v, p->n, 2 * sizeof(*p->v), pair_cmp); }
 
 /* Adds [s, e) ∩ prev (sorted) to out. */
 static int push_within(struct pairs *out, const struct pairs *prev, uint64_t s, uint64_t e)
@@ -186,10 +183,11 @@ static int uffd_open(void)
 		why = strerror(errno);
 	} else {
 		struct uffdio_api api = {.api = UFFD_API,
-					 .features = UFFD_FEATURE_WP_ASYNC |
-						     UFFD_FEATURE_WP_UNPOPULATED};
+					 .features =
+					     UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED};
 		if (ioctl(fd, UFFDIO_API, &api) < 0)
-			why = "the kernel lacks asynchronous write-protection (UFFD_FEATURE_WP_ASYNC)";
+			why = "the kernel lacks asynchronous write-protection "
+			      "(UFFD_FEATURE_WP_ASYNC)";
 	}
 	if (why) {
 		log_warn("incremental checkpoints are off: userfaultfd: %s (every image is full)",
@@ -282,8 +280,9 @@ static int track_all(int pm, const struct img_region *regs, size_t n, uint64_t *
 		rc = track_region(pm, r->start, r->start + r->len, present, written);
 		if (rc == -EINVAL || rc == -EBUSY || rc == -EPERM) {
 			/* this kind of mapping cannot be tracked: always saved in full */
-			log_debug("region 0x%llx+0x%llx not tracked: %s", (unsigned long long)r->start,
-				  (unsigned long long)r->len, strerror(-rc));
+			log_debug("region 0x%llx+0x%llx not tracked: %s",
+				  (unsigned long long)r->start, (unsigned long long)r->len,
+				  strerror(-rc));
 			rc = 0;
 			continue;
 		}
@@ -366,8 +365,8 @@ int lh_dirty_capture(uint32_t gen, const char *path, const struct img_region *re
 	}
 	if (usable && d.chain_bytes + written <= d.full_bytes) {
 		d.incremental = 1;
-		d.incr = (struct img_incr){d.last_id, d.last_gen, d.parent_name, d.clean.v,
-					   d.clean.n};
+		d.incr =
+		    (struct img_incr){d.last_id, d.last_gen, d.parent_name, d.clean.v, d.clean.n};
 		d.chain++;
 		d.chain_bytes += written;
 	} else {
@@ -402,7 +401,7 @@ uint32_t lh_dirty_prune_from(const char *newest_path, uint32_t gen, int keep)
 		return from;
 	const char *dirend = name;
 	while (dirend > newest_path && dirend[-1] != '/')
-		dirend--; /* start of "gen-NNNNNN" */
+		dirend--;		       /* start of "gen-NNNNNN" */
 	int top = (int)(dirend - newest_path); /* ".../" */
 	for (uint32_t g = from + 1; g <= gen; g++) {
 		char p[4200], err[1024];

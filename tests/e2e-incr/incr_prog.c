@@ -64,13 +64,13 @@ int main(int argc, char **argv)
 	uint64_t nwrite = (uint64_t)(npages * pct / 100.0);
 	if (!npages || !steps || nwrite < 1)
 		nwrite = 1;
-	uint8_t *mem = mmap(NULL, npages * PAGE, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *mem =
+	    mmap(NULL, npages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	uint32_t *ver = calloc(npages, sizeof(*ver));
 	uint32_t *want = calloc(npages, sizeof(*want));
 	size_t side_len = 64 * PAGE;
-	uint8_t *side = mmap(NULL, side_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			     -1, 0);
+	uint8_t *side =
+	    mmap(NULL, side_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED || side == MAP_FAILED || !ver || !want) {
 		perror("incr_prog: out of memory");
 		return 2;

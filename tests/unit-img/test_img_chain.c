@@ -43,8 +43,12 @@ static int write_gen(uint32_t gen, uint64_t id, uint64_t parent, const unsigned 
 {
 	char dir[512], path[600], err[512] = "";
 	struct img_header_info h;
-	struct img_region r = {(uint64_t)(uintptr_t)mem, NPAGES * PG, PROT_READ | PROT_WRITE,
-			       IMG_REG_ANON, 0, "[anon]"};
+	struct img_region r = {(uint64_t)(uintptr_t)mem,
+			       NPAGES * PG,
+			       PROT_READ | PROT_WRITE,
+			       IMG_REG_ANON,
+			       0,
+			       "[anon]"};
 	struct img_write_opts o = {.compress = compress};
 	struct img_write_stats st;
 	static uint64_t pairs[2 * (NPAGES + 2)];
@@ -66,8 +70,7 @@ static int write_gen(uint32_t gen, uint64_t id, uint64_t parent, const unsigned 
 	if (parent)
 		CHECK(st.parent_bytes == (uint64_t)(NPAGES - nd) * PG,
 		      "generation %u: %llu bytes left to the parent, expected %llu", gen,
-		      (unsigned long long)st.parent_bytes,
-		      (unsigned long long)(NPAGES - nd) * PG);
+		      (unsigned long long)st.parent_bytes, (unsigned long long)(NPAGES - nd) * PG);
 	return rc;
 }
 
