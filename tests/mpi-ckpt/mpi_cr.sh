@@ -21,11 +21,13 @@
 #   --ckpts K           blocking checkpoints before the kill (default 1, 2 with mixed)
 #   --via-script        restart with the coordinator's dmtcp_restart_script.sh (it must run
 #                       mpiexec -n N dmtcp_restart --restartdir GEN itself)
+#   --new-coord         before checkpointing, kill -9 the coordinator and start a new one on
+#                       its port: every rank must join it again as an MPI rank (-l)
 #   --cycles C          C restarts: before the last one, the restarted job is checkpointed
 #                       again (-bc once it is back under the coordinator) and killed
 # Exit: 0 pass, 1 fail. MC_KEEP=1 keeps the temp dir.
 set -u -o pipefail
-BIN="" N=2 RN="" MANGLE="" EXPECT="" CKPTS=1 CYCLES=1 VIA=dir
+BIN="" N=2 RN="" MANGLE="" EXPECT="" CKPTS=1 CYCLES=1 VIA=dir NEWCOORD=0
 die() { echo "mpi_cr: FAIL: $*" >&2; exit 1; }
 note() { echo "mpi_cr: $*" >&2; }
 while [ $# -gt 0 ]; do
@@ -38,6 +40,7 @@ while [ $# -gt 0 ]; do
 	--ckpts) CKPTS=$2; shift 2 ;;
 	--cycles) CYCLES=$2; shift 2 ;;
 	--via-script) VIA=script; shift ;;
+	--new-coord) NEWCOORD=1; shift ;;
 	--) shift; break ;;
 	*) echo "mpi_cr: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -123,6 +126,15 @@ SESS+=($!)
 wait_for 90 nlines '^READY$' "$T/launch.out" "$N" || die "not all $N ranks printed READY"
 wait_for 30 eval '[ "$(coord_cmd -s 2>/dev/null | sed -n "s/.*NUM_PEERS=\([0-9]*\).*/\1/p")" = "$N" ]' ||
 	die "the coordinator does not list $N processes"
+if [ "$NEWCOORD" = 1 ]; then
+	kill -9 "$COORD_PID"
+	wait "$COORD_PID" 2>/dev/null
+	"$COORD" -p "$PORT" --ckptdir "$T/ckpt" >"$T/coord2.log" 2>&1 </dev/null &
+	COORD_PID=$!
+	wait_for 30 eval '[ "$(coord_cmd -l 2>/dev/null | grep -c "rank [0-9]")" = "$N" ]' ||
+		die "the ranks did not join the new coordinator as MPI ranks: $(coord_cmd -l 2>&1 | tail -n 4)"
+	note "all $N ranks joined the new coordinator as MPI ranks"
+fi
 for k in $(seq 1 "$CKPTS"); do
 	sleep 1
 	out=$(coord_cmd -bc 2>&1) || die "dmtcp_command -bc failed: $out"
