@@ -67,7 +67,8 @@ HAND = {
         "Irsend Irsend_c Ibsend Ibsend_c Recv Recv_c Irecv Irecv_c Sendrecv Sendrecv_c "
         "Sendrecv_replace Sendrecv_replace_c Probe Iprobe Mprobe Improbe Mrecv Mrecv_c Imrecv "
         "Imrecv_c Wait Waitall Waitany Waitsome Test Testall Testany Testsome "
-        "Request_get_status Request_free Cancel Start Startall").split()),
+        "Request_get_status Request_free Cancel Start Startall Buffer_attach Buffer_attach_c "
+        "Buffer_detach Buffer_detach_c").split()),
 }
 
 # Functions that take a callback we cannot route yet: refused with a clear error.

@@ -10,7 +10,8 @@
  * becomes a virtual request (a receive with its arguments, so that a restart posts it again),
  * the thread waits at the door (wrap_door_step_out) and then waits on the virtual request
  * (wrap_p2p_wait), which the drain may have completed meanwhile. MPI_Bsend completes locally
- * in MPICH (it copies into the attached buffer or fails), so it stays one lower call.
+ * in MPICH (it copies into the attached buffer or fails), so it stays one lower call; the
+ * attached buffer is attached again in a restarted lower MPI before the next buffered send.
  *
  * Counters (wrap_p2p.h): sent += 1 per message initiated to a rank other than MPI_PROC_NULL
  * (Send*, Isend*, Sendrecv*, Start/Startall of persistent sends); recvd += 1 per receive
@@ -132,6 +133,8 @@ typedef int (*irecv_c_fn)(void *, MPI_Count, MPI_Datatype, int, int, MPI_Comm, M
 
 /* ---- non-blocking sends: counted ---------------------------------------------------------- */
 
+static inline void bsend_again(void);
+
 #define WRAP_ISEND(NAME, CT)                                                                       \
 	static const struct wrap_vh_origin org_##NAME = {WRAP_IDX_##NAME, 0, 0, NULL, NULL, 0};    \
 	WRAP_EXPORT int P##NAME(const void *buf, CT count, MPI_Datatype datatype, int dest,        \
@@ -142,6 +145,8 @@ typedef int (*irecv_c_fn)(void *, MPI_Count, MPI_Datatype, int, int, MPI_Comm, M
 		MPI_Datatype ld = wrap_datatype_to_lower(datatype);                                \
 		MPI_Comm lc = wrap_comm_to_lower(comm);                                            \
 		MPI_Request lr = MPI_REQUEST_NULL;                                                 \
+		if (WRAP_IDX_##NAME == WRAP_IDX_MPI_Ibsend || WRAP_IDX_##NAME == WRAP_IDX_MPI_Ibsend_c) \
+			bsend_again();                                                             \
 		WRAP_DOWN(r, NAME, buf, count, ld, dest, tag, lc, &lr);                            \
 		if (r == MPI_SUCCESS) {                                                            \
 			*request = wrap_vh_request_new(lr, &org_##NAME, NULL);                     \
@@ -214,6 +219,117 @@ WRAP_SEND(MPI_Ssend_c, MPI_Count, 1, MPI_Issend_c)
 WRAP_SEND(MPI_Rsend, int, 0, MPI_Irsend)
 WRAP_SEND(MPI_Rsend_c, MPI_Count, 1, MPI_Irsend_c)
 
+/* ---- the Bsend buffer: attached again in a restarted lower MPI ------------------------------- */
+
+static void *bsend_buf;
+static MPI_Count bsend_size;
+static int bsend_large;
+static uint64_t bsend_epoch; /* contract epoch the lower MPI has it attached in */
+static pthread_mutex_t bsend_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Before a buffered send: after a restart (new contract epoch) the fresh lower MPI has no
+ * buffer; attach the application's again. One load and a compare while none is attached. */
+static inline void bsend_again(void)
+{
+	if (__builtin_expect(bsend_buf == NULL, 1) ||
+	    __builtin_expect(bsend_epoch == wrap_contract_ok->epoch, 1))
+		return;
+	pthread_mutex_lock(&bsend_lock);
+	if (bsend_buf && bsend_epoch != wrap_contract_ok->epoch) {
+		int r;
+		if (bsend_large)
+			WRAP_DOWN(r, MPI_Buffer_attach_c, bsend_buf, bsend_size);
+		else
+			WRAP_DOWN(r, MPI_Buffer_attach, bsend_buf, (int)bsend_size);
+		if (r != MPI_SUCCESS)
+			fprintf(stderr, "splitckpt: MPI_Bsend: attaching the buffer (%lld bytes at %p) "
+					"again after the restart failed (MPI error %d)\n",
+				(long long)bsend_size, bsend_buf, r);
+		bsend_epoch = wrap_contract_ok->epoch;
+	}
+	pthread_mutex_unlock(&bsend_lock);
+}
+
+static int buffer_attach(int large, void *buf, MPI_Count size)
+{
+	int r;
+	if (large)
+		WRAP_DOWN(r, MPI_Buffer_attach_c, buf, size);
+	else
+		WRAP_DOWN(r, MPI_Buffer_attach, buf, (int)size);
+	if (r == MPI_SUCCESS) {
+		pthread_mutex_lock(&bsend_lock);
+		bsend_buf = buf, bsend_size = size, bsend_large = large;
+		bsend_epoch = wrap_contract_ok->epoch;
+		pthread_mutex_unlock(&bsend_lock);
+	}
+	return r;
+}
+
+/* Detach: MPICH waits there until the buffered messages are out. After a restart that did not
+ * attach the buffer again (no buffered send since), only our record is given back. */
+static int buffer_detach(int large, void *addr, MPI_Count *size)
+{
+	int r = MPI_SUCCESS, isz = 0;
+	if (bsend_buf && bsend_epoch != wrap_contract_ok->epoch) {
+		*(void **)addr = bsend_buf;
+		*size = bsend_size;
+	} else if (large) {
+		WRAP_DOWN(r, MPI_Buffer_detach_c, addr, size);
+	} else {
+		WRAP_DOWN(r, MPI_Buffer_detach, addr, &isz);
+		*size = isz;
+	}
+	if (r == MPI_SUCCESS) {
+		pthread_mutex_lock(&bsend_lock);
+		bsend_buf = NULL;
+		pthread_mutex_unlock(&bsend_lock);
+	}
+	return r;
+}
+
+WRAP_EXPORT int PMPI_Buffer_attach(void *buffer, int size)
+{
+	wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR_LOCAL, MPI_COMM_NULL);
+	int r = wrap_lower_fn(WRAP_IDX_MPI_Buffer_attach) ? buffer_attach(0, buffer, size)
+							   : wrap_unavailable(WRAP_IDX_MPI_Buffer_attach);
+	wrap_door_leave(d_);
+	return r;
+}
+WRAP_ALIAS(PMPI_Buffer_attach, MPI_Buffer_attach)
+
+WRAP_EXPORT int PMPI_Buffer_attach_c(void *buffer, MPI_Count size)
+{
+	wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR_LOCAL, MPI_COMM_NULL);
+	int r = wrap_lower_fn(WRAP_IDX_MPI_Buffer_attach_c)
+		    ? buffer_attach(1, buffer, size)
+		    : wrap_unavailable(WRAP_IDX_MPI_Buffer_attach_c);
+	wrap_door_leave(d_);
+	return r;
+}
+WRAP_ALIAS(PMPI_Buffer_attach_c, MPI_Buffer_attach_c)
+
+WRAP_EXPORT int PMPI_Buffer_detach(void *buffer_addr, int *size)
+{
+	MPI_Count n = 0;
+	wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, MPI_COMM_NULL);
+	int r = buffer_detach(0, buffer_addr, &n);
+	if (r == MPI_SUCCESS)
+		*size = (int)n;
+	wrap_door_leave(d_);
+	return r;
+}
+WRAP_ALIAS(PMPI_Buffer_detach, MPI_Buffer_detach)
+
+WRAP_EXPORT int PMPI_Buffer_detach_c(void *buffer_addr, MPI_Count *size)
+{
+	wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, MPI_COMM_NULL);
+	int r = buffer_detach(1, buffer_addr, size);
+	wrap_door_leave(d_);
+	return r;
+}
+WRAP_ALIAS(PMPI_Buffer_detach_c, MPI_Buffer_detach_c)
+
 /* MPICH's MPI_Bsend never waits for the receiver: it copies into the attached buffer (or
  * fails with MPI_ERR_BUFFER); the copy is sent by MPICH's progress, which the drain drives. */
 #define WRAP_BSEND(NAME, CT)                                                                       \
@@ -224,6 +340,7 @@ WRAP_SEND(MPI_Rsend_c, MPI_Count, 1, MPI_Irsend_c)
 		wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, comm);                                              \
 		MPI_Datatype ld = wrap_datatype_to_lower(datatype);                                \
 		MPI_Comm lc = wrap_comm_to_lower(comm);                                            \
+		bsend_again();                                                                     \
 		WRAP_DOWN(r, NAME, buf, count, ld, dest, tag, lc);                                 \
 		if (r == MPI_SUCCESS && dest != MPI_PROC_NULL)                                     \
 			wrap_p2p_count_sent(1);                                                    \
@@ -807,6 +924,7 @@ WRAP_EXPORT int PMPI_Start(MPI_Request *request)
 	int r = MPI_SUCCESS;
 	const struct wrap_vh_origin *o;
 	wrap_door_t d_ = start_door(request, 1);
+	bsend_again(); /* (a persistent buffered send among them) */
 	struct wrap_vh_obj *e = wrap_p2p_req_entry(*request);
 	if (!e) {
 		WRAP_DOWN(r, MPI_Start, request);
@@ -827,6 +945,7 @@ WRAP_EXPORT int PMPI_Startall(int count, MPI_Request array_of_requests[])
 	int r = MPI_SUCCESS, n = 0;
 	const struct wrap_vh_origin *o;
 	wrap_door_t d_ = start_door(array_of_requests, count);
+	bsend_again();
 	if (count > WRAP_VH_STACK && !(l = malloc(sizeof(*l) * (size_t)count))) {
 		r = wrap_fail(WRAP_IDX_MPI_Startall, MPI_ERR_NO_MEM, "out of memory");
 		goto out;

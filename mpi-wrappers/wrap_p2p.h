@@ -32,9 +32,11 @@
 #include "wrap_door.h"
 #define WRAP_P2P_HAVE_DOOR 1
 #define WRAP_P2P_DOOR WRAP_DOOR_P2P
+#define WRAP_P2P_DOOR_LOCAL WRAP_DOOR_LOCAL
 static inline const volatile uint32_t *wrap_p2p_phase_word(void) { return &wrap_ckpt_mb.phase; }
 #else
 #define WRAP_P2P_DOOR 2
+#define WRAP_P2P_DOOR_LOCAL 1
 typedef uint32_t wrap_door_t;
 static inline const volatile uint32_t *wrap_p2p_phase_word(void)
 {

@@ -155,8 +155,8 @@ static int all(int n, MPI_Request reqs[], int *flag, MPI_Status sts[], int block
 	int r = MPI_SUCCESS, f, ndone, errs = 0;
 	if (!ft)
 		return wrap_unavailable(WRAP_IDX_MPI_Testall);
-	if (n <= 0 || !reqs) {
-		WRAP_DOWN(r, MPI_Testall, n, reqs, flag, sts);
+	if (n <= 0 || !reqs) { /* (Waitall passes no flag) */
+		WRAP_DOWN(r, MPI_Testall, n, reqs, flag ? flag : &f, sts);
 		return r;
 	}
 	if (arrays_get(&a, n) != 0)
