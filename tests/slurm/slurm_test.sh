@@ -26,8 +26,9 @@
 #   timelimit_signal  1 with the USR1 of `#SBATCH --signal=B:USR1@300` sent by Slurm itself
 #                     (a 5-minute limit puts it due at once; slurmctld checks every 30 s)
 #   srun_mpi       8: `srun --mpi=pmi2 -N 2 -n 4 dmtcp_launch -j ./mpi_app` on n1 and n2 gives
-#                     the answer of the same srun without dmtcp_launch (launch only: MPI
-#                     checkpoints are not implemented yet)
+#                     the answer of the same srun without dmtcp_launch
+#   srun_mpi_cr    issue 4 test 6 (ST_NODES=4): that job checkpointed, cancelled, restarted
+#                     on n3,n4 by dmtcp_restart_script.sh (srun), uninterrupted answer
 # Exit: 0 pass, 1 fail, 77 skip (not root, Slurm or munge not installed).
 # SLURM_TEST_KEEP=1 keeps the temp dir (cluster logs, run dir).
 set -u -o pipefail
