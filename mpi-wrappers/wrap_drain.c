@@ -113,8 +113,9 @@ static void enqueue(struct wrap_drain_msg *m)
 	/* (out of memory for a 32-byte queue head: the message is lost; said on stderr) */
 	if (!q) {
 		pthread_mutex_unlock(&q_lock);
-		fprintf(stderr, "splitckpt: drain: out of memory, a drained message from rank %d "
-				"(tag %d) is lost\n",
+		fprintf(stderr,
+			"splitckpt: drain: out of memory, a drained message from rank %d "
+			"(tag %d) is lost\n",
 			m->source, m->tag);
 		free(m);
 		return;
@@ -396,8 +397,10 @@ int wrap_drain_run(char *err, size_t errlen)
 		WRAP_DOWN(r, MPI_Allreduce, MPI_IN_PLACE, d, 4, MPI_INT64_T, MPI_SUM, priv);
 		if (r != MPI_SUCCESS) {
 			mpi_err_text(r, why, sizeof(why));
-			snprintf(err, errlen, "rank %d: drain: Allreduce on the private "
-					      "communicator failed: %s", rank, why);
+			snprintf(err, errlen,
+				 "rank %d: drain: Allreduce on the private "
+				 "communicator failed: %s",
+				 rank, why);
 			return -1;
 		}
 		if (lr != MPI_SUCCESS) {
@@ -407,22 +410,25 @@ int wrap_drain_run(char *err, size_t errlen)
 			return -1;
 		}
 		if (d[1] != 0) {
-			snprintf(err, errlen, "rank %d: drain: another rank failed to drain "
-					      "(its message says why)", rank);
+			snprintf(err, errlen,
+				 "rank %d: drain: another rank failed to drain "
+				 "(its message says why)",
+				 rank);
 			return -1;
 		}
 		if (d[0] == 0 && d[3] == 0)
 			break;
 		if (d[2] != 0) {
-			snprintf(err, errlen,
-				 "rank %d: drain: %lld message(s) still unaccounted for and %lld "
-				 "request(s) not complete after %d s and %u rounds (this rank: %llu "
-				 "sent, %llu received, %llu pending); a receive the application "
-				 "freed or cancelled while pending, or a send it cancelled, cannot be "
-				 "drained",
-				 rank, (long long)d[0], (long long)d[3], WRAP_DRAIN_LIMIT_S,
-				 round + 1, (unsigned long long)sent, (unsigned long long)recvd,
-				 (unsigned long long)ds.pending);
+			snprintf(
+			    err, errlen,
+			    "rank %d: drain: %lld message(s) still unaccounted for and %lld "
+			    "request(s) not complete after %d s and %u rounds (this rank: %llu "
+			    "sent, %llu received, %llu pending); a receive the application "
+			    "freed or cancelled while pending, or a send it cancelled, cannot be "
+			    "drained",
+			    rank, (long long)d[0], (long long)d[3], WRAP_DRAIN_LIMIT_S, round + 1,
+			    (unsigned long long)sent, (unsigned long long)recvd,
+			    (unsigned long long)ds.pending);
 			return -1;
 		}
 	}

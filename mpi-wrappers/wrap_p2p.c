@@ -126,8 +126,7 @@ _Static_assert(sizeof(struct wrap_p2p_args) % 8 == 0 && sizeof(struct wrap_p2p_a
 	       "argument copies are copied in 8-byte words");
 
 typedef int (*isend_fn)(const void *, int, MPI_Datatype, int, int, MPI_Comm, MPI_Request *);
-typedef int (*isend_c_fn)(const void *, MPI_Count, MPI_Datatype, int, int, MPI_Comm,
-			  MPI_Request *);
+typedef int (*isend_c_fn)(const void *, MPI_Count, MPI_Datatype, int, int, MPI_Comm, MPI_Request *);
 typedef int (*irecv_fn)(void *, int, MPI_Datatype, int, int, MPI_Comm, MPI_Request *);
 typedef int (*irecv_c_fn)(void *, MPI_Count, MPI_Datatype, int, int, MPI_Comm, MPI_Request *);
 
@@ -141,11 +140,12 @@ static inline void bsend_again(void);
 				int tag, MPI_Comm comm, MPI_Request *request)                      \
 	{                                                                                          \
 		int r;                                                                             \
-		wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, comm);                                              \
+		wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, comm);                             \
 		MPI_Datatype ld = wrap_datatype_to_lower(datatype);                                \
 		MPI_Comm lc = wrap_comm_to_lower(comm);                                            \
 		MPI_Request lr = MPI_REQUEST_NULL;                                                 \
-		if (WRAP_IDX_##NAME == WRAP_IDX_MPI_Ibsend || WRAP_IDX_##NAME == WRAP_IDX_MPI_Ibsend_c) \
+		if (WRAP_IDX_##NAME == WRAP_IDX_MPI_Ibsend ||                                      \
+		    WRAP_IDX_##NAME == WRAP_IDX_MPI_Ibsend_c)                                      \
 			bsend_again();                                                             \
 		WRAP_DOWN(r, NAME, buf, count, ld, dest, tag, lc, &lr);                            \
 		if (r == MPI_SUCCESS) {                                                            \
@@ -153,7 +153,7 @@ static inline void bsend_again(void);
 			if (dest != MPI_PROC_NULL)                                                 \
 				wrap_p2p_count_sent(1);                                            \
 		}                                                                                  \
-		wrap_door_leave(d_);                                                                 \
+		wrap_door_leave(d_);                                                               \
 		return r;                                                                          \
 	}                                                                                          \
 	WRAP_ALIAS(P##NAME, NAME)
@@ -204,10 +204,10 @@ static int send_block(unsigned idx, const struct wrap_vh_origin *org, int large,
 	WRAP_EXPORT int P##NAME(const void *buf, CT count, MPI_Datatype datatype, int dest,        \
 				int tag, MPI_Comm comm)                                            \
 	{                                                                                          \
-		wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, comm);                                              \
+		wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, comm);                             \
 		int r = send_block(WRAP_IDX_##INAME, &org_##INAME, LARGE, buf, count, datatype,    \
 				   dest, tag, comm);                                               \
-		wrap_door_leave(d_);                                                                 \
+		wrap_door_leave(d_);                                                               \
 		return r;                                                                          \
 	}                                                                                          \
 	WRAP_ALIAS(P##NAME, NAME)
@@ -242,8 +242,9 @@ static inline void bsend_again(void)
 		else
 			WRAP_DOWN(r, MPI_Buffer_attach, bsend_buf, (int)bsend_size);
 		if (r != MPI_SUCCESS)
-			fprintf(stderr, "splitckpt: MPI_Bsend: attaching the buffer (%lld bytes at %p) "
-					"again after the restart failed (MPI error %d)\n",
+			fprintf(stderr,
+				"splitckpt: MPI_Bsend: attaching the buffer (%lld bytes at %p) "
+				"again after the restart failed (MPI error %d)\n",
 				(long long)bsend_size, bsend_buf, r);
 		bsend_epoch = wrap_contract_ok->epoch;
 	}
@@ -291,8 +292,9 @@ static int buffer_detach(int large, void *addr, MPI_Count *size)
 WRAP_EXPORT int PMPI_Buffer_attach(void *buffer, int size)
 {
 	wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR_LOCAL, MPI_COMM_NULL);
-	int r = wrap_lower_fn(WRAP_IDX_MPI_Buffer_attach) ? buffer_attach(0, buffer, size)
-							   : wrap_unavailable(WRAP_IDX_MPI_Buffer_attach);
+	int r = wrap_lower_fn(WRAP_IDX_MPI_Buffer_attach)
+		    ? buffer_attach(0, buffer, size)
+		    : wrap_unavailable(WRAP_IDX_MPI_Buffer_attach);
 	wrap_door_leave(d_);
 	return r;
 }
@@ -337,14 +339,14 @@ WRAP_ALIAS(PMPI_Buffer_detach_c, MPI_Buffer_detach_c)
 				int tag, MPI_Comm comm)                                            \
 	{                                                                                          \
 		int r;                                                                             \
-		wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, comm);                                              \
+		wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, comm);                             \
 		MPI_Datatype ld = wrap_datatype_to_lower(datatype);                                \
 		MPI_Comm lc = wrap_comm_to_lower(comm);                                            \
 		bsend_again();                                                                     \
 		WRAP_DOWN(r, NAME, buf, count, ld, dest, tag, lc);                                 \
 		if (r == MPI_SUCCESS && dest != MPI_PROC_NULL)                                     \
 			wrap_p2p_count_sent(1);                                                    \
-		wrap_door_leave(d_);                                                                 \
+		wrap_door_leave(d_);                                                               \
 		return r;                                                                          \
 	}                                                                                          \
 	WRAP_ALIAS(P##NAME, NAME)
@@ -423,8 +425,8 @@ WRAP_EXPORT int PMPI_Recv(void *buf, int count, MPI_Datatype datatype, int sourc
 }
 WRAP_ALIAS(PMPI_Recv, MPI_Recv)
 
-WRAP_EXPORT int PMPI_Recv_c(void *buf, MPI_Count count, MPI_Datatype datatype, int source,
-			    int tag, MPI_Comm comm, MPI_Status *status)
+WRAP_EXPORT int PMPI_Recv_c(void *buf, MPI_Count count, MPI_Datatype datatype, int source, int tag,
+			    MPI_Comm comm, MPI_Status *status)
 {
 	wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, comm);
 	int r = recv_block(1, buf, count, datatype, source, tag, comm, status);
@@ -440,9 +442,8 @@ static int irecv(int large, void *buf, MPI_Count count, MPI_Datatype dt, int sou
 	MPI_Status st;
 	if (from_queue(buf, count, dt, source, tag, comm, &st, &r)) {
 		st.MPI_ERROR = r;
-		*request = wrap_vh_request_new_done(large ? &wrap_p2p_org_irecv_c
-							  : &wrap_p2p_org_irecv,
-						    &st);
+		*request = wrap_vh_request_new_done(
+		    large ? &wrap_p2p_org_irecv_c : &wrap_p2p_org_irecv, &st);
 		return *request == MPI_REQUEST_NULL
 			   ? wrap_fail(WRAP_IDX_MPI_Irecv, MPI_ERR_NO_MEM, "out of memory")
 			   : MPI_SUCCESS;
@@ -469,8 +470,8 @@ WRAP_EXPORT int PMPI_Irecv(void *buf, int count, MPI_Datatype datatype, int sour
 }
 WRAP_ALIAS(PMPI_Irecv, MPI_Irecv)
 
-WRAP_EXPORT int PMPI_Irecv_c(void *buf, MPI_Count count, MPI_Datatype datatype, int source,
-			     int tag, MPI_Comm comm, MPI_Request *request)
+WRAP_EXPORT int PMPI_Irecv_c(void *buf, MPI_Count count, MPI_Datatype datatype, int source, int tag,
+			     MPI_Comm comm, MPI_Request *request)
 {
 	wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, comm);
 	int r = irecv(1, buf, count, datatype, source, tag, comm, request);
@@ -601,16 +602,16 @@ WRAP_EXPORT int PMPI_Sendrecv_replace(void *buf, int count, MPI_Datatype datatyp
 				      MPI_Status *status)
 {
 	wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, comm);
-	int r = sendrecv_replace(WRAP_IDX_MPI_Sendrecv_replace, buf, count, datatype, dest,
-				 sendtag, source, recvtag, comm, status);
+	int r = sendrecv_replace(WRAP_IDX_MPI_Sendrecv_replace, buf, count, datatype, dest, sendtag,
+				 source, recvtag, comm, status);
 	wrap_door_leave(d_);
 	return r;
 }
 WRAP_ALIAS(PMPI_Sendrecv_replace, MPI_Sendrecv_replace)
 
-WRAP_EXPORT int PMPI_Sendrecv_replace_c(void *buf, MPI_Count count, MPI_Datatype datatype,
-					int dest, int sendtag, int source, int recvtag,
-					MPI_Comm comm, MPI_Status *status)
+WRAP_EXPORT int PMPI_Sendrecv_replace_c(void *buf, MPI_Count count, MPI_Datatype datatype, int dest,
+					int sendtag, int source, int recvtag, MPI_Comm comm,
+					MPI_Status *status)
 {
 	wrap_door_t d_ = wrap_door_enter(WRAP_P2P_DOOR, comm);
 	int r = sendrecv_replace(WRAP_IDX_MPI_Sendrecv_replace_c, buf, count, datatype, dest,
@@ -650,7 +651,8 @@ static int probe(int mprobe, int blocking, int source, int tag, MPI_Comm comm, i
 				*flag = 1;
 				return MPI_SUCCESS;
 			}
-			struct wrap_drain_msg *m = mprobe ? wrap_drain_take(comm, source, tag) : NULL;
+			struct wrap_drain_msg *m =
+			    mprobe ? wrap_drain_take(comm, source, tag) : NULL;
 			if (m) {
 				if (st != MPI_STATUS_IGNORE)
 					wrap_drain_status(m, st);
@@ -663,7 +665,8 @@ static int probe(int mprobe, int blocking, int source, int tag, MPI_Comm comm, i
 				return MPI_SUCCESS;
 			}
 		}
-		if (blocking && wrap_door_must_step_out()) {
+		if (blocking && !wrap_p2p_spinning(wrap_p2p_phase_word()) &&
+		    wrap_door_must_step_out()) {
 			wrap_door_step_out();
 			fp = wrap_lower_fn(idx); /* new lower half after a restart */
 			continue;

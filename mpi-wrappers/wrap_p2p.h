@@ -64,8 +64,9 @@ static inline void wrap_door_step_out(void)
 #define WRAP_P2P_F_DONE 0x0200	  /* completed by the drain; e->aux = malloc'd MPI_Status */
 #define WRAP_P2P_F_ACTIVE 0x0400  /* persistent and started (the drain may test it) */
 #define WRAP_P2P_F_DRAINED 0x0800 /* message: received by the drain; e->aux = the message */
-#define WRAP_P2P_F_ORPHAN 0x1000  /* a pending receive the application freed: the drain
-				     completes and counts it, then drops the entry */
+#define WRAP_P2P_F_ORPHAN                                                                          \
+	0x1000 /* a pending receive the application freed: the drain                               \
+		  completes and counts it, then drops the entry */
 
 /* ---- counters ---------------------------------------------------------------------------- */
 
@@ -121,8 +122,8 @@ int wrap_vh_message_new_drained(void *msg) WRAP_HIDDEN;
 /* Mark live entry e complete with status st (the drain, or a queue delivery at Start); a
  * non-persistent entry's lower request is gone (MPI_REQUEST_NULL). Returns 0, -1 when out of
  * memory (e unchanged). */
-int wrap_vh_request_set_done(struct wrap_vh_obj *e, const MPI_Status *st, int persistent)
-    WRAP_HIDDEN;
+int wrap_vh_request_set_done(struct wrap_vh_obj *e, const MPI_Status *st,
+			     int persistent) WRAP_HIDDEN;
 /* The saved status of a DONE entry (copied to st unless MPI_STATUS_IGNORE) and its error
  * field; clears DONE (persistent: the entry stays, inactive). */
 int wrap_vh_request_take_done(struct wrap_vh_obj *e, MPI_Status *st) WRAP_HIDDEN;
@@ -184,7 +185,8 @@ static inline void *wrap_p2p_args_of(struct wrap_vh_obj *e)
 	return (e->flags & WRAP_VH_F_HEAPARGS) ? (void *)(uintptr_t)q->args[0] : (void *)q->args;
 }
 
-/* ---- waiting (wrap_p2p_wait.c) ---------------------------------------------------------------- */
+/* ---- waiting (wrap_p2p_wait.c) ----------------------------------------------------------------
+ */
 
 /* MPI_Wait on a virtual (or predefined) request, as a loop of lower MPI_Test that steps out
  * of the lower half at DRAIN and re-reads the entry after. Counts a receive completion. */

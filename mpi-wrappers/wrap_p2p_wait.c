@@ -63,7 +63,7 @@ int wrap_p2p_wait(MPI_Request *req, MPI_Status *st)
 		}
 		if (e->flags & WRAP_P2P_F_DONE)
 			return finish_done(e, req, st);
-		if (wrap_door_must_step_out()) {
+		if (!wrap_p2p_spinning(wrap_p2p_phase_word()) && wrap_door_must_step_out()) {
 			wrap_door_step_out();
 			ft = wrap_lower_fn(WRAP_IDX_MPI_Test); /* new lower half after a restart */
 			continue;
@@ -163,9 +163,11 @@ static int all(int n, MPI_Request reqs[], int *flag, MPI_Status sts[], int block
 		return wrap_fail(WRAP_IDX_MPI_Waitall, MPI_ERR_NO_MEM, "out of memory");
 	for (;;) {
 		to_lower(n, reqs, a.l, a.e, &ndone);
-		if (blocking && wrap_door_must_step_out()) {
+		if (blocking && !wrap_p2p_spinning(wrap_p2p_phase_word()) &&
+		    wrap_door_must_step_out()) {
 			wrap_door_step_out();
-			ft = wrap_lower_fn(WRAP_IDX_MPI_Testall); /* new lower half after a restart */
+			ft = wrap_lower_fn(
+			    WRAP_IDX_MPI_Testall); /* new lower half after a restart */
 			continue;
 		}
 		const volatile uint32_t *ph = wrap_p2p_phase_word();
@@ -237,9 +239,11 @@ static int any(int n, MPI_Request reqs[], int *indx, int *flag, MPI_Status *st, 
 			r = after_one(a.e[i], &reqs[i], a.l[i], st);
 			goto out;
 		}
-		if (blocking && wrap_door_must_step_out()) {
+		if (blocking && !wrap_p2p_spinning(wrap_p2p_phase_word()) &&
+		    wrap_door_must_step_out()) {
 			wrap_door_step_out();
-			ft = wrap_lower_fn(WRAP_IDX_MPI_Testany); /* new lower half after a restart */
+			ft = wrap_lower_fn(
+			    WRAP_IDX_MPI_Testany); /* new lower half after a restart */
 			continue;
 		}
 		const volatile uint32_t *ph = wrap_p2p_phase_word();
@@ -275,8 +279,7 @@ out:
 }
 
 /* Waitsome (blocking) / Testsome (once): the DONE ones first, then what the lower MPI has. */
-static int some(int n, MPI_Request reqs[], int *outcount, int idx[], MPI_Status sts[],
-		int blocking)
+static int some(int n, MPI_Request reqs[], int *outcount, int idx[], MPI_Status sts[], int blocking)
 {
 	void *ft = wrap_lower_fn(WRAP_IDX_MPI_Testsome);
 	struct arrays a;
@@ -293,9 +296,10 @@ static int some(int n, MPI_Request reqs[], int *outcount, int idx[], MPI_Status 
 		to_lower(n, reqs, a.l, a.e, &ndone);
 		if (ndone || !blocking)
 			break;
-		if (wrap_door_must_step_out()) {
+		if (!wrap_p2p_spinning(wrap_p2p_phase_word()) && wrap_door_must_step_out()) {
 			wrap_door_step_out();
-			ft = wrap_lower_fn(WRAP_IDX_MPI_Testsome); /* new lower half after a restart */
+			ft = wrap_lower_fn(
+			    WRAP_IDX_MPI_Testsome); /* new lower half after a restart */
 			continue;
 		}
 		const volatile uint32_t *ph = wrap_p2p_phase_word();
@@ -475,7 +479,8 @@ WRAP_EXPORT int PMPI_Request_free(MPI_Request *request)
 	if (!e) {
 		WRAP_DOWN(r, MPI_Request_free, request);
 	} else if ((e->flags & (WRAP_P2P_F_RECV | WRAP_P2P_F_DONE)) == WRAP_P2P_F_RECV &&
-		   e->real != MPI_REQUEST_NULL && (!is_persistent(e) || (e->flags & WRAP_P2P_F_ACTIVE))) {
+		   e->real != MPI_REQUEST_NULL &&
+		   (!is_persistent(e) || (e->flags & WRAP_P2P_F_ACTIVE))) {
 		e->flags |= WRAP_P2P_F_ORPHAN;
 		*request = MPI_REQUEST_NULL;
 	} else {
