@@ -156,6 +156,9 @@ uint64_t img_chunk_count(const struct img_reader *r);
  * The first bad chunk stops the restore with an error naming the file, chunk, region and
  * offset; the memory is then partly written and must not be run. st may be NULL.
  * Returns 0 or -errno / -EBADMSG. */
+/* Bytes of chunk data (headers included) that the restores of this process have read so far:
+ * for a progress display (lower-half/restore_progress.c). */
+uint64_t img_restore_progress(void);
 int img_restore_memory(struct img_reader *r, int nthreads, struct img_write_stats *st, char *err,
 		       size_t errlen);
 

@@ -175,6 +175,14 @@ static int do_group(struct rthread *t, uint64_t g)
 	return 0;
 }
 
+/* Bytes of chunk data read by the restores of this process (img_restore_progress). */
+static uint64_t restore_bytes;
+
+uint64_t img_restore_progress(void)
+{
+	return __atomic_load_n(&restore_bytes, __ATOMIC_RELAXED);
+}
+
 static void *rthread_main(void *arg)
 {
 	struct rthread *t = arg;
@@ -186,6 +194,10 @@ static void *rthread_main(void *arg)
 		if (x->groups ? i >= x->ngroups || do_group(t, i)
 			      : i >= x->r->nchunks || do_chunk(t, i))
 			break;
+		if (x->restore && !x->groups)
+			__atomic_add_fetch(&restore_bytes,
+					   x->r->index[i].c.stored_len + sizeof(struct img_disk_chunk),
+					   __ATOMIC_RELAXED);
 	}
 	return NULL;
 }

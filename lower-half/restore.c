@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -195,7 +196,12 @@ int lh_restore(const char *path, int strict)
 		goto fail;
 	struct img_write_stats st;
 	memset(&st, 0, sizeof(st));
-	if (img_chain_restore(chain, 0, &st, err, sizeof(err)) < 0) {
+	struct stat img_st;
+	void *progress = lh_restore_progress_start(
+	    path, stat(path, &img_st) == 0 ? (uint64_t)img_st.st_size : 0);
+	int rrc = img_chain_restore(chain, 0, &st, err, sizeof(err));
+	lh_restore_progress_stop(progress);
+	if (rrc < 0) {
 		log_err("%s", err);
 		goto fail;
 	}

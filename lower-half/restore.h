@@ -12,4 +12,10 @@ int lh_restore(const char *path, int strict);
  * Returns only on error. */
 int lh_restore_many(char **paths, int n, int strict);
 
+/* restore_progress.c: a progress line on a terminal while an image is read (NULL = none). */
+#include <stdint.h>
+extern int lh_restore_progress_allowed;
+void *lh_restore_progress_start(const char *path, uint64_t total);
+void lh_restore_progress_stop(void *progress);
+
 #endif

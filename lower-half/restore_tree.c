@@ -47,6 +47,7 @@ static int in_tree(int vpid)
 
 static void __attribute__((noreturn)) run_node(int i, int strict, int top)
 {
+	lh_restore_progress_allowed = top; /* one progress line: the root's */
 	/* children first, so that they are ours */
 	for (int j = 0; j < nnodes; j++) {
 		int child = nodes[j].vppid == nodes[i].vpid ||
