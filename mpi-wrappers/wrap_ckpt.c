@@ -307,12 +307,22 @@ static void do_final(void)
 	t_final = now_ns();
 	MB.quiesce_ns = t_final - t_suspend;
 	set_phase(LH_MPI_DRAIN);
-	for (;;) { /* threads in blocking calls step out through the door */
+	for (int told = 0;;) { /* threads in blocking calls step out through the door */
 		look(&st, NULL);
 		if (st.c.inside == 0)
 			break;
 		if (new_command())
 			return;
+		if (!told && now_ns() - t_final > 10000000000ull) {
+			told = 1;
+			fprintf(stderr,
+				"splitckpt: rank %d: checkpoint %u waits for %u thread(s) still inside "
+				"MPI after 10 s (thread ids %u %u ...): a blocking call that cannot step "
+				"out (MPI_Comm_create_group, Win_post/start/complete/wait, a passive "
+				"RMA epoch?) holds the checkpoint back\n",
+				MB.world_rank, MB.gen, st.c.inside, st.c.tid[0],
+				st.c.inside > 1 ? st.c.tid[1] : 0);
+		}
 		sleep_ns(200000);
 	}
 	if (wrap_drain_run(err, sizeof(err)) != 0) {

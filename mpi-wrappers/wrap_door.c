@@ -239,6 +239,8 @@ void wrap_door_census(struct wrap_door_census *c, void (*want)(struct wrap_seq *
 		c->threads++;
 		uint32_t d = w & WRAP_DOOR_DEPTH;
 		if (d) {
+			if (c->inside < 8)
+				c->tid[c->inside] = t->tid;
 			c->inside++;
 			if (d > c->max_depth)
 				c->max_depth = d;

@@ -140,8 +140,9 @@ static inline __attribute__((always_inline)) wrap_door_t wrap_door_enter_seq(int
 	uint32_t v = me->w;
 	me->w = v + wt;
 	__asm__ volatile("" ::: "memory");
-	if (__builtin_expect(((v >> WRAP_DOOR_MODE_SHIFT) != WRAP_DOOR_MODE_FAST) |
-				 (*(volatile uint32_t *)&wrap_ckpt_mb.phase != LH_MPI_RUN),
+	/* one branch: mode FAST and phase RUN (0) */
+	if (__builtin_expect(((v >> WRAP_DOOR_MODE_SHIFT) ^ WRAP_DOOR_MODE_FAST) |
+				 *(volatile uint32_t *)&wrap_ckpt_mb.phase,
 			     0))
 		wrap_door_slow(kind, s);
 	if (kind == WRAP_DOOR_COLL)
@@ -228,6 +229,7 @@ struct wrap_door_census {
 	unsigned in_coll;   /* inside a collective (outermost or not) */
 	unsigned waiting;   /* waiting at the door for a collective */
 	uint32_t max_depth; /* largest in_mpi seen */
+	uint32_t tid[8];    /* thread ids of the first threads found inside MPI */
 };
 /* Walk the registry: counts; for each thread waiting for a collective, want(s, arg). */
 void wrap_door_census(struct wrap_door_census *c, void (*want)(struct wrap_seq *s, void *arg),
