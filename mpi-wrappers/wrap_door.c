@@ -203,7 +203,9 @@ void wrap_door_step_out(void)
 	struct wrap_door_thread *me = &wrap_door_me;
 	if ((me->w >> WRAP_DOOR_MODE_SHIFT) == WRAP_DOOR_MODE_SERVICE)
 		return;
-	door_wait(me, WRAP_DOOR_NONE, NULL, WRAP_DOOR_W_CALL);
+	/* as a P2P call: back to the loop in RUN, and also in INTENT (a next checkpoint that
+	 * started before this thread woke up: point-to-point progress helps it settle) */
+	door_wait(me, WRAP_DOOR_P2P, NULL, WRAP_DOOR_W_CALL);
 }
 
 /* Only the service thread: make the Dekker pair sound (see wrap_door.h). */

@@ -168,8 +168,10 @@ static inline __attribute__((always_inline)) void wrap_door_leave(wrap_door_t wt
  * now (phase DRAIN or RESTORED), it is not the service thread, and this is its outermost MPI
  * call (a nested call cannot step out: its outer call is inside the lower MPICH). */
 int wrap_door_must_step_out(void) WRAP_HIDDEN;
-/* Step out: give the count back (in_mpi--), wait until the phase is RUN again, take it again.
- * Call it with no lower-half state of this thread in use (between two Test calls). */
+/* Step out: give the count back (in_mpi--), wait until the phase is RUN (or INTENT) again,
+ * take it again. Call it with no lower-half state of this thread in use (between two Test
+ * calls); afterwards look up the lower function and lower handles again (a restart may have
+ * happened meanwhile). */
 void wrap_door_step_out(void) WRAP_HIDDEN;
 
 /* --- collective sequence numbers (wrap_seq.c) ---------------------------------------------- */
