@@ -28,6 +28,7 @@ struct manifest {
 	char dir[LC_MAX_PATH];	/* its directory */
 	long gen, size;
 	long nranks;
+	long nprocs; /* "proc" lines: processes the coordinator did not know as MPI ranks */
 	char **image; /* [size]: image path of each rank (absolute), NULL if not listed */
 };
 
@@ -103,6 +104,8 @@ static int mf_read(const char *path, struct manifest *m, char *err, size_t errle
 			if (!m->image[v])
 				goto bad;
 			m->nranks++;
+		} else if (!strcmp(k, "proc")) {
+			m->nprocs++;
 		}
 	}
 	fclose(f);
@@ -125,8 +128,8 @@ bad:
 /* Every rank has an image file. 0, or -1 with the first missing one in err. */
 static int mf_complete(const struct manifest *m, char *err, size_t errlen)
 {
-	if (m->size < 0)
-		return 0; /* no MPI ranks in it */
+	if (m->size < 0 || (m->nranks < m->size && m->nprocs > 0))
+		return 0; /* ranks as plain processes: the caller goes by the images */
 	for (long r = 0; r < m->size; r++) {
 		struct stat st;
 		if (!m->image[r]) {
@@ -219,11 +222,12 @@ static int mf_find_any(const struct lc_opts *o, const char *dir, struct manifest
 }
 
 /* mf_find_any, but a manifest without MPI ranks (a job checkpointed before its ranks called
- * MPI_Init) counts as none: the images say which rank they are. */
+ * MPI_Init), or with ranks listed as plain processes (finalized before the coordinator knew
+ * them), counts as none: the images say which rank they are. */
 static int mf_find(const struct lc_opts *o, const char *dir, struct manifest *m)
 {
 	int rc = mf_find_any(o, dir, m);
-	if (rc == 0 && m->size < 0) {
+	if (rc == 0 && (m->size < 0 || (m->nranks < m->size && m->nprocs > 0))) {
 		mf_free(m);
 		return 1;
 	}

@@ -182,6 +182,30 @@ static int read_blob(const struct img_reader *rd, const char *path)
 	return 0;
 }
 
+/* A rank that had called MPI_Finalize: its rank and size come from the launcher's
+ * environment (PMI_RANK/PMI_SIZE, SLURM_PROCID/SLURM_NTASKS); a mismatch is refused. */
+static int finalized_rank(const char *path, struct lh_contract *c)
+{
+	const char *r = getenv("PMI_RANK"), *z = getenv("PMI_SIZE");
+	if (!r || !z)
+		r = getenv("SLURM_PROCID"), z = getenv("SLURM_NTASKS");
+	int rank = r ? atoi(r) : -1, size = z ? atoi(z) : -1;
+	if ((rank >= 0 && rs.b.world_rank >= 0 && rank != rs.b.world_rank) ||
+	    (size > 0 && rs.b.world_size > 0 && size != rs.b.world_size)) {
+		char host[256] = "";
+		gethostname(host, sizeof(host) - 1);
+		log_err("%s is the image of MPI rank %d of a job of %d ranks, but this process on "
+			"%s is rank %d of %d: restart every rank r from the image of old rank r; "
+			"nothing was restored",
+			path, rs.b.world_rank, rs.b.world_size, host, rank, size);
+		return -1;
+	}
+	rs.rank = rs.b.world_rank;
+	rs.size = rs.b.world_size;
+	c->epoch = (rs.b.epoch ? rs.b.epoch : 1) + 1;
+	return 0;
+}
+
 int lh_mpi_restart_begin(const struct img_reader *rd, const char *path)
 {
 	if (read_blob(rd, path) < 0)
@@ -190,10 +214,12 @@ int lh_mpi_restart_begin(const struct img_reader *rd, const char *path)
 	if (lh_mpi_setup() < 0)
 		return -1;
 	struct lh_contract *c = lh_mpi_contract();
+	reserve_fds(rd);
+	if (rs.b.finalized) /* MPI is over for this rank: nothing to initialise (or finalize) */
+		return finalized_rank(path, c);
 	int level = rs.b.thread_level;
 	if (level < MPI_THREAD_SINGLE || level > MPI_THREAD_MULTIPLE)
 		level = (int)c->max_thread_level; /* never initialised: the most the gate allows */
-	reserve_fds(rd);
 	int provided = -1;
 	int r = MPI_Init_thread(NULL, NULL, level, &provided);
 	if (r != MPI_SUCCESS) {

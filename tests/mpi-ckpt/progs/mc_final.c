@@ -1,0 +1,39 @@
+/*
+ * mc_final.c - MPI checkpoint test program: ranks checkpointed AFTER MPI_Finalize. Each rank
+ * reduces its rank number with MPI_Allreduce, finalizes MPI, prints "PID <rank> <pid>" and
+ * "READY", then folds ITERS numbers into a hash (one every 0.1 s) and prints, on every rank,
+ * "ANSWER: <sum> <hash>" (rank 0) and PASS or FAIL. A restarted finalized rank must not touch
+ * MPI again. Usage: mc_final [ITERS]
+ */
+#include <mpi.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	int iters = argc > 1 ? atoi(argv[1]) : 100;
+	int rank, size, sum = 0;
+	MPI_Init(&argc, &argv);
+	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	MPI_Comm_size(MPI_COMM_WORLD, &size);
+	MPI_Allreduce(&rank, &sum, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+	MPI_Finalize();
+	printf("PID %d %d\nREADY\n", rank, (int)getpid());
+	fflush(stdout);
+	uint64_t acc = 1469598103934665603ULL;
+	for (int i = 0; i < iters; i++) {
+		acc = (acc ^ (uint64_t)i) * 1099511628211ULL;
+		usleep(100000);
+	}
+	uint64_t want = 1469598103934665603ULL;
+	for (int i = 0; i < iters; i++)
+		want = (want ^ (uint64_t)i) * 1099511628211ULL;
+	int ok = acc == want && sum == size * (size - 1) / 2;
+	if (rank == 0) {
+		printf("ANSWER: %d %016llx\n", sum, (unsigned long long)acc);
+		printf(ok ? "PASS\n" : "FAIL hash or sum wrong\n");
+	}
+	return ok ? 0 : 1;
+}
