@@ -15,7 +15,7 @@
 #      timed `-bc` (generations 2 and 3, incremental). Sizes from the image files.
 #   4. kill -9; drop the page cache; restart generation 3 (a chain of 3 images) and time it up
 #      to the "RESTORED" stamp of the process, which then verifies its checksum; the same for
-#      generation 1 (one full image).
+#      generation 1 (one full image); twice each, alternating (the ratio uses the best of each).
 #   5. one table; target: incremental image <= 3% of the full image (issue 5).
 # Exit: 0 when every run completed and verified (a missed target only prints FAIL, unless
 # --strict: then 3), 1 when something broke, 2 on usage errors. Every process and the temp dir
@@ -158,8 +158,8 @@ done
 NW=$(sed -n 's/^REWROTE 0 \([0-9]*\) .*/\1/p' "$T/run/job.out")
 kill_job
 # ---- 4. restarts -----------------------------------------------------------------------------------
-declare -a RS_S
-restart() { # restart GEN
+declare -A RS_S
+restart() { # restart GEN: appends the time to RS_S[GEN]
 	local t0 r
 	drop_caches
 	touch "$T/flags/go"
@@ -168,16 +168,17 @@ restart() { # restart GEN
 	wait_for 300 has_line '^VERIFIED OK\|^FAIL' "$T/run/restart$1.out" || die "restart of generation $1 did not finish"
 	has_line '^VERIFIED OK' "$T/run/restart$1.out" || die "restart of generation $1: $(grep FAIL "$T/run/restart$1.out")"
 	r=$(sed -n 's/^RESTORED \([0-9.]*\)$/\1/p' "$T/run/restart$1.out")
-	RS_S[$1]=$(calc %.3f "$r - $t0")
+	RS_S[$1]="${RS_S[$1]:-} $(calc %.3f "$r - $t0")"
 	kill_job
 }
-restart 3
-restart 1
+# alternating, twice each: the shared disk's speed drifts, so one sample of each misleads
+for round in 1 2; do restart 3; restart 1; done
+min_of() { printf '%s\n' $1 | sort -g | head -n 1; }
 # ---- 5. table --------------------------------------------------------------------------------------
 R2=$(calc %.4f "${CK_B[2]} / ${CK_B[1]}")
 R3=$(calc %.4f "${CK_B[3]} / ${CK_B[1]}")
 T2=$(calc %.3f "${CK_S[2]} / ${CK_S[1]}")
-RR=$(calc %.2f "${RS_S[3]} / ${RS_S[1]}")
+RR=$(calc %.2f "$(min_of "${RS_S[3]}") / $(min_of "${RS_S[1]}")")
 PASS=$(awk "BEGIN { print ($R2 <= 0.03 && $R3 <= 0.03) ? \"PASS\" : \"FAIL\" }")
 printf '%-34s %14s %9s %9s\n' "$SIZE MiB incompressible, $PCT% rewritten" "image bytes" "vs full" "ckpt s"
 printf '%-34s %14s %9s %9s\n' "full image (gen 1)" "${CK_B[1]}" "1.0000" "${CK_S[1]}"
@@ -186,7 +187,7 @@ printf '%-34s %14s %9s %9s\n' "incremental gen 3" "${CK_B[3]}" "$R3" "${CK_S[3]}
 echo "pages rewritten per generation: $NW of $((SIZE * 256)); incremental ckpt time / full: $T2"
 echo "dd conv=fsync: $DD_MIBS MiB/s, i.e. $(calc %.3f "$SIZE / $DD_MIBS") s for $SIZE MiB (full ckpt / dd: $(calc %.2f "${CK_S[1]} * $DD_MIBS / $SIZE"))"
 echo "native run (fill, rewrite, verify): $NATIVE_S s"
-echo "restart full image (gen 1): ${RS_S[1]} s; restart chain of 3 (gen 3): ${RS_S[3]} s; chain / full: $RR"
+echo "restart full image (gen 1):${RS_S[1]} s; restart chain of 3 (gen 3):${RS_S[3]} s; chain / full (best of each): $RR"
 [ -n "$DROP_NOTE" ] && echo "note: $DROP_NOTE"
 echo "targets: incremental image <= 0.03 x full image: $PASS ($R2, $R3)"
 OK=1
