@@ -2,8 +2,8 @@
  * ecr.h - helpers shared by the MPI checkpoint/restart test programs of tests/e2e-mpi
  * (header-only, static inline; plain MPI, nothing of splitckpt).
  *
- * Protocol (tests/progs/tp.h, for MPI): every rank prints "PID <rank> <pid>" and "READY"
- * once MPI is up; the program works in deterministic steps, checks itself as it goes
+ * Protocol (tests/progs/tp.h, for MPI): every rank prints "PID <rank> <pid>", "NETNS <rank>
+ * <inode of its network namespace>" and "READY" once MPI is up; the program works in deterministic steps, checks itself as it goes
  * (ecr_fail() records and prints "FAIL rank R: why"), and ecr_finish() reduces the pass flag
  * over all ranks, folds every rank's answer hash in rank order, and rank 0 prints
  * "ANSWER: <hex>" (a function of the arguments only, never of timing or checkpoints) and
@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,6 +92,9 @@ static inline void ecr_init(int *argc, char ***argv, int level)
 	if (got < level)
 		ecr_die("thread level %d provided, %d required", got, level);
 	printf("PID %d %d\n", ecr_rank, (int)getpid());
+	struct stat ns;
+	if (stat("/proc/self/ns/net", &ns) == 0) /* which (netns) host the rank runs on */
+		printf("NETNS %d %llu\n", ecr_rank, (unsigned long long)ns.st_ino);
 }
 
 static inline void ecr_ready(void)

@@ -14,7 +14,8 @@ program stencil
   integer(kind=8), parameter :: m = 2_8**40 - 87
   integer(kind=8) :: u(0:n+1), v(0:n+1), sendl(2), sendr(2), recvl(2), recvr(2)
   integer(kind=8) :: total, allsum, answer
-  integer :: ierr, rank, nprocs, left, right, s, i, steps, sleepms, bad, anybad, req
+  integer(kind=8) :: bad, anybad
+  integer :: ierr, rank, nprocs, left, right, s, i, steps, sleepms, req
   integer :: stat(MPI_STATUS_SIZE)
   character(len=32) :: arg
 
@@ -74,7 +75,7 @@ program stencil
     call MPI_Recv(s, 1, MPI_INTEGER, mod(rank - i + nprocs, nprocs), 999, MPI_COMM_WORLD, stat, ierr)
     call MPI_Wait(req, stat, ierr)
   end do
-  call MPI_Allreduce(bad, anybad, 1, MPI_INTEGER, MPI_MAX, MPI_COMM_WORLD, ierr)
+  call MPI_Allreduce(bad, anybad, 1, MPI_INTEGER8, MPI_MAX, MPI_COMM_WORLD, ierr)
   if (rank == 0) then
     write (*, '(A,Z16.16)') 'ANSWER: stencil ', answer
     if (anybad == 0) then
