@@ -292,6 +292,10 @@ int lc_mpi_pick_dir(const struct lc_opts *o, const char *dir, int rank, int size
 		mf_free(&m);
 		return -1;
 	}
+	if (m.nprocs > 0 && rank == 0)
+		lc_error(o, "warning: %s lists %ld process(es) that are not MPI ranks (children a rank "
+			    "forked?); only the %ld ranks are restarted",
+			 m.path, m.nprocs, m.size);
 	/* rank 0 checks every image header, so that one clear message names a mixed set */
 	for (long r = 0; r < m.size && rank == 0; r++) {
 		struct lc_image_set one = {0};

@@ -694,6 +694,9 @@ void lh_after_fork_child(int parent_vpid)
 	conn.fd = -1;
 	coord_close(&conn);
 	coord_conn_init(&conn);
+#ifdef LH_WITH_MPI
+	lh_mpi_fork_child(); /* not an MPI rank: checkpointed as a plain process */
+#endif
 	lh.coord_fd = -1;
 	park_reset_lower_tids();
 	lh.vppid = parent_vpid;

@@ -167,6 +167,10 @@ static int env_int(const char *a, const char *b)
 
 int lh_mpi_collect(void **blob, size_t *len)
 {
+	*blob = NULL;
+	*len = 0;
+	if (lh_mpi_is_fork_child())
+		return 0; /* a plain process: no MPI section */
 	struct lh_mpi_blob *b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
@@ -199,6 +203,8 @@ int lh_mpi_image_ok(char *err, size_t errlen)
 {
 	struct lh_mpi_mailbox *mb = lh_mpi_mailbox();
 	if (mb && (mb->finalized || st.finalized || st.quiesced))
+		return 0;
+	if (lh_mpi_is_fork_child())
 		return 0;
 	if (mb) {
 		snprintf(err, errlen,
@@ -273,6 +279,8 @@ void lh_mpi_event(struct coord_conn *c)
 void lh_mpi_joined(struct coord_conn *c)
 {
 	st.reg_sent = 0;
+	if (lh_mpi_is_fork_child())
+		st.registered = st.active = st.quiesced = 0; /* the parent's, not ours */
 	struct lh_mpi_mailbox *mb = lh_mpi_mailbox();
 	if (!mb)
 		return;

@@ -92,6 +92,7 @@ static int make_tls_pool(void)
 static int efd = -1;
 static pthread_once_t efd_once = PTHREAD_ONCE_INIT;
 static struct lh_contract *contract;
+static int forked_child; /* a fork of an MPI rank: MPI must not be used here */
 
 /* The eventfd of the checkpoint thread (docs/mpi-ckpt.md), at LH_FD_MIN or above. */
 static void make_efd(void)
@@ -117,7 +118,21 @@ int lh_mpi_efd(void)
 
 struct lh_contract *lh_mpi_contract(void)
 {
-	return __atomic_load_n(&contract, __ATOMIC_ACQUIRE);
+	return forked_child ? NULL : __atomic_load_n(&contract, __ATOMIC_ACQUIRE);
+}
+
+int lh_mpi_is_fork_child(void)
+{
+	return forked_child;
+}
+
+void lh_mpi_fork_child(void)
+{
+	forked_child = 1;
+	pthread_once(&efd_once, make_efd); /* so that a later call makes none */
+	if (efd >= 0)
+		close(efd); /* the parent's: its service thread writes there */
+	efd = -1;
 }
 
 int lh_mpi_setup(void)

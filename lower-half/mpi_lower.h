@@ -15,5 +15,9 @@ struct lh_contract;
 struct lh_contract *lh_mpi_contract(void);
 /* The checkpoint thread's eventfd (made on the first call, thread-safe), or -1 (logged). */
 int lh_mpi_efd(void);
+/* In a forked child of a rank (MPI forbids MPI calls there): forget the contract and the
+ * eventfd, so that the child is checkpointed as a plain process. */
+void lh_mpi_fork_child(void);
+int lh_mpi_is_fork_child(void);
 
 #endif

@@ -5,13 +5,16 @@
  * ranks sum the new states (MPI_Allreduce, a collective) into an accumulator. At the end
  * rank 0 gathers every state and replays the whole computation alone: PASS if it matches.
  * Output: "PID <rank> <pid>", "READY" per rank after the first step, then on rank 0
- * "ANSWER: <hex>" and PASS or FAIL. Usage: mc_ring [ITERS [MIB]]: MIB MiB per rank of
- * pseudo-random memory (checked at the end) to give the image a size.
+ * "ANSWER: <hex>" and PASS or FAIL. Usage: mc_ring [ITERS [MIB [fork]]]: MIB MiB per rank
+ * of pseudo-random memory (checked at the end) to give the image a size; "fork": rank 0
+ * forks a child after MPI_Init that only sleeps (no MPI) while the job is checkpointed.
  */
 #include <mpi.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static uint64_t mix(uint64_t a, uint64_t b, int i)
@@ -27,6 +30,16 @@ int main(int argc, char **argv)
 	MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &size);
+	if (argc > 3 && !strcmp(argv[3], "fork") && rank == 0) {
+		signal(SIGCHLD, SIG_IGN); /* never waited for (not restarted with the ranks) */
+		pid_t c = fork();
+		if (c == 0) {
+			sleep(20);
+			_exit(0);
+		}
+		if (c < 0)
+			printf("FAIL fork\n");
+	}
 	printf("PID %d %d\n", rank, (int)getpid());
 	fflush(stdout);
 	size_t mib = argc > 2 ? (size_t)atoi(argv[2]) : 0, nw = mib << 17;
