@@ -270,6 +270,9 @@ void coord_mpi_worker_gone(struct coord *co, struct coord_client *c);
 int coord_mpi_early_resumed(struct coord *co, struct coord_client *c);
 void coord_mpi_free_worker(struct coord_client *c);
 size_t coord_mpi_ranks(const struct coord *co, const char **launcher);
+/* 0 if the written MPI images are ranks 0..size-1 once each (or there are none), else -1
+ * with the reason in err: such a generation is not committed. */
+int coord_mpi_check_generation(const struct coord *co, char *err, size_t errsz);
 const char *coord_worker_state_name(enum worker_state s);
 
 /* coord_barrier.c */

@@ -255,6 +255,20 @@ static void on_report(struct coord *co, struct coord_client *c, struct proto_mpi
 	maybe_round(co);
 }
 
+/* Another live worker registered as MPI rank `rank` (not finalized), or NULL. O(N): once
+ * per registration. */
+static const struct coord_client *rank_holder(const struct coord *co,
+					      const struct coord_client *self, uint32_t rank)
+{
+	for (size_t i = 0; i < co->nclients; i++) {
+		const struct coord_client *o = co->clients[i];
+		if (o != self && o->role == ROLE_WORKER && !o->dropped && o->w.mpi &&
+		    !o->w.mpi_finalized && o->w.mpi_rank == rank)
+			return o;
+	}
+	return NULL;
+}
+
 void coord_mpi_on_msg(struct coord *co, struct coord_client *c, const struct proto_msg *msg)
 {
 	struct proto_mpi *m = malloc(sizeof(*m));
@@ -273,6 +287,15 @@ void coord_mpi_on_msg(struct coord *co, struct coord_client *c, const struct pro
 	case MPI_MSG_REGISTER:
 		if (m->size == 0 || m->rank >= m->size) {
 			coord_client_reject(co, c, "MPI rank %u of %u is not a rank", m->rank, m->size);
+			break;
+		}
+		const struct coord_client *holder = rank_holder(co, c, m->rank);
+		if (holder) {
+			/* e.g. a child the rank forked, which inherited its registration */
+			char hn[400];
+			log_warn("%s says it is MPI rank %u, which %s already is (a forked child of "
+				 "that rank?); it takes part in checkpoints as a plain process",
+				 name, m->rank, coord_worker_name(holder, hn, sizeof(hn)));
 			break;
 		}
 		if (c->w.mpi && !c->w.mpi_finalized) {
@@ -409,4 +432,75 @@ void coord_mpi_worker_gone(struct coord *co, struct coord_client *c)
 	snprintf(text, sizeof(text), "MPI rank %u (%s) disconnected during the MPI rounds (%s)",
 		 c->w.mpi_rank, name, c->drop_reason ? c->drop_reason : "connection closed");
 	coord_ckpt_fail_text(co, text);
+}
+
+/* An MPI generation can only be restarted with one image per rank 0..size-1 (launcher/lc_mpi.c
+ * refuses anything else), so the coordinator does not commit one that lacks a rank, holds a
+ * rank twice or mixes job sizes. Looks at the workers whose image is written (WS_WRITTEN), as
+ * coord_write_restart_script does. */
+int coord_mpi_check_generation(const struct coord *co, char *err, size_t errsz)
+{
+	const struct coord_client *first = NULL;
+	size_t nmpi = 0;
+	for (size_t i = 0; i < co->nclients; i++) {
+		const struct coord_client *c = co->clients[i];
+		if (c->role != ROLE_WORKER || !c->w.in_ckpt || c->w.state != WS_WRITTEN || !c->w.mpi)
+			continue;
+		if (!first)
+			first = c;
+		if (c->w.mpi_size != first->w.mpi_size) {
+			snprintf(err, errsz,
+				 "MPI ranks of two job sizes in generation %u (%u and %u): not restartable",
+				 co->ck.gen, first->w.mpi_size, c->w.mpi_size);
+			return -1;
+		}
+		nmpi++;
+	}
+	if (!first)
+		return 0;
+	uint32_t size = first->w.mpi_size;
+	/* Ranks below nmpi + 1 suffice to name a missing or doubled one (bounded by the workers,
+	 * not by the size a peer declared). */
+	size_t nbits = size < nmpi + 1 ? size : nmpi + 1;
+	const struct coord_client **seen = calloc(nbits, sizeof(*seen));
+	if (!seen) {
+		snprintf(err, errsz, "out of memory checking the MPI ranks of generation %u",
+			 co->ck.gen);
+		return -1;
+	}
+	int rc = 0;
+	for (size_t i = 0; i < co->nclients && rc == 0; i++) {
+		const struct coord_client *c = co->clients[i];
+		if (c->role != ROLE_WORKER || !c->w.in_ckpt || c->w.state != WS_WRITTEN || !c->w.mpi ||
+		    c->w.mpi_rank >= nbits)
+			continue;
+		if (seen[c->w.mpi_rank]) {
+			char a[400], b[400];
+			snprintf(err, errsz, "MPI rank %u has two images in generation %u (%s and %s)",
+				 c->w.mpi_rank, co->ck.gen,
+				 coord_worker_name(seen[c->w.mpi_rank], a, sizeof(a)),
+				 coord_worker_name(c, b, sizeof(b)));
+			rc = -1;
+		}
+		seen[c->w.mpi_rank] = c;
+	}
+	if (rc == 0 && nmpi != size) {
+		char list[160] = "";
+		size_t len = 0, shown = 0;
+		for (size_t r = 0; r < nbits && shown < 8; r++)
+			if (!seen[r]) {
+				int k = snprintf(list + len, sizeof(list) - len, "%s%zu",
+						 shown ? ", " : "", r);
+				if (k > 0 && (size_t)k < sizeof(list) - len)
+					len += (size_t)k;
+				shown++;
+			}
+		snprintf(err, errsz,
+			 "generation %u holds the images of %zu of the %u MPI ranks (missing: rank %s%s); "
+			 "a restart needs every rank: not committed",
+			 co->ck.gen, nmpi, size, list, nmpi + shown < size ? ", ..." : "");
+		rc = -1;
+	}
+	free(seen);
+	return rc;
 }

@@ -392,6 +392,10 @@ int coord_write_restart_script(struct coord *co, char *err, size_t errsz)
 						   .launcher = c->w.mpi_launcher};
 	}
 	qsort(imgs, n, sizeof(*imgs), cmp_image);
+	if (coord_mpi_check_generation(co, err, errsz) < 0) {
+		free(imgs);
+		return -1;
+	}
 	/* A MANIFEST in every directory that holds images of this generation. */
 	for (size_t i = 0; i < n; i++) {
 		char dir[PATH_MAX];

@@ -44,15 +44,16 @@ PIDS+=($!)
 wait_for 10 test -s "$T/port" || fail "the coordinator wrote no port file"
 PORT=$(cat "$T/port")
 
-# fake N CASE [CKPTS]: the simulated ranks, registered before it returns.
+# fake N CASE [CKPTS [REGISTERED]]: the simulated ranks; REGISTERED (default N) of them are
+# registered before it returns.
 fake() {
 	"$FM" --port "$PORT" --dir "$T/img" --ranks "$1" --case "$2" --ckpts "${3:-1}" \
 		--ready "$T/ready" >"$T/fake.out" 2>&1 &
 	FPID=$!
 	PIDS+=("$FPID")
 	wait_for 20 test -e "$T/ready" || fail "fake_mpi did not connect"
-	wait_for 10 sh -c "'$CMD' -p $PORT -l | grep -c 'rank [0-9]*/$1' | grep -qx $1" ||
-		fail "not all $1 ranks registered: $("$CMD" -p "$PORT" -l)"
+	wait_for 10 sh -c "'$CMD' -p $PORT -l | grep -c 'rank [0-9]*/$1' | grep -qx ${4:-$1}" ||
+		fail "not ${4:-$1} of $1 ranks registered: $("$CMD" -p "$PORT" -l)"
 }
 bc() { timeout 30 "$CMD" -p "$PORT" -bc >"$T/bc.out" 2>&1; }
 fake_done() { wait_for 20 sh -c "! kill -0 $FPID" || fail "fake_mpi did not finish"; wait "$FPID" || fail "fake_mpi failed"; }
@@ -93,6 +94,46 @@ error)
 	[ "$(grep -c 'resume committed=0 (during the rounds)' "$T/fake.out")" = 4 ] ||
 		fail "not every rank got RESUME committed=0 during its rounds"
 	bc 2>/dev/null; [ -e "$T/img/gen-000002" ] && fail "a checkpoint ran with no process"
+	;;
+late)
+	# rank 3 registers only when SUSPEND comes: it joins round 0 (no stale reports, no
+	# rounds without end)
+	fake 4 late 2 3
+	bc || fail "-bc 1 failed: $(cat "$T/bc.out")"
+	bc || fail "-bc 2 failed: $(cat "$T/bc.out")"
+	fake_done
+	[ "$(grep -c 'rank 0 final after 1 rounds' "$T/fake.out")" = 2 ] ||
+		fail "not final after one round in both checkpoints"
+	grep -q 'ignoring an MPI report' "$T/coord.out" && fail "the coordinator ignored a report"
+	[ "$(grep -c '^rank [0-9] host' "$T/img/gen-000001/MANIFEST")" = 4 ] ||
+		fail "MANIFEST of generation 1 does not hold 4 ranks: $(cat "$T/img/gen-000001/MANIFEST")"
+	;;
+dup)
+	# a fifth connection says it is rank 0 as well (a forked child of rank 0): it stays a
+	# plain process; ranks, -l and MANIFEST stay right
+	fake 4 dup
+	[ "$("$CMD" -p "$PORT" -l | grep -c 'rank 0/4')" = 1 ] || fail "-l: $("$CMD" -p "$PORT" -l)"
+	has "$T/coord.out" 'which worker 100000 (fake_mpi on fakehost) already is' ||
+		fail "the second rank 0 was not reported"
+	bc || fail "-bc failed: $(cat "$T/bc.out")"
+	fake_done
+	m=$T/img/gen-000001/MANIFEST
+	has "$m" 'processes 5' || fail "MANIFEST: $(cat "$m")"
+	[ "$(grep -c '^rank 0 ' "$m")" = 1 ] || fail "MANIFEST holds rank 0 twice: $(cat "$m")"
+	has "$m" '^proc host fakehost image ckpt_fake_mpi_4.dmtcp$' ||
+		fail "MANIFEST lacks the plain process: $(cat "$m")"
+	;;
+missing)
+	# rank 3 ended before the checkpoint: an MPI generation without it is not restartable,
+	# so it is not committed and -bc says which rank is missing
+	fake 4 missing 1 3
+	bc && fail "-bc succeeded without rank 3"
+	has "$T/bc.out" 'holds the images of 3 of the 4 MPI ranks (missing: rank 3)' ||
+		fail "-bc does not name the missing rank: $(cat "$T/bc.out")"
+	fake_done
+	[ "$(grep -c 'resume committed=0' "$T/fake.out")" = 3 ] || fail "not 3 RESUME committed=0"
+	[ -e "$T/img/gen-000001/MANIFEST" ] && fail "a MANIFEST was written for the failed generation"
+	[ -e "$T/img/dmtcp_restart_script.sh" ] && fail "a restart script names the failed generation"
 	;;
 manifest)
 	fake 4 balanced

@@ -15,6 +15,11 @@
  *             STALLED: the coordinator must raise comm 1 to 6
  *   error     the last rank answers SUSPEND with MPI_ERROR: every rank must get RESUME
  *             committed=0 during its rounds
+ *   late      as balanced, but the last rank sends MPI_REGISTER only when SUSPEND comes (what
+ *             the lower half does when MPI_Init raced the checkpoint): it joins round 0
+ *   dup       as balanced, plus one more connection that registers as rank 0 too (a forked
+ *             child of rank 0) and answers SUSPEND like a plain process
+ *   missing   the last rank disconnects before the checkpoint: the generation must fail
  * Lines on stdout: "rank R targets round T final F g:t ...", "rank R final after T rounds",
  * "rank R resume committed=C", "checkpoint K done in MS ms (rounds MS ms)". Exit 0 after K
  * checkpoints (each ended by RESUME), 1 on a protocol error, 2 on usage errors.
@@ -36,7 +41,7 @@
 #include "mpi_ckpt.h"
 #include "secret.h"
 
-enum fcase { C_BALANCED, C_BEHIND, C_STALL, C_ERROR };
+enum fcase { C_BALANCED, C_BEHIND, C_STALL, C_ERROR, C_LATE, C_DUP, C_MISSING };
 
 struct rank {
 	struct coord_conn c;
@@ -46,6 +51,8 @@ struct rank {
 	struct lh_mpi_comm_seq seq[2];
 	uint32_t flags;
 	int final;
+	int late;  /* registers at SUSPEND (case late) */
+	int plain; /* not an MPI rank for the coordinator (case dup): no rounds */
 };
 
 static enum fcase fcase;
@@ -72,6 +79,9 @@ static void initial_seqs(struct rank *k)
 	switch (fcase) {
 	case C_BALANCED:
 	case C_ERROR:
+	case C_LATE:
+	case C_DUP:
+	case C_MISSING:
 		k->nseq = 2;
 		k->seq[0] = (struct lh_mpi_comm_seq){1, 5, 0};
 		k->seq[1] = (struct lh_mpi_comm_seq){77, 2, 0};
@@ -141,6 +151,16 @@ static int on_msg(struct rank *k, const struct proto_msg *msg, double *t_final)
 			return -1;
 		k->gen = s.generation;
 		initial_seqs(k);
+		if (k->plain)
+			return coord_send_empty(&k->c, MSG_SUSPENDED, 5000);
+		if (k->late) {
+			k->late = 0;
+			struct proto_buf b;
+			proto_enc_mpi_register(&b, (uint32_t)k->r, (uint32_t)nranks, 1, "mpiexec",
+					       "PMI_RANK (fake, late)");
+			if (send_buf(k, &b) < 0)
+				return -1;
+		}
 		if (fcase == C_ERROR && k->r == nranks - 1) {
 			struct proto_buf b;
 			proto_enc_mpi_error(&b, "fake rank cannot drain (test)");
@@ -220,6 +240,9 @@ int main(int argc, char **argv)
 	else if (!strcmp(cs, "behind")) fcase = C_BEHIND;
 	else if (!strcmp(cs, "stall")) fcase = C_STALL;
 	else if (!strcmp(cs, "error")) fcase = C_ERROR;
+	else if (!strcmp(cs, "late")) fcase = C_LATE;
+	else if (!strcmp(cs, "dup")) fcase = C_DUP;
+	else if (!strcmp(cs, "missing")) fcase = C_MISSING;
 	else return 2;
 	if (port <= 0 || !dir || nranks < 1 || nranks > 100000 || ckpts < 1) {
 		fprintf(stderr, "usage: fake_mpi --port P --dir DIR --ranks N --case CASE\n");
@@ -231,14 +254,18 @@ int main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	struct rank *ks = calloc((size_t)nranks, sizeof(*ks));
-	struct pollfd *pf = calloc((size_t)nranks, sizeof(*pf));
+	/* dup: connection nranks is the extra one (registers as rank 0) */
+	int nconn = nranks + (fcase == C_DUP);
+	struct rank *ks = calloc((size_t)nconn, sizeof(*ks));
+	struct pollfd *pf = calloc((size_t)nconn, sizeof(*pf));
 	if (!ks || !pf)
 		return 1;
 	char host[PROTO_MAX_HOST] = "fakehost";
-	for (int r = 0; r < nranks; r++) {
+	for (int r = 0; r < nconn; r++) {
 		struct rank *k = &ks[r];
 		k->r = r;
+		k->late = fcase == C_LATE && r == nranks - 1;
+		k->plain = r == nranks;
 		coord_conn_init(&k->c);
 		if (coord_connect(&k->c, "127.0.0.1", port, 5000) < 0) {
 			fprintf(stderr, "fake_mpi: rank %d cannot connect: %s\n", r, strerror(errno));
@@ -262,11 +289,19 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		struct proto_buf b;
-		proto_enc_mpi_register(&b, (uint32_t)r, (uint32_t)nranks, 1, "mpiexec",
-				       "PMI_RANK (fake)");
-		if (send_buf(k, &b) < 0)
+		proto_enc_mpi_register(&b, k->plain ? 0 : (uint32_t)r, (uint32_t)nranks, 1,
+				       "mpiexec", "PMI_RANK (fake)");
+		if (!k->late && send_buf(k, &b) < 0)
 			return 1;
+		if (k->late)
+			proto_buf_free(&b);
 		pf[r] = (struct pollfd){.fd = coord_conn_fd(&k->c), .events = POLLIN};
+	}
+	int nlive = nconn;
+	if (fcase == C_MISSING) { /* the last rank ends before the checkpoint */
+		coord_close(&ks[nranks - 1].c);
+		pf[nranks - 1].fd = -1;
+		nlive--;
 	}
 	if (ready) {
 		FILE *f = fopen(ready, "w");
@@ -276,14 +311,14 @@ int main(int argc, char **argv)
 	for (int ck = 1; ck <= ckpts; ck++) {
 		int ended = 0;
 		double t0 = 0, t_final = 0;
-		while (ended < nranks) {
-			if (poll(pf, (nfds_t)nranks, 60000) <= 0) {
+		while (ended < nlive) {
+			if (poll(pf, (nfds_t)nconn, 60000) <= 0) {
 				fprintf(stderr, "fake_mpi: no message for 60 s (%d of %d ranks ended)\n",
-					ended, nranks);
+					ended, nlive);
 				return 1;
 			}
-			for (int r = 0; r < nranks; r++) {
-				if (!pf[r].revents)
+			for (int r = 0; r < nconn; r++) {
+				if (pf[r].fd < 0 || !pf[r].revents)
 					continue;
 				for (;;) { /* every message already received on this connection */
 					struct proto_msg m;
