@@ -321,9 +321,12 @@ native_answer
 
 # ---- refusals ----------------------------------------------------------------------------
 GEN=$(newest_gen)
+# periodic mode: the kill may have hit an interval checkpoint; take the newest complete one
+[ -n "$INTERVAL" ] && GEN=$T/ckpt
 [ -n "$RGEN" ] && GEN=$(printf '%s/ckpt/gen-%06d' "$T" "$RGEN")
 [ -d "$GEN" ] || die "no generation directory $GEN"
 if [ -n "$MANGLE" ]; then
+	[ -f "$GEN/MANIFEST" ] || die "no MANIFEST in $GEN"
 	last=$(sed -n "s/^rank $((N - 1)) host [^ ]* image //p" "$GEN/MANIFEST")
 	[ -n "$last" ] || die "the MANIFEST of $GEN names no image of rank $((N - 1))"
 	case "$MANGLE" in
