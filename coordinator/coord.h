@@ -269,6 +269,9 @@ void coord_mpi_worker_gone(struct coord *co, struct coord_client *c);
 /* A RESUMED from a rank kicked early; 1 if it was one (then counted). */
 int coord_mpi_early_resumed(struct coord *co, struct coord_client *c);
 void coord_mpi_free_worker(struct coord_client *c);
+/* Complete the MPI round if every MPI rank reported and no rank can still join it (from
+ * check_phase: a participant answered or left). */
+void coord_mpi_maybe_round(struct coord *co);
 size_t coord_mpi_ranks(const struct coord *co, const char **launcher);
 /* 0 if the written MPI images are ranks 0..size-1 once each (or there are none), else -1
  * with the reason in err: such a generation is not committed. */

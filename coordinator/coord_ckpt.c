@@ -281,6 +281,7 @@ static void check_phase(struct coord *co)
 	struct coord_ckpt *ck = &co->ck;
 	switch (ck->phase) {
 	case CK_SUSPENDING:
+		coord_mpi_maybe_round(co); /* a rank that may still register has answered */
 		if (ck->nsusp < ck->nparts)
 			return;
 		if (ck->failed) {

@@ -16,6 +16,12 @@
  * once (coord_mpi_kick) and count as answered; their RESUMED may arrive before the other
  * processes have answered SUSPEND (coord_mpi_early_resumed).
  *
+ * A rank whose MPI_REGISTER arrives during SUSPENDING (its MPI_Init raced the checkpoint; the
+ * lower half then registers before it reports round 0) joins the rounds. So that it is not
+ * left out, round 0 is not completed while the job has fewer MPI ranks in the checkpoint than
+ * its size and a participant that is not an MPI rank has not answered SUSPEND yet (a process
+ * before MPI_Init answers SUSPENDED like any process; one that registers does so first).
+ *
  * Cost: O(entries) per report and O(total entries) per round, with an open-addressing table
  * of gids; no per-process waiting.
  */
@@ -221,12 +227,37 @@ static void round_complete(struct coord *co)
 			  ck->mpi_round, nout);
 }
 
+/* Round 0 only: can a participant still become an MPI rank of this checkpoint? Yes while
+ * fewer MPI ranks take part than the job's size and a participant that is not one has not
+ * answered SUSPEND. O(N), only when every MPI rank has reported. */
+static int rank_may_join(const struct coord *co)
+{
+	uint32_t size = 0;
+	size_t waiting = 0;
+	for (size_t i = 0; i < co->nclients; i++) {
+		const struct coord_client *c = co->clients[i];
+		if (c->role != ROLE_WORKER || c->dropped || !c->w.in_ckpt)
+			continue;
+		if (c->w.mpi && c->w.mpi_size > size)
+			size = c->w.mpi_size;
+		else if (!c->w.mpi && c->w.state == WS_SUSPENDING)
+			waiting++;
+	}
+	return waiting > 0 && co->ck.mpi_nparts < size;
+}
+
 static void maybe_round(struct coord *co)
 {
 	struct coord_ckpt *ck = &co->ck;
 	if (ck->phase == CK_SUSPENDING && ck->mpi_active && !ck->mpi_final && !ck->failed &&
-	    ck->mpi_nparts > 0 && ck->mpi_nreported >= ck->mpi_nparts)
+	    ck->mpi_nparts > 0 && ck->mpi_nreported >= ck->mpi_nparts &&
+	    (ck->mpi_round > 0 || !rank_may_join(co)))
 		round_complete(co);
+}
+
+void coord_mpi_maybe_round(struct coord *co)
+{
+	maybe_round(co);
 }
 
 static void on_report(struct coord *co, struct coord_client *c, struct proto_mpi *m)
