@@ -115,13 +115,23 @@ static size_t ivec_find(const struct ivec *w, uint64_t addr)
 	return lo;
 }
 
-/* Resolves name relative to the directory of child (a real path). */
+/* Resolves name relative to the directory of child (a real path); a leading "../" is
+ * resolved by hand, so that messages name ".../gen-000004/x", not ".../gen-000005/../". */
 static int parent_path(const char *child, const char *name, char *out, size_t len)
 {
 	const char *slash = strrchr(child, '/');
 	int dl = slash ? (int)(slash - child) : 0;
 	if (name[0] == '/')
 		return snprintf(out, len, "%s", name) >= (int)len ? -ENAMETOOLONG : 0;
+	while (!strncmp(name, "../", 3) && dl > 0) {
+		int up = dl - 1;
+		while (up > 0 && child[up] != '/')
+			up--;
+		if (child[up] != '/' || !strncmp(child + up, "/..", 3))
+			break;
+		dl = up;
+		name += 3;
+	}
 	return snprintf(out, len, "%.*s/%s", dl, child, name) >= (int)len ? -ENAMETOOLONG : 0;
 }
 
