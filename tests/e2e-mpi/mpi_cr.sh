@@ -109,6 +109,7 @@ session_pids() { # every process whose session id is one of ours
 }
 kill_job() {
 	local pids i
+	for i in "${SESS[@]}"; do pkill -9 -s "$i" 2>/dev/null; done # fast: our sessions only
 	for i in $(seq 1 50); do
 		pids=$(session_pids)
 		[ -n "$pids" ] || break
@@ -309,11 +310,25 @@ if [ $NOKILL = 1 ]; then
 fi
 PREV=$(newest_gen)
 if [ $KILLDURING = 1 ]; then
+	# kill -9 as soon as the next generation's directory appears (images being written)
+	NEXT=$(printf '%s/ckpt/gen-%06d' "$T" $(($(gen_no "$PREV") + 1)))
 	(coord_cmd -bc >"$T/killed-ckpt.out" 2>&1) &
-	BG+=($!)
-	sleep 0.$((RANDOM % 5 + 1))
+	CK=$!
+	BG+=($CK)
+	for _ in $(seq 1 3000); do
+		[ -d "$NEXT" ] && break
+		kill -0 $CK 2>/dev/null || break
+		sleep 0.005
+	done
 	kill_job
-	note "killed during checkpoint: $(cat "$T/killed-ckpt.out" 2>/dev/null | head -n 2 | tr '\n' ' ')"
+	wait $CK
+	ckrc=$?
+	note "killed during checkpoint (${NEXT##*/}: $(ls "$NEXT" 2>/dev/null | tr '\n' ' ')); -bc exit $ckrc: $(head -n 2 "$T/killed-ckpt.out" | tr '\n' ' ')"
+	# a -bc that succeeded means the kill came too late: then the new generation is the one
+	if [ $ckrc = 0 ]; then
+		note "the checkpoint completed before the kill; the restart must take ${NEXT##*/}"
+		PREV=$NEXT
+	fi
 else
 	kill_it
 fi
@@ -370,7 +385,8 @@ if [ $KILLDURING = 1 ]; then
 	wait "$RPID"
 	rc=$?
 	SESS=()
-	grep -aqF "${PREV##*/}" "$T/restart.log" || note "the restart log does not name ${PREV##*/}"
+	grep -aqF "${PREV##*/}" "$T/restart.log" ||
+		die "the restart did not take ${PREV##*/}: $(grep -a 'restarting' "$T/restart.log" | head -n 1)"
 	judge restart $rc
 	PASSED=1
 	exit 0
