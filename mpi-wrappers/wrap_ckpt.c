@@ -249,10 +249,7 @@ static int send_report(uint32_t round, uint32_t flags)
 
 static uint32_t cmd_seen; /* to_upper value of the last command taken */
 
-static int new_command(void)
-{
-	return __atomic_load_n(&MB.to_upper, __ATOMIC_ACQUIRE) != cmd_seen;
-}
+static int new_command(void) { return __atomic_load_n(&MB.to_upper, __ATOMIC_ACQUIRE) != cmd_seen; }
 
 static void do_suspend(void)
 {
@@ -315,13 +312,15 @@ static void do_final(void)
 			return;
 		if (!told && now_ns() - t_final > 10000000000ull) {
 			told = 1;
-			fprintf(stderr,
-				"splitckpt: rank %d: checkpoint %u waits for %u thread(s) still inside "
-				"MPI after 10 s (thread ids %u %u ...): a blocking call that cannot step "
-				"out (MPI_Comm_create_group, Win_post/start/complete/wait, a passive "
-				"RMA epoch?) holds the checkpoint back\n",
-				MB.world_rank, MB.gen, st.c.inside, st.c.tid[0],
-				st.c.inside > 1 ? st.c.tid[1] : 0);
+			fprintf(
+			    stderr,
+			    "splitckpt: rank %d: checkpoint %u waits for %u thread(s) still inside "
+			    "MPI after 10 s (thread ids %u %u ...): a blocking call that cannot "
+			    "step "
+			    "out (MPI_Comm_create_group, Win_post/start/complete/wait, a passive "
+			    "RMA epoch?) holds the checkpoint back\n",
+			    MB.world_rank, MB.gen, st.c.inside, st.c.tid[0],
+			    st.c.inside > 1 ? st.c.tid[1] : 0);
 		}
 		sleep_ns(200000);
 	}
@@ -445,7 +444,8 @@ static void *service_main(void *arg)
 	return NULL;
 }
 
-/* ---- MPI_Init*, MPI_Finalize ------------------------------------------------------------------ */
+/* ---- MPI_Init*, MPI_Finalize ------------------------------------------------------------------
+ */
 
 int wrap_ckpt_init(void)
 {
@@ -459,7 +459,8 @@ int wrap_ckpt_init(void)
 	MB.version = LH_MPI_MAILBOX_VERSION;
 	MB.size = sizeof(MB);
 	/* the lower half's eventfd: from the contract (it cannot know the mailbox earlier) */
-	MB.efd = c->size >= offsetof(struct lh_contract, mpi_efd) + sizeof(int32_t) ? c->mpi_efd : -1;
+	MB.efd =
+	    c->size >= offsetof(struct lh_contract, mpi_efd) + sizeof(int32_t) ? c->mpi_efd : -1;
 	MB.epoch = c->epoch;
 	WRAP_DOWN(r, MPI_Comm_rank, MPI_COMM_WORLD, &MB.world_rank);
 	if (r == MPI_SUCCESS)

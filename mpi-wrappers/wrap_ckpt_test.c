@@ -52,7 +52,7 @@ WRAP_EXPORT int SPLITCKPT_test_ckpt_command(int cmd, unsigned round, int final, 
 	if (cmd == LH_MPI_CMD_SUSPEND)
 		MB.gen++;
 	MB.round = round;
-	MB.final = (uint32_t)final;
+	MB.final = (uint32_t) final;
 	MB.n_targets = (uint32_t)n;
 	for (int i = 0; i < n; i++) {
 		MB.targets[i].gid = gt[2 * i];

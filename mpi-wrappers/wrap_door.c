@@ -216,8 +216,9 @@ void wrap_door_barrier(void)
 	if (mb_state > 0) { /* e.g. a restarted process not registered yet */
 		if (!wrap_door_membarrier_setup() ||
 		    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
-			fprintf(stderr, "splitckpt: membarrier failed (%s): the MPI checkpoint "
-					"cannot be sure no thread is inside MPI\n",
+			fprintf(stderr,
+				"splitckpt: membarrier failed (%s): the MPI checkpoint "
+				"cannot be sure no thread is inside MPI\n",
 				strerror(errno));
 	}
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);

@@ -76,8 +76,8 @@ enum wrap_door_mode {
 /* Per-thread state: in the thread's static TLS (initial-exec), registered in a list that the
  * service thread walks (wrap_door.c); the entry leaves the list when the thread exits. */
 struct wrap_door_thread {
-	uint32_t w;		    /* see above; written by the owner only */
-	uint32_t tid;		    /* gettid() at registration (messages) */
+	uint32_t w;			/* see above; written by the owner only */
+	uint32_t tid;			/* gettid() at registration (messages) */
 	struct wrap_seq *volatile want; /* the collective this thread waits for at the door */
 	struct wrap_door_thread *next, *prev;
 };
@@ -133,7 +133,7 @@ void wrap_door_slow(int kind, struct wrap_seq *s) WRAP_HIDDEN;
 /* Enter MPI with a call of `kind`; s: the bookkeeping a collective counts on (else NULL).
  * Returns the token for wrap_door_leave. Not async-signal-safe. */
 static inline __attribute__((always_inline)) wrap_door_t wrap_door_enter_seq(int kind,
-									   struct wrap_seq *s)
+									     struct wrap_seq *s)
 {
 	struct wrap_door_thread *me = &wrap_door_me;
 	const wrap_door_t wt = kind == WRAP_DOOR_COLL ? WRAP_DOOR_W_COLL : WRAP_DOOR_W_CALL;
@@ -194,7 +194,8 @@ int wrap_seq_start_kind(const int *vreqs, int n, int *vcomm) WRAP_HIDDEN;
 int wrap_seq_reopen_fences(void) WRAP_HIDDEN;
 void wrap_seq_start_more(const int *vreqs, int n) WRAP_HIDDEN;
 
-/* --- MPI_Finalize, MPI_Init* (wrap_ckpt.c) ------------------------------------------------------ */
+/* --- MPI_Finalize, MPI_Init* (wrap_ckpt.c) ------------------------------------------------------
+ */
 
 /* The door of MPI_Finalize: waits until no checkpoint runs (and none can start), marks the
  * rank finalized, tells the lower half (REP_FINALIZED), stops the service thread and frees

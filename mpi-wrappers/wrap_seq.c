@@ -71,7 +71,7 @@ static int coll_comm_of(int vreq)
 	if (!org || !org->persistent || org->idx >= WRAP_NFUNCS || !wrap_seq_coll_fn[org->idx])
 		return 0;
 	const char *blob = (q->o.flags & WRAP_VH_F_HEAPARGS) ? (const char *)(uintptr_t)q->args[0]
-							      : (const char *)q->args;
+							     : (const char *)q->args;
 	for (int i = 0; i < org->nrefs; i++)
 		if (org->refs[i].kind == WRAP_VH_COMM)
 			return *(const int *)(blob + org->refs[i].off);

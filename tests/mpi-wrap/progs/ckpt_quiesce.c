@@ -39,8 +39,8 @@
 #define MAXG 16
 #define MAXCK 16
 
-typedef int (*cmd_fn)(int, unsigned, int, int, const unsigned long long *, int, unsigned *,
-		      int *, unsigned long long *, int, char *, int);
+typedef int (*cmd_fn)(int, unsigned, int, int, const unsigned long long *, int, unsigned *, int *,
+		      unsigned long long *, int, char *, int);
 typedef void (*door_fn)(unsigned[5]);
 typedef unsigned long long (*seq_fn)(int, unsigned long long *);
 typedef void (*phase_fn)(unsigned);
@@ -309,8 +309,8 @@ static void one_checkpoint(int gen)
 		rec_seq[nrec][i] = seq1[i];
 		unsigned long long *t = tslot(&T, gid);
 		CHECK(gid != 0 && t && seq1[i] == *t,
-		      "checkpoint %d: communicator %d (gid %llx) stopped at seq %llu, target %llu", gen,
-		      i, gid, seq1[i], t ? *t : 0ULL);
+		      "checkpoint %d: communicator %d (gid %llx) stopped at seq %llu, target %llu",
+		      gen, i, gid, seq1[i], t ? *t : 0ULL);
 	}
 	CHECK(out[4] == 2, "phase %u at QUIESCED, want DRAIN (2)", out[4]);
 	CHECK(out[1] == 0, "checkpoint %d: %u thread(s) inside MPI at QUIESCED", gen, out[1]);
@@ -324,9 +324,10 @@ static void one_checkpoint(int gen)
 	if (seq1[0] > 0 && seq1[0] < (unsigned long long)iters && out[3] + out2[3] > 0)
 		mid_storm++;
 	nrec++;
-	printf("rank %d checkpoint %d: %u rounds, seq world %llu dup %llu split %llu world_dup2 %llu, "
-	       "%u threads waiting at the door\n",
-	       rank, gen, round, seq1[0], seq1[1], seq1[2], seq1[3], out[3]);
+	printf(
+	    "rank %d checkpoint %d: %u rounds, seq world %llu dup %llu split %llu world_dup2 %llu, "
+	    "%u threads waiting at the door\n",
+	    rank, gen, round, seq1[0], seq1[1], seq1[2], seq1[3], out[3]);
 	if (gen == nckpt / 2) {
 		/* the last one ends as a restart would: door closed (RESTORED, as the lower half
 		 * writes it), CMD_RESTARTED: every communicator made again, then RUN */
@@ -347,7 +348,8 @@ static void one_checkpoint(int gen)
 			unsigned long long g2 = 0, q2 = ck_seq(cs[i], &g2);
 			CHECK(g2 == rec_gid[nrec - 1][i] && q2 >= seq1[i],
 			      "communicator %d: gid/seq %llx/%llu before the rebuild, %llx/%llu "
-			      "after", i, rec_gid[nrec - 1][i], seq1[i], g2, q2);
+			      "after",
+			      i, rec_gid[nrec - 1][i], seq1[i], g2, q2);
 		}
 		restarted = 1;
 	} else {

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define L 8 /* elements per rank */
+#define L 8  /* elements per rank */
 #define NP 4 /* non-blocking collectives pending at most */
 
 static uint64_t hash = 1469598103934665603ULL, rng = 88172645463325252ULL;
@@ -95,7 +95,8 @@ static void one(MPI_Comm c, int cart, int k, int s)
 	case 1:
 		memcpy(p->rb, p->sb, sizeof(long) * L);
 		p->n = L;
-		GO(MPI_Bcast(p->rb, L, MPI_LONG, root, c), MPI_Ibcast(p->rb, L, MPI_LONG, root, c, q));
+		GO(MPI_Bcast(p->rb, L, MPI_LONG, root, c),
+		   MPI_Ibcast(p->rb, L, MPI_LONG, root, c, q));
 		break;
 	case 2:
 		p->n = L;
@@ -187,8 +188,8 @@ static void one(MPI_Comm c, int cart, int k, int s)
 			for (int i = 0; i < L; i++) {
 				long want = (long)n * (s * 131 + i) + 17L * n * (n - 1) / 2;
 				if (p->rb[i] != want) {
-					fprintf(stderr, "FAIL step %d: Allreduce %ld, want %ld\n", s,
-						p->rb[i], want);
+					fprintf(stderr, "FAIL step %d: Allreduce %ld, want %ld\n",
+						s, p->rb[i], want);
 					bad = 1;
 				}
 			}

@@ -113,8 +113,8 @@ int main(int argc, char **argv)
 			MPI_Comm_remote_size(c[i], &n);
 			n += 1;
 		}
-		CHECK((n == 1) == (mine[i][0] == 0), "communicator %d of size %d has gid %llx", i, n,
-		      mine[i][0]);
+		CHECK((n == 1) == (mine[i][0] == 0), "communicator %d of size %d has gid %llx", i,
+		      n, mine[i][0]);
 	}
 	CHECK(mine[0][0] == 1, "MPI_COMM_WORLD has gid %llx", mine[0][0]);
 	MPI_Allgather(mine, NC * 3, MPI_UNSIGNED_LONG_LONG, all, NC * 3, MPI_UNSIGNED_LONG_LONG,
@@ -125,9 +125,11 @@ int main(int argc, char **argv)
 				continue;
 			if (all[r][i][2] == mine[i][2])
 				CHECK(all[r][i][0] == mine[i][0] && all[r][i][1] == mine[i][1],
-				      "communicator %d: rank %d gid %llx seq %llu, rank %d gid %llx seq "
+				      "communicator %d: rank %d gid %llx seq %llu, rank %d gid "
+				      "%llx seq "
 				      "%llu",
-				      i, r, all[r][i][0], all[r][i][1], rank, mine[i][0], mine[i][1]);
+				      i, r, all[r][i][0], all[r][i][1], rank, mine[i][0],
+				      mine[i][1]);
 			else
 				CHECK(all[r][i][0] != mine[i][0],
 				      "communicator %d: two different ones share gid %llx", i,
