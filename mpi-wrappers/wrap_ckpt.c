@@ -461,6 +461,8 @@ int wrap_ckpt_init(void)
 	/* the lower half's eventfd: from the contract (it cannot know the mailbox earlier) */
 	MB.efd =
 	    c->size >= offsetof(struct lh_contract, mpi_efd) + sizeof(int32_t) ? c->mpi_efd : -1;
+	if (MB.efd >= 0 && MB.efd <= 2) /* never stdio: a lower half without an eventfd left 0 */
+		MB.efd = -1;
 	MB.epoch = c->epoch;
 	WRAP_DOWN(r, MPI_Comm_rank, MPI_COMM_WORLD, &MB.world_rank);
 	if (r == MPI_SUCCESS)

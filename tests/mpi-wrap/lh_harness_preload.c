@@ -111,6 +111,7 @@ __attribute__((constructor)) static void harness_init(void)
 	c->fsgsbase = (getauxval(AT_HWCAP2) & 2 /* HWCAP2_FSGSBASE */) != 0;
 	c->max_thread_level = 3; /* the lower MPICH supports MPI_THREAD_MULTIPLE */
 	c->thread_lower_fs = NULL;
+	c->mpi_efd = -1; /* no MPI checkpoint here: no eventfd */
 	c->size = sizeof(struct lh_contract);
 	c->version = LH_CONTRACT_VERSION;
 	__atomic_store_n(&c->magic, LH_CONTRACT_MAGIC, __ATOMIC_RELEASE);
