@@ -274,7 +274,8 @@ static int capture(uint32_t gen, uint32_t nprocs, struct capture *c, char *err, 
 
 static int write_capture(struct capture *c, uint64_t *bytes, char *err, size_t errlen)
 {
-	struct img_write_opts o = {.compress = lhc.gzip, .nthreads = lhc.ckpt_threads, .level = 1};
+	struct img_write_opts o = {.compress = lhc.gzip, .nthreads = lhc.ckpt_threads, .level = 1,
+				   .codec = lhc.codec};
 	struct img_write_stats st;
 	memset(&st, 0, sizeof(st));
 	c->h.image_id = lh_dirty_image_id();
