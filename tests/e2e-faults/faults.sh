@@ -124,8 +124,14 @@ one_fault() {
 		wait_for 30 newest_tmp >/dev/null || fail "moment $i: no .tmp image appeared within 30 s"
 		tmp=$(newest_tmp)
 		wpid=$(writers_in "$JOB_SID" "$tmp" | head -n 1)
-		[ -n "$wpid" ] || fail "moment $i: no process has $tmp open"
-		sleep_ms "$delay"
+		# A fast writer may have closed its .tmp (to rename it) before we looked: then
+		# this moment comes too late, and the checkpoint simply completes.
+		if [ -z "$wpid" ]; then
+			[ -e "$tmp" ] && wait_for 10 eval '[ ! -e "$tmp" ]'
+			[ -e "$tmp" ] && fail "moment $i: no process has $tmp open, and it stays"
+			wpid=none
+		fi
+		[ "$wpid" = none ] || sleep_ms "$delay"
 		;;
 	esac
 	case $kind in
@@ -139,9 +145,10 @@ one_fault() {
 		;;
 	kill_writer)
 		[ -e "$tmp" ] && during=" with its .tmp still there"
-		if [ "$wpid" = "$pid" ]; then what="the writer (the application)$during"
+		if [ "$wpid" = none ]; then what="nothing: the writer had renamed its image already"
+		elif [ "$wpid" = "$pid" ]; then what="the writer (the application)$during"
 		else what="the writer (pid $wpid, a child of the application)$during"; fi
-		kill -9 "$wpid" 2>/dev/null || what="$what, which had already exited"
+		[ "$wpid" = none ] || kill -9 "$wpid" 2>/dev/null || what="$what, which had already exited"
 		;;
 	esac
 	at=$(($(now_ms) - t0))
@@ -159,8 +166,10 @@ one_fault() {
 		start_coord "c$NCOORD"
 		;;
 	*)
-		wait_gone 20 "${wpid:-$pid}" || fail "moment $i: pid ${wpid:-$pid} survived kill -9"
-		if [ "$kind" = kill_writer ] && [ "$wpid" != "$pid" ]; then
+		if [ "$wpid" != none ]; then
+			wait_gone 20 "${wpid:-$pid}" || fail "moment $i: pid ${wpid:-$pid} survived kill -9"
+		fi
+		if [ "$kind" = kill_writer ] && [ "$wpid" != "$pid" ] && [ "$wpid" != none ]; then
 			# only the writer child died: the checkpoint fails, the application runs on
 			wait "$bc" 2>/dev/null
 			c0=$(check_count "$T/job.out")

@@ -368,10 +368,12 @@ case_stale_tmp() {
 # ---- the coordinator dies while a forked writer finishes the image in the background ----------------
 case_coord_lost_bg_write() {
 	local tmp w pid bc port g
-	start_native job 128 60
+	# 384 MiB: the writer must still be writing when the test looks for it (zstd writes
+	# 128 MiB of this data in ~0.3 s, which a loaded machine's polling can miss)
+	start_native job 384 60
 	start_coord c1 "$T/ckpt"
 	port=$PORT
-	launch_job job "$T/job.out" --ckptdir "$T/ckpt" "$FT_MEM" 128 60
+	launch_job job "$T/job.out" --ckptdir "$T/ckpt" "$FT_MEM" 384 60
 	JOB_SID=$LAST_SID
 	ckpt_ok
 	pid=$(app_pids | head -n 1)
