@@ -91,7 +91,7 @@ export UCX_TLS=${UCX_TLS:-self,sm} OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 for e in "${ENVS[@]}"; do export "${e?}"; done
 unset SPLITCKPT_SECRET DMTCP_COORD_HOST DMTCP_COORD_PORT DMTCP_CHECKPOINT_DIR
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/mpi_cr.XXXXXX") || exit 1
+T=$(mktemp -d "${TMPDIR:-/tmp}/e2e_mpi_cr.XXXXXX") || exit 1
 mkdir -p "$T/ckpt" "$T/state" "$T/run" && chmod 700 "$T/state"
 export SPLITCKPT_STATE_DIR="$T/state"
 COORD_PID="" PORT="" HOST=127.0.0.1 SESS=() BG=() PASSED=0 NH="" MPIARGS=() RARGS=()
