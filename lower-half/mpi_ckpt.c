@@ -260,6 +260,10 @@ static void idle_reply(struct coord_conn *c, struct lh_mpi_mailbox *mb, uint32_t
 		st.reg_sent = 0;
 		send_register(c, mb);
 	} else if (r == LH_MPI_REP_FINALIZED) {
+		/* The one-slot mailbox may have lost a REGISTER that FINALIZED overtook (a rank
+		 * that finalizes right after MPI_Init): the coordinator must know the rank. */
+		st.registered = 1;
+		send_register(c, mb);
 		st.finalized = 1;
 		if (c && c->fd >= 0)
 			lh_mpi_send_finalized(c);
