@@ -98,14 +98,20 @@ COORD_PID="" PORT="" HOST=127.0.0.1 SESS=() BG=() PASSED=0 NH="" MPIARGS=() RARG
 GO=$T/go PROG=()
 for a in "$@"; do PROG+=("${a//@GO@/$GO}"); done
 
-session_pids() { # every process whose session id is one of ours
-	local f s p
-	for f in /proc/[0-9]*/stat; do
-		s=$(cat "$f" 2>/dev/null) || continue
-		s=${s##*) }
-		set -- $s
-		for p in "${SESS[@]}"; do [ "${4:-}" = "$p" ] && echo "${f//[^0-9]/}"; done
-	done
+session_pids() { # every process of our sessions and every descendant of one (Hydra's
+	# proxies and the lower halves start sessions of their own)
+	[ ${#SESS[@]} -gt 0 ] || return 0
+	cat /proc/[0-9]*/stat 2>/dev/null | sed 's/^\([0-9]*\) (.*) [A-Za-z] /\1 /' |
+		awk -v sess=" ${SESS[*]} " -v me=$$ '
+			{ pid[NR] = $1; ppid[NR] = $2; sid[NR] = $4 }
+			END {
+				for (i = 1; i <= NR; i++) if (index(sess, " " sid[i] " ")) mark[pid[i]] = 1
+				do { added = 0
+					for (i = 1; i <= NR; i++)
+						if (!(pid[i] in mark) && (ppid[i] in mark)) { mark[pid[i]] = 1; added = 1 }
+				} while (added)
+				for (p in mark) if (p != me) print p
+			}'
 }
 kill_job() {
 	local pids i
