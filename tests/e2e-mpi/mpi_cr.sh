@@ -229,6 +229,32 @@ check_hosts() {
 	note "$name: the $N ranks ran on hosts $*"
 }
 
+# check_running_hosts NAME ADDR...: the restarted ranks (splitckpt-lh processes of our
+# sessions) run in the network namespaces of hosts ADDR..., every host with one or more
+ns_inode() { stat -L -c %i "/var/run/netns/$(awk -v h="$1" '$1 == h { print $2 }' "$NH/hosts")"; }
+check_running_hosts() {
+	local name=$1 p ino d=$((SECONDS + 30)) found=() a
+	shift
+	while [ $SECONDS -lt $d ]; do
+		found=()
+		for p in $(session_pids); do
+			grep -aq splitckpt-lh "/proc/$p/cmdline" 2>/dev/null || continue
+			ino=$(stat -L -c %i "/proc/$p/ns/net" 2>/dev/null) && found+=("$ino")
+		done
+		[ ${#found[@]} -ge "$RN" ] && break
+		sleep 0.2
+	done
+	[ ${#found[@]} -ge "$RN" ] || die "$name: found ${#found[@]} restarted ranks, not $RN"
+	for ino in "${found[@]}"; do
+		[ "$ino" = "$(ns_inode "$1")" ] || [ "$ino" = "$(ns_inode "$2")" ] ||
+			die "$name: a restarted rank runs in namespace $ino, not on $*"
+	done
+	for a in "$@"; do
+		[[ " ${found[*]} " == *" $(ns_inode "$a") "* ]] || die "$name: no restarted rank on $a"
+	done
+	note "$name: the restarted ranks run on hosts $*"
+}
+
 # ---- reference run -----------------------------------------------------------------------
 touch "$T/go.native"
 NPROG=()
@@ -400,6 +426,7 @@ fi
 if [ "$VIA" = script ] || [ "$VIA" = both ]; then
 	[ -x "$T/ckpt/dmtcp_restart_script.sh" ] || die "no executable $T/ckpt/dmtcp_restart_script.sh"
 	bg_run script timeout -k 5 "$TMO" "$T/ckpt/dmtcp_restart_script.sh" -h "$HOST" -p "$PORT"
+	[ $NETNS = 1 ] && check_running_hosts script "$HC" "$HD"
 	touch "$GO"
 	wait "$LASTPID"
 	rc=$?
@@ -420,6 +447,7 @@ if [ "$VIA" = hand ] || [ "$VIA" = both ]; then
 			note "cycle $c: checkpointed the restarted job (${GEN##*/}), killed it"
 			continue
 		fi
+		[ $NETNS = 1 ] && check_running_hosts "restart$c" "$HC" "$HD"
 		touch "$GO"
 		wait "$RPID"
 		rc=$?
