@@ -257,8 +257,19 @@ int main(int argc, char **argv)
 		return img_inspect(ra.inspect, stdout) == 0 ? 0 : 1;
 
 	struct lc_image_set set = {0};
-	if (mpi_select(&o, &ra, argc - optind, argv + optind, &set))
+	if (mpi_select(&o, &ra, argc - optind, argv + optind, &set)) {
+		/* Under mpiexec/srun the other ranks may not see what this one saw (their own
+		 * images are fine) and would wait in MPI_Init for ever: end the whole job the MPI
+		 * way, from the MPI lower half (MPI_Init, then MPI_Abort). */
+		int rank = 0, size = 0;
+		const char *how;
+		if (lc_mpi_env(&rank, &size, &how)) {
+			char *abort_argv[] = {"splitckpt-lh", "--mpi-abort", "refused", NULL};
+			o.mpi = 1;
+			lc_exec_lower_half(&o, abort_argv);
+		}
 		return 1;
+	}
 	if (o.mpi && ra.strict && set.v[0].h.uid != (uint32_t)getuid()) {
 		lc_error(&o, "%s was made by uid %u; use --no-strict-checking to restart it anyway",
 			 set.v[0].path, set.v[0].h.uid);

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "restore.h"
 #ifdef LH_WITH_MPI
+#include "mpi_ckpt.h"
 #include "mpi_lower.h"
 #endif
 #include "secret.h"
@@ -242,6 +243,13 @@ int main(int argc, char **argv, char **envp)
 		int rc = lh_launch(prog, argc - 3, argv + 3, app_env);
 		return rc == -2 ? 1 : 1;
 	}
+#ifdef LH_WITH_MPI
+	if (strcmp(argv[1], "--mpi-abort") == 0) { /* dmtcp_restart refused this rank */
+		environ = envp;
+		lh_mpi_abort_job();
+		return 1;
+	}
+#endif
 	if (strcmp(argv[1], "--restore") == 0) {
 		int strict = 1, i = 2;
 		if (i < argc && strcmp(argv[i], "--no-strict-checking") == 0) {

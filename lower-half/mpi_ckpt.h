@@ -78,6 +78,8 @@ int lh_mpi_restart_pending(void);
 int lh_mpi_restart_handshake(void);
 /* A restart failed after MPI_Init: bring the whole job down (MPI_Abort); no return. */
 void lh_mpi_restart_abort(void) __attribute__((noreturn));
+/* dmtcp_restart refused this rank: MPI_Init, then MPI_Abort of the whole launch. */
+void lh_mpi_abort_job(void) __attribute__((noreturn));
 /* Whether MPI_Init ran in this lower half for the restart (so failures must abort). */
 int lh_mpi_restart_inited(void);
 

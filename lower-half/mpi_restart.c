@@ -48,6 +48,15 @@ int lh_mpi_restart_pending(void)
 	return rs.pending;
 }
 
+/* dmtcp_restart refused this rank's restart (its message is printed): take the other ranks
+ * of the launch down with it instead of leaving them waiting in MPI_Init. */
+void lh_mpi_abort_job(void)
+{
+	if (MPI_Init(NULL, NULL) == MPI_SUCCESS)
+		MPI_Abort(MPI_COMM_WORLD, 1);
+	_exit(1);
+}
+
 void lh_mpi_restart_abort(void)
 {
 	log_err("MPI rank %d: restart failed; aborting the MPI job", rs.rank);
