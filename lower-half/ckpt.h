@@ -66,6 +66,7 @@ int lh_collect_pipes(void **blob, size_t *len);
 /* Restart of several processes: pipes are created once, before the processes are forked, and
  * refilled with what was in them; each process then takes its ends by inode. */
 int lh_pipes_precreate(uint64_t ino, const void *data, uint64_t len);
+/* Pipe descriptors of an FDS blob: (inode << 1) | 1 for a write end, 0 for a read end. */
 int lh_fds_pipe_inodes(const void *blob, uint64_t len, uint64_t *ino, int max);
 /* The descriptor numbers in an FDS blob (at most max). Count, or -EBADMSG. */
 int lh_fds_numbers(const void *blob, uint64_t len, int *fds, int max);

@@ -95,9 +95,12 @@ int lh_restore_many(char **paths, int n, int strict)
 	shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (!nodes || shm == MAP_FAILED)
 		return -1;
-	/* Pipes seen by two descriptors or more (in one process or across the tree) are
-	 * recreated once; a pipe to the outside keeps being the restarter's. */
+	/* A pipe with a read end AND a write end among the restored descriptors (in one
+	 * process or across the tree) is recreated once; a pipe to the outside (also one that
+	 * several processes write to, as in `job 2>&1 | tee log`) keeps being the
+	 * restarter's. seen[]: inode << 1; ends[]: bit 0 read end seen, bit 1 write end. */
 	uint64_t *seen = calloc(64 * n + 1, sizeof(uint64_t));
+	unsigned char *ends = calloc(64 * n + 1, 1);
 	int nseen = 0;
 	for (int i = 0; i < n; i++) {
 		char err[1024];
@@ -121,19 +124,23 @@ int lh_restore_many(char **paths, int n, int strict)
 		uint64_t ino[64];
 		if (img_blob(rd, IMG_BLOB_FDS, &b, &bl) == 0) {
 			int k = lh_fds_pipe_inodes(b, bl, ino, 64);
-			for (int j = 0; j < k && seen; j++) {
-				int dup = 0;
-				for (int q = 0; q < nseen && !dup; q++)
-					dup = seen[q] == ino[j];
-				if (dup)
-					lh_pipes_precreate(ino[j], NULL, 0);
-				else
-					seen[nseen++] = ino[j];
+			for (int j = 0; j < k && seen && ends; j++) {
+				uint64_t pino = ino[j] >> 1;
+				int q = 0;
+				while (q < nseen && seen[q] != pino)
+					q++;
+				if (q == nseen)
+					seen[nseen++] = pino;
+				ends[q] |= (ino[j] & 1) ? 2 : 1;
 			}
 		}
 		img_close(rd);
 	}
+	for (int q = 0; q < nseen; q++)
+		if (ends[q] == 3)
+			lh_pipes_precreate(seen[q], NULL, 0);
 	free(seen);
+	free(ends);
 	for (int i = 0; i < n; i++) { /* bytes that were in flight in those pipes */
 		char err[1024];
 		struct img_reader *rd;

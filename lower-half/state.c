@@ -530,7 +530,7 @@ int lh_fds_pipe_inodes(const void *blob, uint64_t len, uint64_t *ino, int max)
 	int k = 0;
 	for (uint32_t i = 0; i < b->n && k < max; i++)
 		if (b->rec[i].type == FDT_PIPE)
-			ino[k++] = b->rec[i].ino;
+			ino[k++] = b->rec[i].ino << 1 | ((b->rec[i].flags & O_ACCMODE) == O_WRONLY);
 	return k;
 }
 

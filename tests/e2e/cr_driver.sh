@@ -29,6 +29,8 @@
 #   --clobber FILE       after the kill, overwrite FILE (in the run dir) with other bytes
 #   --env VAR=VALUE      environment of the program (native and checkpointed), repeatable
 #   --no-strict          pass --no-strict-checking to dmtcp_restart
+#   --through-pipe       launch and restart as `cmd 2>&1 | cat`: the job's stdout and stderr
+#                        are one pipe to a process outside the job (not one of its pipes)
 #   --damage KIND        negative: restart a damaged copy of the image (truncate, bitflip:OFF
 #                        with OFF a byte offset or "mid"); it must fail naming the file
 #   --restart-as USER    negative: restart as USER (setpriv); must fail with "made by uid"
@@ -41,6 +43,7 @@ set -u -o pipefail
 
 BIN="" CKPTS=1 SLEEP=1 INTERVAL="" WAIT=5 MIN_GEN=2 VIA=script RGEN="" EACH=0 RESTARTS=1
 DURATION="" CLOBBER="" NOSTRICT=0 DAMAGE="" RESTART_AS="" NATIVE_ONLY=0 EXPECT_FAIL=""
+WRAP=()
 TIMEOUT=120 LAUNCH_OPTS=() PROG_ENV=()
 
 die() { echo "cr_driver: FAIL: $*" >&2; exit 1; }
@@ -65,6 +68,7 @@ while [ $# -gt 0 ]; do
 	--clobber) CLOBBER=$2; shift 2 ;;
 	--env) PROG_ENV+=("$2"); shift 2 ;;
 	--no-strict) NOSTRICT=1; shift ;;
+	--through-pipe) WRAP=(bash -c '"$@" 2>&1 | cat' cr_pipe); shift ;;
 	--damage) DAMAGE=$2; shift 2 ;;
 	--restart-as) RESTART_AS=$2; shift 2 ;;
 	--native-only) NATIVE_ONLY=1; shift ;;
@@ -244,7 +248,7 @@ start_native
 # ---- launch -----------------------------------------------------------------------------------
 launch_opts=(-h localhost -p "$PORT" -j --ckptdir "$T/ckpt" "${LAUNCH_OPTS[@]}")
 [ -n "$INTERVAL" ] && launch_opts+=(-i "$INTERVAL")
-(cd "$T/run" && exec setsid env "${PROG_ENV[@]}" "$LAUNCH" "${launch_opts[@]}" "${PROG[@]}") \
+(cd "$T/run" && exec setsid "${WRAP[@]}" env "${PROG_ENV[@]}" "$LAUNCH" "${launch_opts[@]}" "${PROG[@]}") \
 	>"$T/run/launch.out" 2>"$T/launch.log" </dev/null &
 LAUNCH_PID=$!
 SESSIONS+=("$LAUNCH_PID")
@@ -280,7 +284,8 @@ NRESTART=0
 start_session() { # start_session CMD...: run CMD in its own session, output to restartN.out/.log
 	NRESTART=$((NRESTART + 1))
 	note "restart $NRESTART: $*"
-	(cd "$T/run" && exec setsid "$@") >"$T/run/restart$NRESTART.out" 2>"$T/restart$NRESTART.log" </dev/null &
+	(cd "$T/run" && exec setsid "${WRAP[@]}" "$@") >"$T/run/restart$NRESTART.out" \
+		2>"$T/restart$NRESTART.log" </dev/null &
 	RESTART_PID=$!
 	SESSIONS+=("$RESTART_PID")
 }
