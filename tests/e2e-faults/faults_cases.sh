@@ -281,9 +281,11 @@ case_keep() {
 # ---- progress ----------------------------------------------------------------------------------------
 case_progress() {
 	local out err n
-	start_native job 128 60
+	# 768 MiB: the checkpoint must outlast the 0.2 s redraw period (zstd writes 128 MiB of
+	# this data in 0.2 s)
+	start_native job 768 60
 	start_coord c1 "$T/ckpt"
-	launch_job job "$T/job.out" --ckptdir "$T/ckpt" "$FT_MEM" 128 60
+	launch_job job "$T/job.out" --ckptdir "$T/ckpt" "$FT_MEM" 768 60
 	# not a terminal: one summary line, nothing else
 	"$CMD" -h localhost -p "$PORT" -bc >"$T/bc.stdout" 2>"$T/bc.stderr" </dev/null || fail "-bc failed: $(cat "$T/bc.stderr")"
 	n=$(wc -l <"$T/bc.stdout")
@@ -325,9 +327,11 @@ case_progress() {
 # ---- what a dead writer leaves behind --------------------------------------------------------------
 case_stale_tmp() {
 	local tmp w pid bc
-	start_native job 128 60
+	# 384 MiB: the writer must still be writing when the test looks for it (as in
+	# coord_lost_bg_write)
+	start_native job 384 60
 	start_coord c1 "$T/ckpt"
-	launch_job job "$T/job.out" --keep 2 --ckptdir "$T/ckpt" "$FT_MEM" 128 60
+	launch_job job "$T/job.out" --keep 2 --ckptdir "$T/ckpt" "$FT_MEM" 384 60
 	JOB_SID=$LAST_SID
 	ckpt_ok
 	pid=$(app_pids | head -n 1)
