@@ -284,6 +284,10 @@ static void check_phase(struct coord *co)
 		coord_mpi_maybe_round(co); /* a rank that may still register has answered */
 		if (ck->nsusp < ck->nparts)
 			return;
+		/* Every participant ended before it could be suspended: nothing to save, and an
+		 * empty generation must not replace the restart script of the last good one. */
+		if (ck->nparts == 0 && !ck->failed)
+			fail(co, "every process ended before it could be suspended");
 		if (ck->failed) {
 			abort_ckpt(co);
 		} else {
