@@ -19,24 +19,8 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	local f
-	for f in "$T"/*.out; do
-		[ -f "$f" ] && { echo "----- $f"; tail -n 40 "$f"; }
-	done
-	exit 1
-}
-wait_for() {
-	local limit=$(($1 * 20)) i=0
-	shift
-	while ! "$@" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -ge $limit ] && return 1
-		sleep 0.05
-	done
-}
-has() { grep -q -- "$2" "$1"; }
+# shellcheck source=coord_lib.sh
+source "$(dirname "$0")/coord_lib.sh"
 
 mkdir -p "$T/img"
 "$COORD" -p 0 --port-file "$T/port" --ckptdir "$T/img" </dev/null >"$T/coord.out" 2>&1 &

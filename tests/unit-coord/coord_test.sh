@@ -30,32 +30,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-  echo "FAIL: $*"
-  local f
-  for f in "$T"/*.out "$T"/*.log; do
-    [ -f "$f" ] || continue
-    echo "----- $f"
-    tail -n 40 "$f"
-  done
-  exit 1
-}
-
-# wait_for TIMEOUT_S COMMAND...: poll every 50 ms until COMMAND succeeds.
-wait_for() {
-  local limit=$(( $1 * 20 )) i=0
-  shift
-  while ! "$@" 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -ge $limit ] && return 1
-    sleep 0.05
-  done
-  return 0
-}
+# shellcheck source=coord_lib.sh
+source "$(dirname "$0")/coord_lib.sh"
 
 alive() { kill -0 "$1" 2>/dev/null; }
 dead() { ! kill -0 "$1" 2>/dev/null; }
-has() { grep -q -- "$2" "$1"; }
 count_in() { grep -c -- "$2" "$1" 2>/dev/null || true; }
 
 # start_coord [OPTIONS]: foreground coordinator on a free port, stdin /dev/null.
