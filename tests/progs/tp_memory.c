@@ -11,63 +11,9 @@
 #include <stdint.h>
 #include <sys/mman.h>
 
-#include "tp.h"
+#include "tp_mem.h"
 
-#define STATIC_WORDS 8192
-#define STACK_WORDS 2048
-#define LIST_LEN 1000
-#define WRITES_PER_STEP 64
-
-static uint64_t static_data[STATIC_WORDS];
-
-struct node {
-	struct node *next;
-	uint64_t key, val;
-};
-
-static uint64_t sum_words(const uint64_t *w, size_t n)
-{
-	uint64_t s = 0;
-	for (size_t i = 0; i < n; i++)
-		s += w[i] * (i | 1);
-	return s;
-}
-
-static void fill_page(uint64_t *w, size_t page)
-{
-	unsigned kind = tp_mix(page) % 4;
-	for (size_t i = 0; i < 512; i++)
-		w[i] = kind == 0 ? 0 : kind == 1 ? page : tp_mix(page * 512 + i);
-}
-
-static uint64_t list_sum(const struct node *n, size_t *len)
-{
-	uint64_t s = 0;
-	*len = 0;
-	for (; n; n = n->next, (*len)++)
-		s += n->key * 31 + n->val;
-	return s;
-}
-
-/* Replace the node with the given key by a new one with a new value. */
-static uint64_t list_replace(struct node **head, uint64_t key, uint64_t val)
-{
-	for (struct node **p = head; *p; p = &(*p)->next) {
-		if ((*p)->key != key)
-			continue;
-		struct node *old = *p, *nw = malloc(sizeof(*nw));
-		if (!nw)
-			return 0;
-		uint64_t delta = val - old->val;
-		nw->key = key;
-		nw->val = val;
-		nw->next = old->next;
-		*p = nw;
-		free(old);
-		return delta;
-	}
-	return 0;
-}
+static uint64_t static_data[TP_MEM_STATIC_WORDS];
 
 int main(int argc, char **argv)
 {
@@ -82,66 +28,27 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	long steps = tp_steps(argc, argv, 2, 10);
-	size_t nwords = (size_t)mib << 17, npages = nwords / 512;
+	size_t nwords = (size_t)mib << 17;
 	uint64_t *buf =
 	    mmap(NULL, nwords * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED) {
 		perror("tp_memory: mmap");
 		return 2;
 	}
-	uint64_t stack_data[STACK_WORDS];
-	for (size_t p = 0; p < npages; p++)
-		fill_page(buf + p * 512, p);
-	for (size_t i = 0; i < STATIC_WORDS; i++)
-		static_data[i] = tp_mix(i + 7777);
-	for (size_t i = 0; i < STACK_WORDS; i++)
-		stack_data[i] = tp_mix(i + 9999);
-	struct node *head = NULL;
-	for (uint64_t k = 0; k < LIST_LEN; k++) {
-		struct node *n = malloc(sizeof(*n));
-		if (!n)
-			return 2;
-		*n = (struct node){head, k, tp_mix(k)};
-		head = n;
-	}
-	uint64_t exp_buf = sum_words(buf, nwords);
-	uint64_t exp_static = sum_words(static_data, STATIC_WORDS);
-	uint64_t exp_stack = sum_words(stack_data, STACK_WORDS);
-	size_t len;
-	uint64_t exp_list = list_sum(head, &len);
+	uint64_t stack_data[TP_MEM_STACK_WORDS];
+	struct tp_mem m;
+	if (tp_mem_setup(&m, buf, nwords, static_data, stack_data))
+		return 2;
 	printf("tp_memory: %ld MiB, %ld steps\n", mib, steps);
 	tp_ready();
 
 	const char *fail = NULL;
 	for (long s = 1; s <= steps && !fail; s++) {
-		for (int k = 0; k < WRITES_PER_STEP; k++) {
-			uint64_t r = tp_mix((uint64_t)s * WRITES_PER_STEP + k);
-			size_t i = r % nwords;
-			uint64_t v = tp_mix(r);
-			exp_buf += (v - buf[i]) * (i | 1);
-			buf[i] = v;
-			size_t j = r % STATIC_WORDS;
-			exp_static += (v - static_data[j]) * (j | 1);
-			static_data[j] = v;
-			size_t t = (r >> 20) % STACK_WORDS;
-			exp_stack += (v - stack_data[t]) * (t | 1);
-			stack_data[t] = v;
-			exp_list += list_replace(&head, r % LIST_LEN, v);
-		}
-		if (s % 10 == 0 || s == steps) {
-			if (sum_words(buf, nwords) != exp_buf)
-				fail = tp_fmt("buffer checksum differs at step %ld", s);
-			else if (sum_words(static_data, STATIC_WORDS) != exp_static)
-				fail = tp_fmt("static data checksum differs at step %ld", s);
-			else if (sum_words(stack_data, STACK_WORDS) != exp_stack)
-				fail = tp_fmt("stack data checksum differs at step %ld", s);
-			else if (list_sum(head, &len) != exp_list || len != LIST_LEN)
-				fail = tp_fmt("list differs at step %ld (length %zu)", s, len);
-		}
+		tp_mem_step(&m, s);
+		if (s % 10 == 0 || s == steps)
+			fail = tp_mem_verify(&m, s);
 		tp_sleep_ms(TP_STEP_MS);
 	}
-	printf("ANSWER: %016llx %016llx %016llx %016llx\n", (unsigned long long)exp_buf,
-	       (unsigned long long)exp_static, (unsigned long long)exp_stack,
-	       (unsigned long long)exp_list);
+	tp_mem_print(&m, "ANSWER:");
 	return tp_verdict(fail);
 }
