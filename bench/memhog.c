@@ -2,7 +2,7 @@
  * memhog.c - the process that bench/ckpt_size_time.sh checkpoints: N MiB of memory whose
  * checksum it keeps, and a way to tell the moment it runs again after a restart.
  *
- *   memhog MiB random|zeros|mixed [--flag FILE] [--once] [--timeout S]
+ *   memhog MiB random|zeros|mixed [--flag FILE] [--poll-us N] [--once] [--timeout S]
  *   memhog MiB random|mixed --emit    (write the same memory to stdout and exit)
  *
  * random: every 8 bytes come from splitmix64 (incompressible: gzip cannot shrink it; the
@@ -15,12 +15,14 @@
  * The program fills the buffer, computes its checksum and prints
  *   FILLED <seconds> <checksum>      then   READY
  * With --once it verifies the checksum at once and exits (the native reference run).
- * Otherwise it polls FILE every 2 ms. The bench creates FILE only after it killed the job and
- * just before it starts dmtcp_restart, so the first poll that finds FILE runs in the restored
- * process: it prints "RESTORED <unix time with ns>" (taken with CLOCK_REALTIME, so the bench
- * can subtract its own start stamp), verifies the checksum and prints "VERIFIED OK <checksum>"
- * or "FAIL: ...", then exits 0 or 1. Without FILE appearing it exits 3 after --timeout
- * seconds (default 3600), so a stray memhog never runs for ever.
+ * Otherwise it polls FILE every 2 ms (--poll-us N: every N microseconds; ckpt_fixed_cost.sh
+ * uses 100, so its RESTORED stamp is late by at most 0.1 ms). The bench creates FILE only
+ * after it killed the job and just before it starts dmtcp_restart, so the first poll that
+ * finds FILE runs in the restored process: it prints "RESTORED <unix time with ns>" (taken
+ * with CLOCK_REALTIME, so the bench can subtract its own start stamp), verifies the checksum
+ * and prints "VERIFIED OK <checksum>" or "FAIL: ...", then exits 0 or 1. Without FILE
+ * appearing it exits 3 after --timeout seconds (default 3600), so a stray memhog never runs
+ * for ever.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -31,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define POLL_MS 2
+#define POLL_US 2000 /* default --poll-us */
 
 static uint64_t splitmix(uint64_t *s)
 {
@@ -129,16 +131,17 @@ static int emit(size_t nwords)
 	return fflush(stdout) ? 1 : 0;
 }
 
-static void sleep_ms(long ms)
+static void sleep_us(long us)
 {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	struct timespec ts = {us / 1000000, (us % 1000000) * 1000L};
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
 }
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: memhog MiB random|zeros|mixed [--flag FILE] [--once] [--timeout S]\n"
+	fprintf(stderr, "usage: memhog MiB random|zeros|mixed [--flag FILE] [--poll-us N] [--once] "
+			"[--timeout S]\n"
 			"       memhog MiB random|mixed --emit\n");
 	return 2;
 }
@@ -159,7 +162,7 @@ int main(int argc, char **argv)
 		return usage();
 	const char *flag = NULL;
 	int once = 0, do_emit = 0;
-	long timeout = 3600;
+	long timeout = 3600, poll_us = POLL_US;
 	for (int i = 3; i < argc; i++) {
 		if (strcmp(argv[i], "--flag") == 0 && i + 1 < argc)
 			flag = argv[++i];
@@ -169,6 +172,13 @@ int main(int argc, char **argv)
 			do_emit = 1;
 		else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
 			timeout = atol(argv[++i]);
+		else if (strcmp(argv[i], "--poll-us") == 0 && i + 1 < argc) {
+			poll_us = strtol(argv[++i], &end, 10);
+			if (*end || poll_us < 1 || poll_us > 1000000) {
+				fprintf(stderr, "memhog: bad --poll-us '%s' (1..1000000)\n", argv[i]);
+				return 2;
+			}
+		}
 		else
 			return usage();
 	}
@@ -209,13 +219,13 @@ int main(int argc, char **argv)
 	printf("READY\n");
 
 	if (!once) {
-		long polls = timeout * (1000 / POLL_MS);
+		long long polls = (long long)timeout * 1000000 / poll_us;
 		while (access(flag, F_OK) != 0) {
 			if (polls-- <= 0) {
 				printf("TIMEOUT: %s never appeared\n", flag);
 				return 3;
 			}
-			sleep_ms(POLL_MS);
+			sleep_us(poll_us);
 		}
 		struct timespec rt;
 		clock_gettime(CLOCK_REALTIME, &rt);
