@@ -55,45 +55,15 @@ static void usage(FILE *f)
 }
 
 static const struct option long_opts[] = {
-    {"coord-host", required_argument, NULL, 'h'},
-    {"coord-port", required_argument, NULL, 'p'},
-    {"port-file", required_argument, NULL, LC_OPT_PORT_FILE},
-    {"join-coordinator", no_argument, NULL, 'j'},
-    {"join", no_argument, NULL, 'j'},
-    {"new-coordinator", no_argument, NULL, LC_OPT_NEW_COORD},
-    {"any-coordinator", no_argument, NULL, LC_OPT_ANY_COORD},
+    LC_LONG_OPTS_SHARED,
     {"no-coordinator", no_argument, NULL, LC_OPT_NO_COORD},
-    {"interval", required_argument, NULL, 'i'},
-    {"gzip", no_argument, NULL, LC_OPT_GZIP},
-    {"no-gzip", no_argument, NULL, LC_OPT_NO_GZIP},
-    {"compress", required_argument, NULL, LC_OPT_COMPRESS},
-    {"ckptdir", required_argument, NULL, LC_OPT_CKPTDIR},
     {"ckpt-open-files", no_argument, NULL, LC_OPT_OPEN_FILES},
-    {"ckpt-signal", required_argument, NULL, LC_OPT_CKPT_SIGNAL},
-    {"tmpdir", required_argument, NULL, LC_OPT_TMPDIR},
-    {"quiet", no_argument, NULL, 'q'},
-    {"coord-logfile", required_argument, NULL, LC_OPT_COORD_LOGFILE},
-    {"keep", required_argument, NULL, LC_OPT_KEEP},
     {"ckpt-threads", required_argument, NULL, LC_OPT_CKPT_THREADS},
-    {"full-every", required_argument, NULL, LC_OPT_FULL_EVERY},
     {"no-forked-ckpt", no_argument, NULL, LC_OPT_NO_FORKED},
     {"mpi", no_argument, NULL, LC_OPT_LAST + 1},
     {"no-mpi", no_argument, NULL, LC_OPT_LAST + 2},
-    {"help", no_argument, NULL, LC_OPT_HELP},
-    {"version", no_argument, NULL, LC_OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
-
-static int bad_option(struct lc_opts *o, char **argv)
-{
-	const char *what = argv[optind - 1];
-	if (optopt && optopt < 0x100 && what[0] == '-' && what[1] != '-')
-		lc_error(o, "unknown option or missing argument: -%c", optopt);
-	else
-		lc_error(o, "unknown option or missing argument: %s", what);
-	usage(stderr);
-	return 1;
-}
 
 int main(int argc, char **argv)
 {
@@ -119,7 +89,7 @@ int main(int argc, char **argv)
 		if (r < 0)
 			return 1;
 		if (r > 0)
-			return bad_option(&o, argv);
+			return lc_bad_option(&o, argv, usage);
 	}
 	if (optind >= argc) {
 		lc_error(&o, "no program to launch given");

@@ -65,29 +65,10 @@ static void usage(FILE *f)
 }
 
 static const struct option long_opts[] = {
-    {"coord-host", required_argument, NULL, 'h'},
-    {"coord-port", required_argument, NULL, 'p'},
-    {"port-file", required_argument, NULL, LC_OPT_PORT_FILE},
-    {"join-coordinator", no_argument, NULL, 'j'},
-    {"join", no_argument, NULL, 'j'},
-    {"new-coordinator", no_argument, NULL, LC_OPT_NEW_COORD},
-    {"any-coordinator", no_argument, NULL, LC_OPT_ANY_COORD},
-    {"interval", required_argument, NULL, 'i'},
-    {"gzip", no_argument, NULL, LC_OPT_GZIP},
-    {"no-gzip", no_argument, NULL, LC_OPT_NO_GZIP},
-    {"compress", required_argument, NULL, LC_OPT_COMPRESS},
-    {"ckptdir", required_argument, NULL, LC_OPT_CKPTDIR},
-    {"ckpt-signal", required_argument, NULL, LC_OPT_CKPT_SIGNAL},
-    {"tmpdir", required_argument, NULL, LC_OPT_TMPDIR},
-    {"quiet", no_argument, NULL, 'q'},
-    {"coord-logfile", required_argument, NULL, LC_OPT_COORD_LOGFILE},
-    {"keep", required_argument, NULL, LC_OPT_KEEP},
-    {"full-every", required_argument, NULL, LC_OPT_FULL_EVERY},
+    LC_LONG_OPTS_SHARED,
     {"restartdir", required_argument, NULL, OPT_RESTARTDIR},
     {"no-strict-checking", no_argument, NULL, OPT_NO_STRICT},
     {"inspect", required_argument, NULL, OPT_INSPECT},
-    {"help", no_argument, NULL, LC_OPT_HELP},
-    {"version", no_argument, NULL, LC_OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
 
@@ -97,17 +78,6 @@ struct restart_args {
 	int strict;
 	int ckptdir_given;
 };
-
-static int bad_option(struct lc_opts *o, char **argv)
-{
-	const char *what = argv[optind - 1];
-	if (optopt && optopt < 0x100 && what[0] == '-' && what[1] != '-')
-		lc_error(o, "unknown option or missing argument: -%c", optopt);
-	else
-		lc_error(o, "unknown option or missing argument: %s", what);
-	usage(stderr);
-	return 1;
-}
 
 /* Returns -1 to continue, else the exit status. */
 static int parse(struct lc_opts *o, struct restart_args *ra, int argc, char **argv)
@@ -139,7 +109,7 @@ static int parse(struct lc_opts *o, struct restart_args *ra, int argc, char **ar
 		if (r < 0)
 			return 1;
 		if (r > 0)
-			return bad_option(o, argv);
+			return lc_bad_option(o, argv, usage);
 	}
 	return -1;
 }

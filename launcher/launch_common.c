@@ -30,6 +30,17 @@ void lc_error(const struct lc_opts *o, const char *fmt, ...)
 	fprintf(stderr, "%s: %s\n", o && o->tool ? o->tool : "splitckpt", msg);
 }
 
+int lc_bad_option(const struct lc_opts *o, char **argv, void (*usage)(FILE *))
+{
+	const char *what = argv[optind - 1];
+	if (optopt && optopt < 0x100 && what[0] == '-' && what[1] != '-')
+		lc_error(o, "unknown option or missing argument: -%c", optopt);
+	else
+		lc_error(o, "unknown option or missing argument: %s", what);
+	usage(stderr);
+	return 1;
+}
+
 int lc_parse_int(const char *s, long lo, long hi, int *out)
 {
 	if (!s || !*s)

@@ -11,6 +11,7 @@
 #define SPLITCKPT_LAUNCH_COMMON_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #define LC_DEFAULT_PORT 7779
 #define LC_MAX_PATH 4096
@@ -71,6 +72,33 @@ enum lc_opt_id {
 	LC_OPT_VERSION,
 	LC_OPT_LAST,
 };
+
+/* The long options both programs take (struct option initialisers); each program lists its
+ * own after them and ends with {NULL, 0, NULL, 0}. */
+#define LC_LONG_OPTS_SHARED                                                                     \
+	{"coord-host", required_argument, NULL, 'h'},                                            \
+	    {"coord-port", required_argument, NULL, 'p'},                                        \
+	    {"port-file", required_argument, NULL, LC_OPT_PORT_FILE},                            \
+	    {"join-coordinator", no_argument, NULL, 'j'}, {"join", no_argument, NULL, 'j'},      \
+	    {"new-coordinator", no_argument, NULL, LC_OPT_NEW_COORD},                            \
+	    {"any-coordinator", no_argument, NULL, LC_OPT_ANY_COORD},                            \
+	    {"interval", required_argument, NULL, 'i'},                                          \
+	    {"gzip", no_argument, NULL, LC_OPT_GZIP},                                            \
+	    {"no-gzip", no_argument, NULL, LC_OPT_NO_GZIP},                                      \
+	    {"compress", required_argument, NULL, LC_OPT_COMPRESS},                              \
+	    {"ckptdir", required_argument, NULL, LC_OPT_CKPTDIR},                                \
+	    {"ckpt-signal", required_argument, NULL, LC_OPT_CKPT_SIGNAL},                        \
+	    {"tmpdir", required_argument, NULL, LC_OPT_TMPDIR},                                  \
+	    {"quiet", no_argument, NULL, 'q'},                                                   \
+	    {"coord-logfile", required_argument, NULL, LC_OPT_COORD_LOGFILE},                    \
+	    {"keep", required_argument, NULL, LC_OPT_KEEP},                                      \
+	    {"full-every", required_argument, NULL, LC_OPT_FULL_EVERY},                          \
+	    {"help", no_argument, NULL, LC_OPT_HELP}, {"version", no_argument, NULL, LC_OPT_VERSION}
+
+/* After getopt_long returned '?' or ':' (opterr = 0) or an option the program does not take:
+ * print which one (short or long, as typed) and the usage on stderr; returns 1 (the exit
+ * status). */
+int lc_bad_option(const struct lc_opts *o, char **argv, void (*usage)(FILE *));
 
 /* Fill o with defaults and the DMTCP_* environment (DMTCP_COORD_HOST, DMTCP_COORD_PORT,
  * DMTCP_CHECKPOINT_DIR, DMTCP_TMPDIR, DMTCP_GZIP, DMTCP_CHECKPOINT_INTERVAL, DMTCP_QUIET,
