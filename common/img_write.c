@@ -411,8 +411,10 @@ int img_write_ex(const char *final_path, const struct img_header_info *h,
 	if (rc)
 		goto out_unlink;
 	rc = write_tail(&o, nregs, data_off);
+	double t_written = now_sec();
 	if (!rc && fsync(o.fd))
 		rc = -errno;
+	double t_synced = now_sec();
 	if (rc) {
 		rc = img_fail(err, errlen, -rc, "%s: write failed: %s", tmp, strerror(-rc));
 		goto out_unlink;
@@ -432,9 +434,11 @@ int img_write_ex(const char *final_path, const struct img_header_info *h,
 			      strerror(-rc));
 		goto out;
 	}
-	log_debug("%s: %llu bytes (%llu of memory in %llu chunks, %llu raw) in %.3f s", final_path,
-		  (unsigned long long)o.pos, (unsigned long long)o.data_bytes,
-		  (unsigned long long)o.n, (unsigned long long)o.raw_chunks, now_sec() - t0);
+	log_debug("%s: %llu bytes (%llu of memory in %llu chunks, %llu raw) in %.3f s (written "
+		  "%.3f, file fsync %.3f, rename and directory fsync %.3f)",
+		  final_path, (unsigned long long)o.pos, (unsigned long long)o.data_bytes,
+		  (unsigned long long)o.n, (unsigned long long)o.raw_chunks, now_sec() - t0,
+		  t_written - t0, t_synced - t_written, now_sec() - t_synced);
 	if (st) {
 		st->file_bytes = o.pos;
 		st->data_bytes = o.data_bytes;
