@@ -27,7 +27,7 @@
 #define LH_CONTRACT_ADDR 0x0ffffff00000UL /* 1 MiB slot right below the arena */
 #define LH_CONTRACT_SLOT (1UL << 20)
 #define LH_CONTRACT_MAGIC 0x54435053u /* "SPCT" */
-#define LH_CONTRACT_VERSION 2u
+#define LH_CONTRACT_VERSION 3u /* 3: vdso_clock_gettime */
 
 struct lh_contract {
 	uint32_t magic;
@@ -53,6 +53,11 @@ struct lh_contract {
 	 * mailbox before); after a restart the lower half writes mailbox->efd itself. */
 	int32_t mpi_efd;
 	uint32_t pad_efd;
+	/* The lower half's vDSO clock_gettime (int (*)(clockid_t, struct timespec *)), or NULL.
+	 * vDSO code touches no TLS, so the upper half calls it directly, without the gate
+	 * (MPI_Wtime: mpi-wrappers/wrap_wtime.c); the upper half itself has no vDSO
+	 * (docs/decisions.md). Filled again after every restart (the vDSO moves). */
+	void *vdso_clock_gettime;
 	void *fn[];
 };
 

@@ -168,6 +168,11 @@ int lh_mpi_setup(void)
 	c->mpi_efd = lh_mpi_efd();
 	if (c->mpi_efd < 0)
 		return -1;
+	/* the vDSO is in glibc's link map as linux-vdso.so.1 (no file is opened) */
+	void *vdso = dlopen("linux-vdso.so.1", RTLD_NOW | RTLD_NOLOAD);
+	c->vdso_clock_gettime = vdso ? dlvsym(vdso, "__vdso_clock_gettime", "LINUX_2.6") : NULL;
+	if (!c->vdso_clock_gettime)
+		log_debug("no vDSO clock_gettime: MPI_Wtime makes a system call");
 	size_t missing = 0;
 	for (size_t i = 0; i < NFUNCS; i++) {
 		c->fn[i] = dlsym(RTLD_DEFAULT, fn_names[i]);

@@ -26,13 +26,31 @@
  * derived from the key and seq, so every member passes the same one.
  * Communicators whose members are not all in MPI_COMM_WORLD (spawn, connect/accept, join)
  * cannot be rebuilt (reported).
+ *
+ * Answered here, without entering the gate: MPI_Comm_rank, MPI_Comm_size,
+ * MPI_Comm_remote_size (intercommunicators) and MPI_Comm_test_inter, from the answers the
+ * lower MPI gave once when the communicator was described (MPI_COMM_WORLD, MPI_COMM_SELF:
+ * on the first call). They are fixed for the communicator's life, and a restart keeps them
+ * true: it checks the world rank and size of every rank and rebuilds every communicator with
+ * the recorded rank order. A handle that is null, freed, not ours, or not rebuilt after a
+ * restart (it maps to MPI_COMM_NULL), a NULL output pointer, MPI_Comm_remote_size of an
+ * intracommunicator, and any call before MPI_Init or after MPI_Finalize go to the lower MPI
+ * as before, so every error stays MPICH's own.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "wrap.h"
+#include "wrap_door.h"
+
+/* What MPI_Comm_rank/size/remote_size/test_inter answer; ok is set last (release). */
+struct comm_answers {
+	int rank, size, rsize, inter;
+	int ok;
+};
 
 struct comm_desc {
+	struct comm_answers ans; /* first: the fast path reads only this */
 	int inter, topo;
 	int n, rn;	     /* local, remote group sizes */
 	int *ranks, *rranks; /* world ranks */
@@ -202,6 +220,118 @@ int wrap_vh_comm_of_ranks(const int *ranks, int n, int tag, int *comm)
 	return r;
 }
 
+/* ---- rank and size, answered in the upper half ------------------------------------------- */
+
+/* Ask the lower MPI once (lower communicator c) and publish the answers. */
+static void answers_ask(struct comm_answers *a, MPI_Comm c, int inter)
+{
+	int r, r2, rank = -1, size = 0, rsize = 0;
+	WRAP_DOWN(r, MPI_Comm_rank, c, &rank);
+	WRAP_DOWN(r2, MPI_Comm_size, c, &size);
+	if (r != MPI_SUCCESS || r2 != MPI_SUCCESS)
+		return;
+	if (inter) {
+		WRAP_DOWN(r, MPI_Comm_remote_size, c, &rsize);
+		if (r != MPI_SUCCESS)
+			return;
+	}
+	a->rank = rank, a->size = size, a->rsize = rsize, a->inter = inter;
+	__atomic_store_n(&a->ok, 1, __ATOMIC_RELEASE);
+}
+
+static struct comm_answers world_ans, self_ans; /* asked on the first call */
+
+/* The answers for virtual communicator comm, or NULL (ask the lower MPI). O(1), no lock. */
+static inline __attribute__((always_inline)) const struct comm_answers *answers_of(MPI_Comm comm)
+{
+	const struct comm_answers *a;
+	uint32_t u = (uint32_t)comm - WRAP_VH_BASE_COMM;
+	if (__builtin_expect(u < WRAP_VH_SPAN, 1)) {
+		if (u >= WRAP_VH_CHUNK && u >= wrap_vh_limit(WRAP_VH_COMM))
+			return NULL;
+		const struct wrap_vh_obj *e = wrap_vh_at(WRAP_VH_COMM, u);
+		const struct comm_desc *d = e->desc;
+		/* not live (freed), not rebuilt after a restart, not described yet: ask MPI */
+		if (!e->live || e->real == (int64_t)MPI_COMM_NULL || !d)
+			return NULL;
+		a = &d->ans;
+	} else if (comm == MPI_COMM_WORLD || comm == MPI_COMM_SELF) {
+		/* (after MPI_Finalize MPICH refuses the call: so do we, through it) */
+		if (__atomic_load_n(&wrap_ckpt_mb.finalized, __ATOMIC_RELAXED))
+			return NULL;
+		a = comm == MPI_COMM_WORLD ? &world_ans : &self_ans;
+	} else {
+		return NULL;
+	}
+	return __atomic_load_n(&a->ok, __ATOMIC_ACQUIRE) ? a : NULL;
+}
+
+/* The generated wrapper's way (door, translation, gate) for a function (MPI_Comm, int *);
+ * MPI_COMM_WORLD/SELF: on success, remember their answers. */
+static int comm_ask(unsigned idx, MPI_Comm comm, int *out)
+{
+	int r;
+	wrap_door_t d_ = wrap_door_enter(WRAP_DOOR_LOCAL, 0);
+	void *f = wrap_lower_fn(idx);
+	if (__builtin_expect(f == NULL, 0)) {
+		r = wrap_unavailable(idx);
+	} else {
+		MPI_Comm lc = wrap_comm_to_lower(comm);
+		uint64_t g = wrap_gate_enter();
+		r = ((int (*)(MPI_Comm, int *))f)(lc, out);
+		wrap_gate_leave(g);
+		if (r == MPI_SUCCESS && (comm == MPI_COMM_WORLD || comm == MPI_COMM_SELF) &&
+		    !__atomic_load_n(&wrap_ckpt_mb.finalized, __ATOMIC_RELAXED))
+			answers_ask(comm == MPI_COMM_WORLD ? &world_ans : &self_ans, comm, 0);
+	}
+	wrap_door_leave(d_);
+	return r;
+}
+
+WRAP_EXPORT int PMPI_Comm_rank(MPI_Comm comm, int *rank)
+{
+	const struct comm_answers *a = answers_of(comm);
+	if (__builtin_expect(a != NULL && rank != NULL, 1)) {
+		*rank = a->rank;
+		return MPI_SUCCESS;
+	}
+	return comm_ask(WRAP_IDX_MPI_Comm_rank, comm, rank);
+}
+WRAP_ALIAS(PMPI_Comm_rank, MPI_Comm_rank)
+
+WRAP_EXPORT int PMPI_Comm_size(MPI_Comm comm, int *size)
+{
+	const struct comm_answers *a = answers_of(comm);
+	if (__builtin_expect(a != NULL && size != NULL, 1)) {
+		*size = a->size;
+		return MPI_SUCCESS;
+	}
+	return comm_ask(WRAP_IDX_MPI_Comm_size, comm, size);
+}
+WRAP_ALIAS(PMPI_Comm_size, MPI_Comm_size)
+
+WRAP_EXPORT int PMPI_Comm_remote_size(MPI_Comm comm, int *size)
+{
+	const struct comm_answers *a = answers_of(comm);
+	if (a != NULL && a->inter && size != NULL) {
+		*size = a->rsize;
+		return MPI_SUCCESS;
+	}
+	return comm_ask(WRAP_IDX_MPI_Comm_remote_size, comm, size);
+}
+WRAP_ALIAS(PMPI_Comm_remote_size, MPI_Comm_remote_size)
+
+WRAP_EXPORT int PMPI_Comm_test_inter(MPI_Comm comm, int *flag)
+{
+	const struct comm_answers *a = answers_of(comm);
+	if (a != NULL && flag != NULL) {
+		*flag = a->inter;
+		return MPI_SUCCESS;
+	}
+	return comm_ask(WRAP_IDX_MPI_Comm_test_inter, comm, flag);
+}
+WRAP_ALIAS(PMPI_Comm_test_inter, MPI_Comm_test_inter)
+
 /* ---- describe ----------------------------------------------------------------------------- */
 
 static int *ints(int n) { return malloc(sizeof(int) * (size_t)(n > 0 ? n : 1)); }
@@ -261,6 +391,7 @@ static int comm_describe(struct wrap_vh_obj *e)
 	WRAP_DOWN(r, MPI_Comm_test_inter, c, &d->inter);
 	if (r != MPI_SUCCESS)
 		return -1;
+	answers_ask(&d->ans, c, d->inter);
 	WRAP_DOWN(r, MPI_Comm_group, c, &g);
 	if (r != MPI_SUCCESS)
 		return -1;
