@@ -8,9 +8,11 @@
  * The upper half publishes its address in contract.mpi_mailbox at MPI_Init; the lower half
  * keeps that address in its image (proc blob) so that a restarted lower half finds it again.
  *
- * Two one-slot channels, strictly alternating (the lower half never writes a new command
- * before it has read the reply to the previous one, except LH_MPI_CMD_RESUME which may
- * overtake an outstanding reply: the upper half then drops that reply):
+ * Two one-slot channels (the lower half never writes a new command before it has read the
+ * reply to the previous one, except LH_MPI_CMD_RESUME which may overtake an outstanding reply:
+ * the upper half then drops that reply; within a round of targets the upper half may send
+ * several REP_REPORTs, each when its state changed, but writes report[] again only once the
+ * lower half has set `taken` to the to_lower of the previous one):
  *   lower -> upper: fill the command's fields, store cmd, then increment to_upper (release)
  *                   and FUTEX_WAKE it. The service thread waits with FUTEX_WAIT on to_upper.
  *   upper -> lower: fill the reply's fields, store reply, increment to_lower (release), then
@@ -57,9 +59,16 @@ enum lh_mpi_reply {
 	LH_MPI_REP_FINALIZED = 6, /* the application called MPI_Finalize */
 };
 
-/* report_flags */
-#define LH_MPI_REPORT_QUIET 1u	 /* no thread is inside a blocking collective, none may enter */
-#define LH_MPI_REPORT_STALLED 2u /* no seq changed for a while and some want[] is set */
+/* report_flags (docs/mpi-ckpt.md section 2: when a rank reports). A report with AT or
+ * STALLED is "settled"; one without both is an update saying the rank moves again. */
+#define LH_MPI_REPORT_QUIET 1u	 /* no thread is inside a collective */
+#define LH_MPI_REPORT_STALLED 2u /* cannot go on by itself: BLOCKED, or nothing changed for
+				  * LH_MPI_STALL_MS while some thread is outside MPI */
+#define LH_MPI_REPORT_BLOCKED 4u /* (with STALLED) every thread waits at a closed door or is
+				  * inside MPI: seen at once, no timer */
+#define LH_MPI_REPORT_AT 8u	 /* (with QUIET) every seq >= its target: nothing can change
+				  * before new targets */
+#define LH_MPI_STALL_MS 20 /* fallback when a thread outside MPI may still come back */
 
 /* One communicator of a report: gid names it identically on every member (docs/mpi-ckpt.md);
  * seq = collectives this rank entered on it; want = seq + 1 if a thread of this rank waits
@@ -107,7 +116,8 @@ struct lh_mpi_mailbox {
 	uint32_t report_round; /* the round this report answers (0 = answer to CMD_SUSPEND) */
 	uint32_t report_flags;
 	uint32_t n_report;
-	uint32_t pad1;
+	uint32_t taken; /* lower: to_lower of the last reply it has finished reading; the upper
+			 * writes report[] again only when taken == to_lower (was pad1: 0) */
 
 	/* Drain figures of the last checkpoint (for logs and benchmarks). */
 	uint64_t drained_msgs;

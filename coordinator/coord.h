@@ -93,7 +93,7 @@ struct coord_worker {
 	uint32_t mpi_rank, mpi_size, mpi_level;
 	char mpi_launcher[PROTO_MPI_LAUNCHER];
 	char *mpi_info;
-	/* its report of the current round */
+	/* its latest report of the current round (replaced by each update) */
 	int mpi_reported;
 	uint32_t mpi_flags, mpi_n;
 	struct lh_mpi_comm_seq *mpi_seqs;
@@ -150,8 +150,13 @@ struct coord_ckpt {
 	int mpi_final;	 /* final targets sent */
 	uint32_t mpi_round;
 	size_t mpi_nparts, mpi_nreported, mpi_nearly, mpi_nearly_resumed;
-	uint64_t mpi_tsum; /* sum of the targets of the last round: unchanged = no progress */
-	int64_t mpi_t0_us;
+	size_t mpi_nsettled; /* ranks whose latest report of the round is settled (AT/STALLED) */
+	struct lh_mpi_comm_target *mpi_tgt; /* targets sent last (only grow), mpi_ntgt of them */
+	size_t mpi_ntgt;
+	uint64_t mpi_nreports; /* reports taken in this checkpoint (updates included) */
+	int mpi_stuck_logged;  /* "settled, nothing to raise" logged for this round */
+	/* phase times (coord_now_us): SUSPEND sent, final targets, all suspended */
+	int64_t mpi_t0_us, mpi_tfinal_us, mpi_tsusp_us;
 };
 
 struct coord_barriers {

@@ -4,12 +4,15 @@
  * A worker becomes an MPI rank with MPI_REGISTER (rank, size, thread level, launcher). During
  * the SUSPENDING phase of a checkpoint the MPI ranks run rounds before they answer SUSPEND:
  * each reports, per communicator (gid), how many collectives it entered (seq) and whether a
- * thread waits at its door for the next one (want); when every MPI participant reported round
- * r, the coordinator sends targets T[gid] = max seq (round r+1), final when every report is
- * QUIET and every seq equals its target. When nothing moved since the last round and every
- * rank is QUIET or STALLED, the targets rise to the wants so that ranks waiting at a door can
- * go on (the only way forward then). The ranks then drain, park and answer SUSPENDED, and the
- * rest of the checkpoint is the same as for any process.
+ * thread waits at its door for the next one (want). Round 0 (the answers to SUSPEND) gives
+ * the first targets T[gid] = max seq. In later rounds a rank reports as soon as it is
+ * settled (AT: at its targets and QUIET, or STALLED: it cannot go on by itself) and again
+ * whenever that changes; the coordinator keeps each rank's latest report of the round and
+ * decides as soon as they allow it: final when every rank is AT and every gid has one seq
+ * on all members; else, when every rank is settled, the targets rise to the wants (the only
+ * way forward then) and the next round starts; if there is nothing to raise it waits for
+ * the next update (no new round, no message). Targets only grow. The ranks then drain,
+ * park and answer SUSPENDED, and the rest of the checkpoint is the same as for any process.
  *
  * A failure during the rounds (MPI_ERROR, a rank that disconnected) cannot wait for SUSPENDED
  * answers that will never come: the ranks still in their rounds get RESUME committed=0 at
@@ -22,8 +25,10 @@
  * its size and a participant that is not an MPI rank has not answered SUSPEND yet (a process
  * before MPI_Init answers SUSPENDED like any process; one that registers does so first).
  *
- * Cost: O(entries) per report and O(total entries) per round, with an open-addressing table
- * of gids; no per-process waiting.
+ * Cost: O(entries) per report; O(total entries) per decision, taken only once every rank
+ * has a report of the round (with an open-addressing table of gids); no per-process waiting.
+ * The phase times of an MPI checkpoint (rounds, drain + suspend, write, resume) are logged
+ * (info) when its last rank has resumed.
  */
 #define _GNU_SOURCE
 #define LOG_PREFIX "coord"
@@ -70,14 +75,41 @@ static void send_msg(struct coord *co, struct coord_client *c, struct proto_buf 
 	coord_client_send_raw(co, c, b->data, b->len);
 }
 
+static int is_settled(uint32_t flags)
+{
+	return (flags & (LH_MPI_REPORT_AT | LH_MPI_REPORT_STALLED)) != 0;
+}
+
+/* Take worker c's report out of the counts of the round. */
+static void unreport(struct coord_ckpt *ck, struct coord_client *c)
+{
+	if (!c->w.mpi_reported)
+		return;
+	c->w.mpi_reported = 0;
+	ck->mpi_nreported--;
+	if (is_settled(c->w.mpi_flags))
+		ck->mpi_nsettled--;
+}
+
+static void drop_targets(struct coord_ckpt *ck)
+{
+	free(ck->mpi_tgt);
+	ck->mpi_tgt = NULL;
+	ck->mpi_ntgt = 0;
+}
+
 void coord_mpi_ckpt_start(struct coord *co)
 {
 	struct coord_ckpt *ck = &co->ck;
 	ck->mpi_round = 0;
 	ck->mpi_final = 0;
 	ck->mpi_nparts = ck->mpi_nreported = ck->mpi_nearly = ck->mpi_nearly_resumed = 0;
-	ck->mpi_tsum = 0;
+	ck->mpi_nsettled = 0;
+	ck->mpi_nreports = 0;
+	ck->mpi_stuck_logged = 0;
+	drop_targets(ck);
 	ck->mpi_t0_us = coord_now_us();
+	ck->mpi_tfinal_us = ck->mpi_tsusp_us = 0;
 	for (size_t i = 0; i < co->nclients; i++) {
 		struct coord_client *c = co->clients[i];
 		if (c->role != ROLE_WORKER)
@@ -99,8 +131,8 @@ void coord_mpi_ckpt_start(struct coord *co)
 
 struct gid_slot {
 	uint64_t gid;
-	uint64_t max, min, want;
-	int used;
+	uint64_t max, min, want, t; /* t: the target sent last (0: none) */
+	int used, seen;
 };
 
 static uint64_t mix64(uint64_t x)
@@ -119,18 +151,19 @@ static struct gid_slot *slot_of(struct gid_slot *t, size_t mask, uint64_t gid)
 			return &t[h];
 }
 
-static void round_complete(struct coord *co)
+/* Every MPI rank has a report of the round (round 0: any; later: a settled one). Final, or
+ * raise the targets and start the next round, or (nothing to raise) wait for an update. */
+static void decide(struct coord *co)
 {
 	struct coord_ckpt *ck = &co->ck;
-	size_t total = 0, cap = 16;
-	int all_quiet = 1, all_settled = 1;
+	size_t total = ck->mpi_ntgt, cap = 16;
+	int all_at = 1;
 	for (size_t i = 0; i < co->nclients; i++) {
 		struct coord_client *c = co->clients[i];
 		if (!is_mpi_part(c) || !c->w.mpi_reported)
 			continue;
 		total += c->w.mpi_n;
-		all_quiet &= !!(c->w.mpi_flags & LH_MPI_REPORT_QUIET);
-		all_settled &= !!(c->w.mpi_flags & (LH_MPI_REPORT_QUIET | LH_MPI_REPORT_STALLED));
+		all_at &= !!(c->w.mpi_flags & LH_MPI_REPORT_AT);
 	}
 	while (cap < 2 * total)
 		cap <<= 1;
@@ -144,6 +177,15 @@ static void round_complete(struct coord *co)
 		return;
 	}
 	size_t mask = cap - 1, ngid = 0;
+	for (size_t k = 0; k < ck->mpi_ntgt; k++) { /* targets only grow */
+		struct gid_slot *s = slot_of(t, mask, ck->mpi_tgt[k].gid);
+		if (!s->used) {
+			s->used = 1;
+			s->gid = ck->mpi_tgt[k].gid;
+			out[ngid++].gid = s->gid;
+		}
+		s->t = ck->mpi_tgt[k].target;
+	}
 	for (size_t i = 0; i < co->nclients; i++) {
 		struct coord_client *c = co->clients[i];
 		if (!is_mpi_part(c) || !c->w.mpi_reported)
@@ -154,8 +196,11 @@ static void round_complete(struct coord *co)
 			if (!s->used) {
 				s->used = 1;
 				s->gid = e->gid;
-				s->min = s->max = e->seq;
 				out[ngid++].gid = e->gid;
+			}
+			if (!s->seen) {
+				s->seen = 1;
+				s->min = s->max = e->seq;
 			}
 			if (e->seq > s->max)
 				s->max = e->seq;
@@ -165,45 +210,54 @@ static void round_complete(struct coord *co)
 				s->want = e->want;
 		}
 	}
-	int balanced = all_quiet;
-	uint64_t tsum = 0;
+	/* final: every rank at its targets and quiet, one seq per communicator on all members */
+	int balanced = all_at, raised = 0, grew = 0;
 	for (size_t g = 0; g < ngid; g++) {
 		struct gid_slot *s = slot_of(t, mask, out[g].gid);
-		balanced &= s->min == s->max;
-		out[g].target = s->max;
-		tsum += s->max;
+		balanced &= !s->seen || s->min == s->max;
 	}
-	int raised = 0;
-	if (!balanced && all_settled && ck->mpi_round > 0 && tsum == ck->mpi_tsum) {
-		/* Nothing moved: only ranks waiting at a door can make progress. */
-		for (size_t g = 0; g < ngid; g++) {
-			struct gid_slot *s = slot_of(t, mask, out[g].gid);
-			if (s->want > out[g].target) {
-				out[g].target = s->want;
-				raised++;
-			}
+	for (size_t g = 0; g < ngid; g++) {
+		struct gid_slot *s = slot_of(t, mask, out[g].gid);
+		uint64_t v = s->t > s->max ? s->t : s->max;
+		if (!balanced && ck->mpi_round > 0 && s->want > v) {
+			v = s->want; /* every rank is settled: only the doors can make progress */
+			raised++;
 		}
-		if (raised)
-			log_debug("checkpoint generation %u: MPI round %u made no progress; raised "
-				  "%d targets to what ranks wait for",
-				  ck->gen, ck->mpi_round, raised);
+		grew |= v != s->t;
+		out[g].target = v;
 	}
-	ck->mpi_tsum = tsum;
+	free(t);
+	if (!balanced && !grew && ck->mpi_round > 0) {
+		/* settled, nothing anyone waits for lies beyond the targets: a rank must move
+		 * first (its update comes by itself) */
+		if (!ck->mpi_stuck_logged++)
+			log_debug("checkpoint generation %u: MPI round %u: every rank settled, no "
+				  "target to raise; waiting for a rank to move",
+				  ck->gen, ck->mpi_round);
+		free(out);
+		return;
+	}
+	if (raised)
+		log_debug("checkpoint generation %u: MPI round %u: raised %d targets to what ranks "
+			  "wait for",
+			  ck->gen, ck->mpi_round, raised);
 	/* Only gids with a target above 0 go out (a communicator nobody used needs none). */
 	size_t nout = 0;
 	for (size_t g = 0; g < ngid; g++)
 		if (out[g].target)
 			out[nout++] = out[g];
+	free(ck->mpi_tgt);
+	ck->mpi_tgt = out;
+	ck->mpi_ntgt = nout;
 	ck->mpi_round++;
-	ck->mpi_nreported = 0;
+	ck->mpi_nreported = ck->mpi_nsettled = 0;
+	ck->mpi_stuck_logged = 0;
 	ck->mpi_final = balanced;
 	struct proto_buf b;
 	proto_enc_mpi_targets(&b, ck->mpi_round, (uint32_t)balanced, (uint32_t)nout, out);
 	if (proto_buf_finish(&b, 0) < 0) {
 		log_err("checkpoint generation %u: cannot encode %zu MPI targets", ck->gen, nout);
 		proto_buf_free(&b);
-		free(t);
-		free(out);
 		coord_mpi_kick(co);
 		return;
 	}
@@ -215,16 +269,18 @@ static void round_complete(struct coord *co)
 		send_msg(co, c, &b);
 	}
 	proto_buf_free(&b);
-	free(t);
-	free(out);
-	if (balanced)
+	if (balanced) {
+		ck->mpi_tfinal_us = coord_now_us();
 		log_info("checkpoint generation %u: %zu MPI ranks balanced on %zu communicators "
-			 "after %u round%s (%.1f ms); draining",
+			 "after %u round%s (%.1f ms, %llu reports); draining",
 			 ck->gen, ck->mpi_nparts, nout, ck->mpi_round, ck->mpi_round == 1 ? "" : "s",
-			 (coord_now_us() - ck->mpi_t0_us) / 1000.0);
-	else
+			 (ck->mpi_tfinal_us - ck->mpi_t0_us) / 1000.0,
+			 (unsigned long long)ck->mpi_nreports);
+		drop_targets(ck);
+	} else {
 		log_debug("checkpoint generation %u: MPI round %u: %zu targets", ck->gen,
 			  ck->mpi_round, nout);
+	}
 }
 
 /* Round 0 only: can a participant still become an MPI rank of this checkpoint? Yes while
@@ -251,13 +307,18 @@ static void maybe_round(struct coord *co)
 	struct coord_ckpt *ck = &co->ck;
 	if (ck->phase == CK_SUSPENDING && ck->mpi_active && !ck->mpi_final && !ck->failed &&
 	    ck->mpi_nparts > 0 && ck->mpi_nreported >= ck->mpi_nparts &&
-	    (ck->mpi_round > 0 || !rank_may_join(co)))
-		round_complete(co);
+	    (ck->mpi_round > 0 ? ck->mpi_nsettled >= ck->mpi_nparts : !rank_may_join(co)))
+		decide(co);
 }
 
 void coord_mpi_maybe_round(struct coord *co)
 {
+	struct coord_ckpt *ck = &co->ck;
 	maybe_round(co);
+	/* check_phase calls this in SUSPENDING before it moves on: the end of drain + suspend */
+	if (ck->phase == CK_SUSPENDING && ck->mpi_active && ck->mpi_final &&
+	    ck->nsusp >= ck->nparts && !ck->mpi_tsusp_us)
+		ck->mpi_tsusp_us = coord_now_us();
 }
 
 static void on_report(struct coord *co, struct coord_client *c, struct proto_mpi *m)
@@ -270,12 +331,17 @@ static void on_report(struct coord *co, struct coord_client *c, struct proto_mpi
 			  coord_worker_name(c, name, sizeof(name)));
 		return;
 	}
-	if (m->round != ck->mpi_round || c->w.mpi_reported) {
-		log_warn("ignoring an MPI report of round %u from %s (round %u%s)", m->round,
-			 coord_worker_name(c, name, sizeof(name)), ck->mpi_round,
-			 c->w.mpi_reported ? ", already reported" : "");
+	if (m->round < ck->mpi_round) { /* an update that crossed the next targets */
+		log_debug("ignoring an MPI report of round %u from %s (round %u)", m->round,
+			  coord_worker_name(c, name, sizeof(name)), ck->mpi_round);
 		return;
 	}
+	if (m->round > ck->mpi_round) {
+		log_warn("ignoring an MPI report of round %u from %s (round %u is running)",
+			 m->round, coord_worker_name(c, name, sizeof(name)), ck->mpi_round);
+		return;
+	}
+	unreport(ck, c); /* an update replaces the rank's earlier report of the round */
 	free(c->w.mpi_seqs);
 	c->w.mpi_seqs = m->seqs; /* taken over */
 	m->seqs = NULL;
@@ -283,6 +349,8 @@ static void on_report(struct coord *co, struct coord_client *c, struct proto_mpi
 	c->w.mpi_flags = m->flags;
 	c->w.mpi_reported = 1;
 	ck->mpi_nreported++;
+	ck->mpi_nsettled += is_settled(m->flags);
+	ck->mpi_nreports++;
 	maybe_round(co);
 }
 
@@ -376,8 +444,7 @@ void coord_mpi_on_msg(struct coord *co, struct coord_client *c, const struct pro
 		c->w.mpi_finalized = 1;
 		log_info("%s (MPI rank %u) finalized MPI", name, c->w.mpi_rank);
 		if (was_part) {
-			if (c->w.mpi_reported)
-				co->ck.mpi_nreported--;
+			unreport(&co->ck, c);
 			co->ck.mpi_nparts--;
 			maybe_round(co);
 		}
@@ -423,13 +490,32 @@ void coord_mpi_kick(struct coord *co)
 		n++;
 	}
 	proto_buf_free(&b);
-	ck->mpi_nparts = ck->mpi_nreported = 0;
+	ck->mpi_nparts = ck->mpi_nreported = ck->mpi_nsettled = 0;
+	drop_targets(ck);
 	if (n)
 		log_warn("checkpoint generation %u: %zu MPI ranks leave their rounds", ck->gen, n);
 }
 
+/* The last RESUMED of a committed MPI checkpoint: log how long each phase took. */
+static void log_phases(struct coord *co)
+{
+	struct coord_ckpt *ck = &co->ck;
+	int64_t now = coord_now_us(), t0 = ck->mpi_t0_us, tf = ck->mpi_tfinal_us;
+	int64_t ts = ck->mpi_tsusp_us, tw = ck->t_durable_us;
+	if (!tf || !ts || !tw)
+		return;
+	log_info("checkpoint generation %u: MPI phases: rounds %.1f ms (%u round%s, %llu "
+		 "reports), drain+suspend %.1f ms, write %.1f ms, resume %.1f ms, total %.1f ms",
+		 ck->gen, (tf - t0) / 1000.0, ck->mpi_round, ck->mpi_round == 1 ? "" : "s",
+		 (unsigned long long)ck->mpi_nreports, (ts - tf) / 1000.0, (tw - ts) / 1000.0,
+		 (now - tw) / 1000.0, (now - t0) / 1000.0);
+}
+
 int coord_mpi_early_resumed(struct coord *co, struct coord_client *c)
 {
+	if (co->ck.phase == CK_RESUMING && co->ck.committed && co->ck.mpi_active &&
+	    c->w.in_ckpt && c->w.state == WS_RESUMING && co->ck.nresumed + 1 >= co->ck.nparts)
+		log_phases(co);
 	if (!c->w.mpi_early || c->w.state != WS_RESUMING || co->ck.phase != CK_SUSPENDING)
 		return 0;
 	c->w.state = WS_RUNNING;
@@ -456,8 +542,7 @@ void coord_mpi_worker_gone(struct coord *co, struct coord_client *c)
 	}
 	if (ck->phase != CK_SUSPENDING || c->w.mpi_finalized || ck->mpi_final)
 		return;
-	if (c->w.mpi_reported)
-		ck->mpi_nreported--;
+	unreport(ck, c);
 	ck->mpi_nparts--;
 	char text[600];
 	snprintf(text, sizeof(text), "MPI rank %u (%s) disconnected during the MPI rounds (%s)",

@@ -78,6 +78,12 @@ void lh_mpi_post(struct lh_mpi_mailbox *mb, uint32_t cmd)
 	sys_futex((int *)&mb->to_upper, FUTEX_WAKE, 0x7fffffff, 0);
 }
 
+/* The reply taken last is read completely: the upper half may write report[] again. */
+static void done_reading(struct lh_mpi_mailbox *mb)
+{
+	__atomic_store_n(&mb->taken, st.seen, __ATOMIC_RELEASE);
+}
+
 uint32_t lh_mpi_take(struct lh_mpi_mailbox *mb)
 {
 	uint32_t n = __atomic_load_n(&mb->to_lower, __ATOMIC_ACQUIRE);
@@ -87,12 +93,16 @@ uint32_t lh_mpi_take(struct lh_mpi_mailbox *mb)
 		log_debug("MPI mailbox: %u replies arrived at once; only the last is read",
 			  n - st.seen);
 	st.seen = n;
-	return __atomic_load_n(&mb->reply, __ATOMIC_ACQUIRE);
+	uint32_t r = __atomic_load_n(&mb->reply, __ATOMIC_ACQUIRE);
+	if (r != LH_MPI_REP_REPORT)
+		done_reading(mb); /* a report: once it is sent (round_reply) or dropped */
+	return r;
 }
 
 void lh_mpi_seen_now(struct lh_mpi_mailbox *mb)
 {
 	st.seen = __atomic_load_n(&mb->to_lower, __ATOMIC_ACQUIRE);
+	done_reading(mb);
 	st.registered = 1;
 	st.finalized = mb->finalized != 0;
 }
@@ -131,6 +141,8 @@ int lh_mpi_wait_reply(struct lh_mpi_mailbox *mb, uint32_t want, int warn_s, cons
 			st.finalized = 1;
 		else if (r != LH_MPI_REP_NONE)
 			log_debug("MPI mailbox: reply %u dropped while waiting for %s", r, what);
+		if (r == LH_MPI_REP_REPORT)
+			done_reading(mb);
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		int k = poll(&p, 1, 1000);
 		if (k > 0)
@@ -269,6 +281,8 @@ static void idle_reply(struct coord_conn *c, struct lh_mpi_mailbox *mb, uint32_t
 			lh_mpi_send_finalized(c);
 	} else if (r != LH_MPI_REP_NONE) {
 		log_debug("MPI mailbox: reply %u outside a checkpoint ignored", r);
+		if (r == LH_MPI_REP_REPORT)
+			done_reading(mb);
 	}
 }
 
@@ -370,6 +384,7 @@ static int round_reply(struct coord_conn *c, struct lh_mpi_mailbox *mb, uint32_t
 	switch (r) {
 	case LH_MPI_REP_REPORT:
 		lh_mpi_send_report(c, mb);
+		done_reading(mb); /* copied into the message: the next report may come */
 		return 0;
 	case LH_MPI_REP_QUIESCED:
 		log_debug("generation %u: MPI rank %d quiesced in %.1f ms, drained %llu messages "

@@ -12,9 +12,13 @@
  * as the header says the lower half wakes it) on to_upper, with a timeout as a safety net,
  * and runs each command:
  *   SUSPEND   phase INTENT, targets none (every collective waits), REP_REPORT round 0;
- *   TARGETS   store the targets, wake the door, REP_REPORT when settled (every seq >= target
- *             and no thread inside a collective: QUIET) or stalled (nothing moved for 20 ms:
- *             STALLED, plus QUIET when no thread is inside a collective);
+ *   TARGETS   store the targets, wake the door, then watch the rank until the next command:
+ *             REP_REPORT as soon as it is settled - AT (every seq >= target, no thread in a
+ *             collective: nothing can change before new targets), BLOCKED (every thread is
+ *             inside MPI or waits at a door that stays closed; two looks 0.1 ms apart), or
+ *             STALLED (nothing changed for LH_MPI_STALL_MS while a thread is outside MPI) -
+ *             and again only when what it says changes (also "moving again"), so nothing is
+ *             repeated while nothing changes (docs/mpi-ckpt.md section 2);
  *   final     phase DRAIN, wait until no thread is inside MPI, wrap_drain_run (wrap_drain.c),
  *             wrap_vh_prepare_checkpoint, REP_QUIESCED;
  *   RESUME    phase RUN, wake, REP_RESUMED (drops a report it was preparing);
@@ -123,6 +127,7 @@ static void set_phase(uint32_t ph)
 struct wanted {
 	struct wrap_seq *s[256];
 	unsigned n;
+	unsigned blocked; /* waiters whose door stays closed (seq >= target): only a raise helps */
 };
 
 static void note_want(struct wrap_seq *s, void *arg)
@@ -130,6 +135,9 @@ static void note_want(struct wrap_seq *s, void *arg)
 	struct wanted *w = arg;
 	if (w->n < 256)
 		w->s[w->n++] = s;
+	if (s->gid != 0 &&
+	    __atomic_load_n(&s->seq, __ATOMIC_RELAXED) >= wrap_door_target(s->gid))
+		w->blocked++;
 }
 
 /* Every tracked communicator (size > 1 and gid != 0), window and file (gid != 0): fn(s, arg)
@@ -197,10 +205,12 @@ static void add_report(struct wrap_seq *s, void *arg)
 			e->want = e->seq + 1;
 }
 
-/* State of the rank now: behind = a tracked seq below its target; sum = sum of seqs. */
+/* State of the rank now: behind = a tracked seq below its target; sum/mix = sum and a hash of
+ * the seqs (a report is sent again only when the signature of what it says changes). */
 struct state {
 	struct wrap_door_census c;
-	uint64_t sum;
+	struct wanted w;
+	uint64_t sum, mix;
 	int behind;
 };
 
@@ -209,28 +219,50 @@ static void sum_seq(struct wrap_seq *s, void *arg)
 	struct state *st = arg;
 	uint64_t q = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
 	st->sum += q;
+	st->mix = (st->mix ^ (s->gid * 0x9e3779b97f4a7c15ull + q)) * 0x100000001b3ull;
 	if (q < wrap_door_target(s->gid))
 		st->behind = 1;
 }
 
-static void look(struct state *st, struct wanted *w)
+static void look(struct state *st)
 {
 	memset(st, 0, sizeof(*st));
-	if (w)
-		w->n = 0;
 	wrap_door_barrier();
-	wrap_door_census(&st->c, w ? note_want : NULL, w);
+	wrap_door_census(&st->c, note_want, &st->w);
 	each_comm(sum_seq, st);
 }
 
-static int send_report(uint32_t round, uint32_t flags)
+/* The flags a report of this state carries (docs/mpi-ckpt.md section 2), STALLED aside. */
+static uint32_t flags_of(const struct state *st)
 {
-	struct wanted w;
-	struct state st;
-	struct rep_ctx r = {&w, 0, 0};
-	look(&st, &w);
-	if (st.c.in_coll == 0)
-		flags |= LH_MPI_REPORT_QUIET;
+	uint32_t f = 0;
+	if (st->c.in_coll == 0)
+		f |= LH_MPI_REPORT_QUIET;
+	if (f && !st->behind)
+		f |= LH_MPI_REPORT_AT;
+	/* every thread is inside MPI or waits at a door that stays closed, none at an open one */
+	if (!(f & LH_MPI_REPORT_AT) && st->c.threads > 0 && st->c.waiting == st->w.blocked &&
+	    st->c.inside + st->c.waiting >= st->c.threads)
+		f |= LH_MPI_REPORT_BLOCKED | LH_MPI_REPORT_STALLED;
+	return f;
+}
+
+static uint64_t signature(const struct state *st, uint32_t flags)
+{
+	return st->mix ^ ((uint64_t)flags << 56) ^ ((uint64_t)st->c.in_coll << 40) ^
+	       ((uint64_t)st->c.waiting << 24) ^ ((uint64_t)st->c.inside << 8) ^ st->w.n;
+}
+
+/* The lower half has read the previous reply (report[] may be written again). */
+static int lower_took(void)
+{
+	return __atomic_load_n(&MB.taken, __ATOMIC_ACQUIRE) ==
+	       __atomic_load_n(&MB.to_lower, __ATOMIC_ACQUIRE);
+}
+
+static int send_report(uint32_t round, uint32_t flags, struct wanted *w)
+{
+	struct rep_ctx r = {w, 0, 0};
 	if (each_comm(add_report, &r) < 0 || r.overflow) {
 		set_text("rank %d: more than %d communicators (or out of memory): this "
 			 "checkpoint cannot be taken",
@@ -268,32 +300,65 @@ static void do_suspend(void)
 	MB.drained_msgs = MB.drained_bytes = MB.quiesce_ns = MB.drain_ns = 0;
 	wrap_door_targets_clear();
 	set_phase(LH_MPI_INTENT);
-	send_report(0, 0);
+	/* round 0: at once (no targets: no collective can start, so QUIET is AT) */
+	struct state st;
+	/* (only a report the lower half may still be reading matters: not REGISTER, which a
+	 * lower half without an eventfd never takes) */
+	for (long spins = 0; !lower_took() && MB.reply == LH_MPI_REP_REPORT && spins < 20000;
+	     spins++) { /* 2 s at most */
+		if (new_command())
+			return;
+		sleep_ns(100000);
+	}
+	look(&st);
+	send_report(0, flags_of(&st), &st.w);
 }
 
-/* After TARGETS of a round: report when settled or stalled (or give up for a new command). */
-static void settle(uint32_t round)
+/* After TARGETS of a round, until the next command: report when the rank is settled (AT at
+ * once; BLOCKED when two looks 0.1 ms apart agree; else STALLED after LH_MPI_STALL_MS without
+ * a change), and again only when what it would say changes - also when a settled rank moves
+ * again (an update without AT/STALLED), so the coordinator never acts on a stale settled
+ * report for long. Polls every 0.1 ms, backing off to 1 ms while nothing changes. */
+static void watch(uint32_t round)
 {
-	struct state st, last;
-	uint64_t since = now_ns();
-	look(&last, NULL);
+	struct state st;
+	uint64_t sent_sig = 0, last_sig = 0, since = now_ns();
+	int sent = 0, sent_settled = 0, looks = 0;
+	long nap = 100000;
 	for (;;) {
 		if (new_command())
-			return; /* RESUME overtook the report: drop it */
-		look(&st, NULL);
-		if (!st.behind && st.c.in_coll == 0) {
-			send_report(round, 0);
-			return;
+			return; /* new targets, or RESUME overtook the report: drop it */
+		look(&st);
+		uint32_t f = flags_of(&st);
+		uint64_t sig = signature(&st, f), t = now_ns();
+		if (looks == 0 || sig != last_sig) {
+			last_sig = sig;
+			since = t;
+			looks = 1;
+			nap = 100000;
+		} else {
+			looks++;
 		}
-		if (st.sum != last.sum || st.c.in_coll != last.c.in_coll ||
-		    st.c.waiting != last.c.waiting || st.c.inside != last.c.inside) {
-			last = st;
-			since = now_ns();
-		} else if (now_ns() - since >= 20000000ull) {
-			send_report(round, LH_MPI_REPORT_STALLED);
-			return;
+		int settled = (f & LH_MPI_REPORT_AT) || ((f & LH_MPI_REPORT_BLOCKED) && looks >= 2);
+		if (!settled && t - since >= LH_MPI_STALL_MS * 1000000ull) {
+			f |= LH_MPI_REPORT_STALLED;
+			settled = 1;
 		}
-		sleep_ns(200000);
+		if (!settled)
+			f &= ~(uint32_t)(LH_MPI_REPORT_BLOCKED | LH_MPI_REPORT_STALLED);
+		sig = signature(&st, f);
+		/* the first report of a round is a settled one; later ones go out on a change */
+		int want_send = settled ? !sent || sig != sent_sig : sent && sent_settled;
+		if (want_send && lower_took()) {
+			if (send_report(round, f, &st.w) < 0)
+				return;
+			sent = 1;
+			sent_settled = settled;
+			sent_sig = sig;
+		}
+		sleep_ns(nap);
+		if (looks > 2 && nap < 1000000)
+			nap = nap * 2 > 1000000 ? 1000000 : nap * 2;
 	}
 }
 
@@ -305,7 +370,7 @@ static void do_final(void)
 	MB.quiesce_ns = t_final - t_suspend;
 	set_phase(LH_MPI_DRAIN);
 	for (int told = 0;;) { /* threads in blocking calls step out through the door */
-		look(&st, NULL);
+		look(&st);
 		if (st.c.inside == 0)
 			break;
 		if (new_command())
@@ -356,7 +421,7 @@ static void do_targets(void)
 	if (MB.final)
 		do_final();
 	else
-		settle(round);
+		watch(round);
 }
 
 static void to_run(void)

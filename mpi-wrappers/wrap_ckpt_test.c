@@ -28,7 +28,9 @@ static int32_t saved_efd = -2;
 
 /* Send command cmd (with round/final/targets for LH_MPI_CMD_TARGETS: n pairs gid,target in
  * gt[2n]) and wait up to timeout_ms for the reply. Returns the reply (enum lh_mpi_reply), 0
- * when none came in time, -1 when MPI_Init* has not set up the mailbox. For REP_REPORT,
+ * when none came in time, -1 when MPI_Init* has not set up the mailbox. Replies that answer
+ * an earlier command (update reports of an older round) are read and skipped, and `taken`
+ * is set as the lower half does, so that the next report can come. For REP_REPORT,
  * *flags, *n_out and up to max triples (gid, seq, want) in rep[3*max] are filled; text (if
  * not NULL) gets the reply's text. */
 WRAP_EXPORT int SPLITCKPT_test_ckpt_command(int cmd, unsigned round, int final, int n,
@@ -49,6 +51,8 @@ WRAP_EXPORT int SPLITCKPT_test_ckpt_command(int cmd, unsigned round, int final, 
 	if (n < 0 || n > LH_MPI_MAX_COMMS)
 		return -1;
 	uint32_t before = __atomic_load_n(&MB.to_lower, __ATOMIC_ACQUIRE);
+	/* replies that came since the last command (updates of its round) count as read */
+	__atomic_store_n(&MB.taken, before, __ATOMIC_RELEASE);
 	if (cmd == LH_MPI_CMD_SUSPEND)
 		MB.gen++;
 	MB.round = round;
@@ -63,8 +67,24 @@ WRAP_EXPORT int SPLITCKPT_test_ckpt_command(int cmd, unsigned round, int final, 
 	syscall(SYS_futex, &MB.to_upper, FUTEX_WAKE, 1, NULL, NULL, 0);
 
 	for (long waited = 0; waited < (long)timeout_ms * 10; waited++) {
-		if (__atomic_load_n(&MB.to_lower, __ATOMIC_ACQUIRE) != before) {
+		uint32_t now = __atomic_load_n(&MB.to_lower, __ATOMIC_ACQUIRE);
+		if (now != before) {
 			int r = (int)MB.reply;
+			/* the answer to this command: a report of its round (the first one of a
+			 * round is settled; later ones are updates of an older round), else a
+			 * reply that is not a report */
+			int ours = r != LH_MPI_REP_REPORT
+				       ? cmd != LH_MPI_CMD_SUSPEND && (cmd != LH_MPI_CMD_TARGETS || final)
+				       : (cmd == LH_MPI_CMD_SUSPEND && MB.report_round == 0) ||
+					     (cmd == LH_MPI_CMD_TARGETS && !final &&
+					      MB.report_round == round);
+			if (r == LH_MPI_REP_ERROR)
+				ours = 1;
+			if (!ours) { /* read as the lower half would: the next report may come */
+				before = now;
+				__atomic_store_n(&MB.taken, now, __ATOMIC_RELEASE);
+				continue;
+			}
 			if (r == LH_MPI_REP_REPORT) {
 				if (flags)
 					*flags = MB.report_flags;
@@ -80,6 +100,7 @@ WRAP_EXPORT int SPLITCKPT_test_ckpt_command(int cmd, unsigned round, int final, 
 				strncpy(text, MB.text, (size_t)textlen - 1);
 				text[textlen - 1] = 0;
 			}
+			__atomic_store_n(&MB.taken, now, __ATOMIC_RELEASE);
 			if (cmd == LH_MPI_CMD_RESUME && saved_efd != -2) {
 				__atomic_store_n(&MB.efd, saved_efd, __ATOMIC_SEQ_CST);
 				saved_efd = -2;
@@ -125,3 +146,4 @@ WRAP_EXPORT void SPLITCKPT_test_set_phase(unsigned phase)
 {
 	__atomic_store_n(&MB.phase, phase, __ATOMIC_SEQ_CST);
 }
+

@@ -69,6 +69,16 @@ stall)
 	has "$T/fake.out" 'rank 0 targets round 2 final 0 1:6 9:4' || fail "round 2 should raise comm 1 to 6"
 	has "$T/fake.out" 'rank 0 targets round 3 final 1 1:6 9:4' || fail "round 3 should be final"
 	;;
+update)
+	# updates replace a rank's report of the round; settled with nothing to raise: no round
+	fake 4 update
+	bc || fail "-bc failed: $(cat "$T/bc.out")"
+	fake_done
+	has "$T/fake.out" 'rank 0 targets round 1 final 0 1:6' || fail "round 1 is not targets 1:6"
+	has "$T/fake.out" 'rank 0 targets round 2 final 1 1:6' || fail "round 2 is not final 1:6"
+	grep -q 'targets round 3' "$T/fake.out" && fail "a round started with nothing to raise"
+	grep -q 'ignoring an MPI report' "$T/coord.out" && fail "the coordinator ignored an update"
+	;;
 error)
 	fake 4 error
 	bc && fail "-bc succeeded although a rank reported an MPI error"

@@ -20,6 +20,9 @@
  *   dup       as balanced, plus one more connection that registers as rank 0 too (a forked
  *             child of rank 0) and answers SUSPEND like a plain process
  *   missing   the last rank disconnects before the checkpoint: the generation must fail
+ *   update    as behind, but in round 1 the ranks other than 0 first send an unsettled report
+ *             (they move), 30 ms later a STALLED one with nothing to raise (the coordinator
+ *             must wait, not start a round), 30 ms later AT at 1:6: final after 2 rounds
  * Lines on stdout: "rank R targets round T final F g:t ...", "rank R final after T rounds",
  * "rank R resume committed=C", "checkpoint K done in MS ms (rounds MS ms)". Exit 0 after K
  * checkpoints (each ended by RESUME), 1 on a protocol error, 2 on usage errors.
@@ -41,7 +44,7 @@
 #include "mpi_ckpt.h"
 #include "secret.h"
 
-enum fcase { C_BALANCED, C_BEHIND, C_STALL, C_ERROR, C_LATE, C_DUP, C_MISSING };
+enum fcase { C_BALANCED, C_BEHIND, C_STALL, C_ERROR, C_LATE, C_DUP, C_MISSING, C_UPDATE };
 
 struct rank {
 	struct coord_conn c;
@@ -53,6 +56,9 @@ struct rank {
 	int final;
 	int late;  /* registers at SUSPEND (case late) */
 	int plain; /* not an MPI rank for the coordinator (case dup): no rounds */
+	int step;  /* case update: the next scripted report of round 1 (0 none) */
+	uint32_t round;
+	double due; /* when it is due (now_ms) */
 };
 
 static enum fcase fcase;
@@ -72,9 +78,11 @@ static int send_buf(struct rank *k, struct proto_buf *b)
 	return coord_send(&k->c, b, 5000); /* finishes and frees b */
 }
 
+#define AT_FLAGS (LH_MPI_REPORT_QUIET | LH_MPI_REPORT_AT)
+
 static void initial_seqs(struct rank *k)
 {
-	k->flags = LH_MPI_REPORT_QUIET;
+	k->flags = AT_FLAGS; /* round 0: no targets yet, so QUIET is AT */
 	k->final = 0;
 	switch (fcase) {
 	case C_BALANCED:
@@ -87,6 +95,7 @@ static void initial_seqs(struct rank *k)
 		k->seq[1] = (struct lh_mpi_comm_seq){77, 2, 0};
 		break;
 	case C_BEHIND:
+	case C_UPDATE:
 		k->nseq = 1;
 		k->seq[0] = (struct lh_mpi_comm_seq){1, k->r == 0 ? 6 : 5, 0};
 		break;
@@ -121,7 +130,23 @@ static void follow(struct rank *k, const struct proto_mpi *m)
 				k->seq[s].seq = m->targets[i].target;
 		k->seq[s].want = 0;
 	}
-	k->flags = LH_MPI_REPORT_QUIET;
+	k->flags = AT_FLAGS;
+}
+
+/* Case update, round 1, ranks > 0: moving (seq 5), then STALLED (seq 5), then AT (seq 6). */
+static int update_step(struct rank *k)
+{
+	struct lh_mpi_comm_seq e = {1, 5, 0};
+	uint32_t f = 0;
+	if (k->step == 2)
+		f = LH_MPI_REPORT_QUIET | LH_MPI_REPORT_STALLED;
+	else if (k->step == 3)
+		e.seq = 6, f = AT_FLAGS;
+	k->seq[0] = e;
+	k->flags = f;
+	k->step = k->step < 3 ? k->step + 1 : 0;
+	k->due = now_ms() + 30;
+	return report(k, k->round);
 }
 
 static int write_image(struct rank *k)
@@ -187,6 +212,10 @@ static int on_msg(struct rank *k, const struct proto_msg *msg, double *t_final)
 				*t_final = now_ms();
 			}
 			rc = coord_send_empty(&k->c, MSG_SUSPENDED, 5000);
+		} else if (fcase == C_UPDATE && k->r > 0 && m.round == 1) {
+			k->round = m.round;
+			k->step = 1;
+			rc = update_step(k);
 		} else {
 			follow(k, &m);
 			rc = report(k, m.round);
@@ -243,6 +272,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(cs, "late")) fcase = C_LATE;
 	else if (!strcmp(cs, "dup")) fcase = C_DUP;
 	else if (!strcmp(cs, "missing")) fcase = C_MISSING;
+	else if (!strcmp(cs, "update")) fcase = C_UPDATE;
 	else return 2;
 	if (port <= 0 || !dir || nranks < 1 || nranks > 100000 || ckpts < 1) {
 		fprintf(stderr, "usage: fake_mpi --port P --dir DIR --ranks N --case CASE\n");
@@ -312,7 +342,22 @@ int main(int argc, char **argv)
 		int ended = 0;
 		double t0 = 0, t_final = 0;
 		while (ended < nlive) {
-			if (poll(pf, (nfds_t)nconn, 60000) <= 0) {
+			int wait_ms = 60000, pr;
+			for (int r = 0; r < nconn; r++)
+				if (ks[r].step) {
+					double d = ks[r].due - now_ms();
+					int w = d < 0 ? 0 : (int)d + 1;
+					if (w < wait_ms)
+						wait_ms = w;
+				}
+			pr = poll(pf, (nfds_t)nconn, wait_ms);
+			for (int r = 0; r < nconn; r++)
+				if (ks[r].step && !ks[r].final && now_ms() >= ks[r].due &&
+				    update_step(&ks[r]) < 0)
+					return 1;
+			if (pr == 0 && wait_ms < 60000)
+				continue;
+			if (pr <= 0) {
 				fprintf(stderr, "fake_mpi: no message for 60 s (%d of %d ranks ended)\n",
 					ended, nlive);
 				return 1;
