@@ -302,13 +302,53 @@ static int rank_may_join(const struct coord *co)
 	return waiting > 0 && co->ck.mpi_nparts < size;
 }
 
+/* Some MPI ranks of the checkpoint had finalized MPI and others had not (written_only: look
+ * only at the workers whose image is written)? Then the generation cannot be restarted: the
+ * restarted ranks still in MPI call MPI_Init, which waits (PMI) for every rank of the launch,
+ * and a finalized rank restarts without MPI_Init. -1 with the ranks named in err, else 0. */
+static int finalize_mix(const struct coord *co, int written_only, char *err, size_t errsz)
+{
+	char lists[2][160] = {"", ""};
+	size_t cnt[2] = {0, 0}, len[2] = {0, 0};
+	for (size_t i = 0; i < co->nclients; i++) {
+		const struct coord_client *c = co->clients[i];
+		if (c->role != ROLE_WORKER || c->dropped || !c->w.in_ckpt || !c->w.mpi ||
+		    (written_only && c->w.state != WS_WRITTEN))
+			continue;
+		int f = !!c->w.mpi_finalized;
+		if (cnt[f] < 8) {
+			int k = snprintf(lists[f] + len[f], sizeof(lists[f]) - len[f], "%s%u",
+					 cnt[f] ? ", " : "", c->w.mpi_rank);
+			if (k > 0 && (size_t)k < sizeof(lists[f]) - len[f])
+				len[f] += (size_t)k;
+		}
+		cnt[f]++;
+	}
+	if (!cnt[0] || !cnt[1])
+		return 0;
+	snprintf(err, errsz,
+		 "MPI rank%s %s%s had called MPI_Finalize and rank%s %s%s had not when generation %u "
+		 "was taken: such a job cannot be restarted (the restarted ranks still in MPI "
+		 "would wait in MPI_Init for the finalized ones); checkpoint before any rank "
+		 "calls MPI_Finalize or after all of them have",
+		 cnt[1] > 1 ? "s" : "", lists[1], cnt[1] > 8 ? ", ..." : "", cnt[0] > 1 ? "s" : "",
+		 lists[0], cnt[0] > 8 ? ", ..." : "", co->ck.gen);
+	return -1;
+}
+
 static void maybe_round(struct coord *co)
 {
 	struct coord_ckpt *ck = &co->ck;
 	if (ck->phase == CK_SUSPENDING && ck->mpi_active && !ck->mpi_final && !ck->failed &&
 	    ck->mpi_nparts > 0 && ck->mpi_nreported >= ck->mpi_nparts &&
-	    (ck->mpi_round > 0 ? ck->mpi_nsettled >= ck->mpi_nparts : !rank_may_join(co)))
+	    (ck->mpi_round > 0 ? ck->mpi_nsettled >= ck->mpi_nparts : !rank_may_join(co))) {
+		char err[600];
+		if (ck->mpi_round == 0 && finalize_mix(co, 0, err, sizeof(err)) < 0) {
+			coord_ckpt_fail_text(co, err); /* before any image is written */
+			return;
+		}
 		decide(co);
+	}
 }
 
 void coord_mpi_maybe_round(struct coord *co)
@@ -574,6 +614,8 @@ int coord_mpi_check_generation(const struct coord *co, char *err, size_t errsz)
 	}
 	if (!first)
 		return 0;
+	if (finalize_mix(co, 1, err, errsz) < 0)
+		return -1;
 	uint32_t size = first->w.mpi_size;
 	/* Ranks below nmpi + 1 suffice to name a missing or doubled one (bounded by the workers,
 	 * not by the size a peer declared). */

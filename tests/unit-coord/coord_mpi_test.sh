@@ -79,6 +79,16 @@ update)
 	grep -q 'targets round 3' "$T/fake.out" && fail "a round started with nothing to raise"
 	grep -q 'ignoring an MPI report' "$T/coord.out" && fail "the coordinator ignored an update"
 	;;
+finmix)
+	# rank 3 finalized, 0-2 did not: refused during the rounds, before any image, naming them
+	fake 4 finmix
+	bc && fail "-bc succeeded although rank 3 had finalized and ranks 0-2 had not"
+	has "$T/bc.out" 'MPI rank 3 had called MPI_Finalize and ranks 0, 1, 2 had not' ||
+		fail "-bc does not name the ranks: $(cat "$T/bc.out")"
+	fake_done
+	[ "$(grep -c 'resume committed=0' "$T/fake.out")" = 4 ] || fail "not 4 RESUME committed=0"
+	ls "$T"/img/gen-*/*.dmtcp >/dev/null 2>&1 && fail "images were written"
+	;;
 error)
 	fake 4 error
 	bc && fail "-bc succeeded although a rank reported an MPI error"

@@ -20,6 +20,9 @@
  *   dup       as balanced, plus one more connection that registers as rank 0 too (a forked
  *             child of rank 0) and answers SUSPEND like a plain process
  *   missing   the last rank disconnects before the checkpoint: the generation must fail
+ *   finmix    as balanced, but the last rank finalized MPI before the checkpoint (it sends
+ *             MPI_FINALIZED and answers SUSPEND like a plain process): the checkpoint must
+ *             fail during the rounds, naming the finalized and the running ranks
  *   update    as behind, but in round 1 the ranks other than 0 first send an unsettled report
  *             (they move), 30 ms later a STALLED one with nothing to raise (the coordinator
  *             must wait, not start a round), 30 ms later AT at 1:6: final after 2 rounds
@@ -44,7 +47,7 @@
 #include "mpi_ckpt.h"
 #include "secret.h"
 
-enum fcase { C_BALANCED, C_BEHIND, C_STALL, C_ERROR, C_LATE, C_DUP, C_MISSING, C_UPDATE };
+enum fcase { C_BALANCED, C_BEHIND, C_STALL, C_ERROR, C_LATE, C_DUP, C_MISSING, C_UPDATE, C_FINMIX };
 
 struct rank {
 	struct coord_conn c;
@@ -90,6 +93,7 @@ static void initial_seqs(struct rank *k)
 	case C_LATE:
 	case C_DUP:
 	case C_MISSING:
+	case C_FINMIX:
 		k->nseq = 2;
 		k->seq[0] = (struct lh_mpi_comm_seq){1, 5, 0};
 		k->seq[1] = (struct lh_mpi_comm_seq){77, 2, 0};
@@ -176,7 +180,7 @@ static int on_msg(struct rank *k, const struct proto_msg *msg, double *t_final)
 			return -1;
 		k->gen = s.generation;
 		initial_seqs(k);
-		if (k->plain)
+		if (k->plain || (fcase == C_FINMIX && k->r == nranks - 1))
 			return coord_send_empty(&k->c, MSG_SUSPENDED, 5000);
 		if (k->late) {
 			k->late = 0;
@@ -273,6 +277,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(cs, "dup")) fcase = C_DUP;
 	else if (!strcmp(cs, "missing")) fcase = C_MISSING;
 	else if (!strcmp(cs, "update")) fcase = C_UPDATE;
+	else if (!strcmp(cs, "finmix")) fcase = C_FINMIX;
 	else return 2;
 	if (port <= 0 || !dir || nranks < 1 || nranks > 100000 || ckpts < 1) {
 		fprintf(stderr, "usage: fake_mpi --port P --dir DIR --ranks N --case CASE\n");
@@ -325,6 +330,11 @@ int main(int argc, char **argv)
 			return 1;
 		if (k->late)
 			proto_buf_free(&b);
+		if (fcase == C_FINMIX && r == nranks - 1) {
+			proto_enc_mpi_finalized(&b);
+			if (send_buf(k, &b) < 0)
+				return 1;
+		}
 		pf[r] = (struct pollfd){.fd = coord_conn_fd(&k->c), .events = POLLIN};
 	}
 	int nlive = nconn;
