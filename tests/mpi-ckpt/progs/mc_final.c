@@ -3,7 +3,7 @@
  * reduces its rank number with MPI_Allreduce, finalizes MPI, prints "PID <rank> <pid>" and
  * "READY", then folds ITERS numbers into a hash (one every 0.1 s) and prints, on every rank,
  * "ANSWER: <sum> <hash>" (rank 0) and PASS or FAIL. A restarted finalized rank must not touch
- * MPI again. Usage: mc_final [ITERS]
+ * MPI again except MPI_Finalized, which must still answer 1. Usage: mc_final [ITERS]
  */
 #include <mpi.h>
 #include <stdint.h>
@@ -30,7 +30,11 @@ int main(int argc, char **argv)
 	uint64_t want = 1469598103934665603ULL;
 	for (int i = 0; i < iters; i++)
 		want = (want ^ (uint64_t)i) * 1099511628211ULL;
-	int ok = acc == want && sum == size * (size - 1) / 2;
+	int fin = 0; /* MPI_Finalized is allowed after MPI_Finalize: 1, also after a restart */
+	MPI_Finalized(&fin);
+	if (!fin)
+		printf("FAIL rank %d: MPI_Finalized answers 0 after MPI_Finalize\n", rank);
+	int ok = acc == want && sum == size * (size - 1) / 2 && fin;
 	if (rank == 0) {
 		printf("ANSWER: %d %016llx\n", sum, (unsigned long long)acc);
 		printf(ok ? "PASS\n" : "FAIL hash or sum wrong\n");
