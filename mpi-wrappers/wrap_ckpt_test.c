@@ -147,3 +147,9 @@ WRAP_EXPORT void SPLITCKPT_test_set_phase(unsigned phase)
 	__atomic_store_n(&MB.phase, phase, __ATOMIC_SEQ_CST);
 }
 
+/* The thread level the LOWER MPI was initialised with (what a restart asks for again). */
+WRAP_EXPORT int SPLITCKPT_test_lower_thread_level(void);
+WRAP_EXPORT int SPLITCKPT_test_lower_thread_level(void)
+{
+	return MB.magic == LH_MPI_MAILBOX_MAGIC ? MB.thread_level : -1;
+}

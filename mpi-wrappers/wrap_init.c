@@ -6,6 +6,8 @@
  * min(required, contract.max_thread_level, WRAP_GATE_MAX_THREAD_LEVEL) and reports the same
  * bound in `provided` and MPI_Query_thread: with a lower half that cannot give per-thread
  * TLS, a program asking for MPI_THREAD_MULTIPLE is told honestly that it got SERIALIZED.
+ * Below SERIALIZED (MPI_Init, SINGLE, FUNNELED) the lower MPICH is asked for SERIALIZED all
+ * the same, for the checkpoint's service thread, and the application told its own level.
  *
  * MPI_Is_thread_main: MPICH would compare its own thread identity, which is the borrowed lower
  * TLS for every upper thread; we compare the upper FS base of the caller with that of the
@@ -25,6 +27,18 @@
 #include "wrap_door.h"
 
 static uint64_t init_thread_fs; /* upper FS base of the thread that called MPI_Init* */
+/* The level the application was told (-1: the lower half initialised MPI itself). The MPI
+ * service thread (wrap_ckpt.c) calls the lower MPI from a thread of its own, so the lower
+ * MPI runs at SERIALIZED at least (the application's threads are held at the door while it
+ * does); the application is told what it asked for, as MPICH would, never more than the
+ * lower MPI gives. */
+static int app_level = -1;
+
+static int lower_level(int ask, int bound)
+{
+	return ask < MPI_THREAD_SERIALIZED && bound >= MPI_THREAD_SERIALIZED ? MPI_THREAD_SERIALIZED
+									      : ask;
+}
 
 static int thread_level_bound(void)
 {
@@ -56,10 +70,14 @@ WRAP_EXPORT int PMPI_Init(int *argc, char ***argv)
 		wrap_door_leave(d);
 		return -r;
 	}
-	if (r == 0)
-		WRAP_DOWN(r, MPI_Init, argc, argv);
-	else
+	if (r == 0) {
+		int got = MPI_THREAD_SINGLE; /* MPI_Init is MPI_Init_thread(SINGLE) */
+		WRAP_DOWN(r, MPI_Init_thread, argc, argv,
+			  lower_level(MPI_THREAD_SINGLE, thread_level_bound()), &got);
+		app_level = MPI_THREAD_SINGLE;
+	} else {
 		r = MPI_SUCCESS;
+	}
 	if (r == MPI_SUCCESS) {
 		init_thread_fs = self_fs();
 		r = wrap_ckpt_init();
@@ -79,10 +97,14 @@ WRAP_EXPORT int PMPI_Init_thread(int *argc, char ***argv, int required, int *pro
 	}
 	int bound = thread_level_bound();
 	int ask = required < bound ? required : bound;
-	if (r == 0)
-		WRAP_DOWN(r, MPI_Init_thread, argc, argv, ask, &got);
-	else
+	if (r == 0) {
+		WRAP_DOWN(r, MPI_Init_thread, argc, argv, lower_level(ask, bound), &got);
+		if (got > ask)
+			got = ask;
+		app_level = got;
+	} else {
 		WRAP_DOWN(r, MPI_Query_thread, &got);
+	}
 	if (r == MPI_SUCCESS) {
 		init_thread_fs = self_fs();
 		if (provided)
@@ -102,6 +124,8 @@ WRAP_EXPORT int PMPI_Query_thread(int *provided)
 	wrap_door_leave(d);
 	if (r == MPI_SUCCESS && provided) {
 		int bound = thread_level_bound();
+		if (app_level >= 0 && got > app_level)
+			got = app_level;
 		*provided = got < bound ? got : bound;
 	}
 	return r;

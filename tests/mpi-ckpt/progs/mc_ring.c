@@ -9,6 +9,8 @@
  * of pseudo-random memory (checked at the end) to give the image a size; "fork": rank 0
  * forks a child after MPI_Init that only sleeps (no MPI) while the job is checkpointed.
  */
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <mpi.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +25,17 @@ static uint64_t mix(uint64_t a, uint64_t b, int i)
 	return x ^ (x >> 29);
 }
 
+/* FUNNELED asked: the application is told FUNNELED (provided, MPI_Query_thread), while under
+ * splitckpt the lower MPI runs at SERIALIZED at least (its service thread calls MPI). */
+static int check_level(int provided)
+{
+	int q = -1;
+	MPI_Query_thread(&q);
+	int (*lower)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "SPLITCKPT_test_lower_thread_level");
+	int l = lower ? lower() : MPI_THREAD_SERIALIZED;
+	return provided != MPI_THREAD_FUNNELED || q != MPI_THREAD_FUNNELED || l < MPI_THREAD_SERIALIZED;
+}
+
 int main(int argc, char **argv)
 {
 	int iters = argc > 1 ? atoi(argv[1]) : 160;
@@ -30,6 +43,8 @@ int main(int argc, char **argv)
 	MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &size);
+	if (check_level(provided))
+		printf("FAIL rank %d: thread levels after MPI_Init_thread\n", rank);
 	if (argc > 3 && !strcmp(argv[3], "fork") && rank == 0) {
 		signal(SIGCHLD, SIG_IGN); /* never waited for (not restarted with the ranks) */
 		pid_t c = fork();
@@ -71,6 +86,10 @@ int main(int argc, char **argv)
 	}
 	if (!memok)
 		printf("FAIL rank %d: its %zu MiB of memory changed\n", rank, mib);
+	if (check_level(MPI_THREAD_FUNNELED)) {
+		printf("FAIL rank %d: thread levels at the end (after a restart?)\n", rank);
+		memok = 0;
+	}
 	uint64_t *all = rank == 0 ? calloc(size, sizeof(*all)) : NULL;
 	MPI_Gather(&st, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
 	int ok = 1;
