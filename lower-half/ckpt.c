@@ -24,6 +24,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <linux/futex.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -240,6 +241,12 @@ static int capture(uint32_t gen, uint32_t nprocs, struct capture *c, char *err, 
 	else
 		free(pipes);
 	add_blob(c, LH_BLOB_FILEIDS, fids, fids_len);
+	void *zombies = NULL;
+	size_t zombies_len = 0;
+	if (rc == 0)
+		rc = lh_collect_zombies(&zombies, &zombies_len);
+	if (zombies)
+		add_blob(c, LH_BLOB_ZOMBIES, zombies, zombies_len);
 #ifdef LH_WITH_MPI
 	void *mpib = NULL;
 	size_t mpib_len = 0;
@@ -438,6 +445,13 @@ static void send_written(int status, uint64_t bytes, const char *text)
 
 static void lost_coordinator(void);
 
+/* The generation is over: let an exit or exec that waited for it go on (lh.gen_open). */
+static void generation_closed(void)
+{
+	if (__atomic_exchange_n(&lh.gen_open, 0, __ATOMIC_ACQ_REL))
+		sys_futex((int *)&lh.gen_open, FUTEX_WAKE, 0x7fffffff, 0);
+}
+
 static void handle(struct proto_msg *m)
 {
 	switch (m->hdr.type) {
@@ -484,7 +498,9 @@ static void handle(struct proto_msg *m)
 		break;
 	}
 	case MSG_GO:
-		/* every process is captured: run while the writer child finishes the image */
+		/* every process is captured: run while the writer child finishes the image (an
+		 * exit or exec of the application waits for the end of the generation) */
+		__atomic_store_n(&lh.gen_open, 1, __ATOMIC_RELEASE);
 		unpark_all();
 		break;
 	case MSG_RESUME: {
@@ -493,6 +509,7 @@ static void handle(struct proto_msg *m)
 			r.committed = 0;
 		if (r.committed && cur.written)
 			commit(cur.gen);
+		generation_closed();
 		unpark_all();
 #ifdef LH_WITH_MPI
 		lh_mpi_resume(); /* CMD_RESUME, wait REP_RESUMED */
@@ -530,6 +547,7 @@ static void lost_coordinator(void)
 			 "image was being written; that generation will not be committed",
 			 cur.gen);
 	}
+	generation_closed();
 	coord_close(&conn);
 	lh.coord_fd = -1;
 }

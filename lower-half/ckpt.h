@@ -12,6 +12,8 @@
  * file at restart (its identity is checked through IMG_BLOB_FILEIDS). */
 #define LH_REG_FROMFILE 0x100u
 #define LH_BLOB_FILEIDS 8
+/* zombies.c: children that ended but were not reaped at capture */
+#define LH_BLOB_ZOMBIES 9
 
 struct lh_fileid {
 	uint64_t start;
@@ -80,6 +82,10 @@ int lh_pipes_blob_apply(const void *blob, uint64_t len);
 int lh_fileids_build(const struct img_region *r, size_t n, void **blob, size_t *len);
 int lh_map_from_file(const char *img, const struct img_region *r, const void *ids, uint64_t idlen);
 int lh_restore_proc(const void *blob, uint64_t len);
+/* zombies.c: the unreaped ended children of the process (no blob when there are none), and
+ * at restart a real zombie with the same virtual pid and status for each. 0 or -errno. */
+int lh_collect_zombies(void **blob, size_t *len);
+int lh_zombies_recreate(const void *blob, uint64_t len);
 int lh_restore_fds(const void *blob, uint64_t len, const void *filedata, uint64_t fdlen);
 
 #endif

@@ -80,6 +80,11 @@ struct lh_state {
 	volatile int ckpt_active;
 	volatile int parked;
 	volatile int resume_seq;
+	/* 1 from GO (the application runs again while its forked writer finishes the image) to
+	 * the end of that generation (RESUME, or the coordinator lost): an exit or exec of the
+	 * application waits for 0 (sigsys_sigsafe.c), so that a process that merely ends does not
+	 * take its half-reported image and the whole generation with it */
+	volatile int gen_open;
 	volatile int nslots;
 	struct lh_park_slot slots[LH_MAX_THREADS];
 

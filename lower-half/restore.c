@@ -179,6 +179,8 @@ int lh_restore(const char *path, int strict)
 	void *pblob = dup_blob(rd, IMG_BLOB_PROC, &plen);
 	void *fblob = dup_blob(rd, IMG_BLOB_FDS, &flen);
 	void *fdata = dup_blob(rd, IMG_BLOB_FILEDATA, &fdlen);
+	uint64_t zlen = 0;
+	void *zblob = dup_blob(rd, LH_BLOB_ZOMBIES, &zlen);
 	size_t nthr = thr ? tlen / sizeof(*thr) : 0;
 	const struct arena_saved *as = ablob;
 	if (!thr || !nthr || tlen % sizeof(*thr) || !as || alen < sizeof(*as) ||
@@ -224,6 +226,13 @@ int lh_restore(const char *path, int strict)
 	chain = NULL;
 	rd = NULL;
 
+	int zrc = lh_zombies_recreate(zblob, zlen);
+	if (zrc < 0) {
+		log_err("%s: cannot recreate the ended children the process had not reaped: %s",
+			path, zrc == -EBADMSG ? "bad zombie section" : strerror(-zrc));
+		goto fail;
+	}
+	free(zblob);
 	if (lh_restore_proc(pblob, plen) < 0) {
 		log_err("%s: bad process section", path);
 		goto fail;

@@ -33,7 +33,7 @@
 
 static const int always_trap[] = {
 	SYS_mmap,	  SYS_munmap,	   SYS_mremap,	 SYS_brk,    SYS_rt_sigaction,
-	SYS_rt_sigprocmask, SYS_execve, SYS_execveat, SYS_fork, SYS_close_range, SYS_readlink, SYS_readlinkat,
+	SYS_rt_sigprocmask, SYS_execve, SYS_execveat, SYS_exit_group, SYS_fork, SYS_close_range, SYS_readlink, SYS_readlinkat,
 };
 static const int pid_trap[] = {
 	SYS_getpid,	      SYS_gettid,	     SYS_getppid,	  SYS_kill,

@@ -5,7 +5,8 @@
  * calls (kept inside the arena), signal dispositions and masks (our two signals stay ours and
  * are never blocked), fork-like clone (so the child gets its own checkpoint thread), exec (so
  * the new program runs under a lower half again), closing or dup2-ing over the lower half's
- * descriptors, and, in restarted processes, every call that takes or returns a pid or tid.
+ * descriptors, exit_group (held back while a forked checkpoint is still being reported), and,
+ * in restarted processes, every call that takes or returns a pid or tid.
  *
  * Runs on the application's stack with the application's FS base: raw syscalls only, no libc,
  * no TLS, no stack protector. The checkpoint signal is blocked while it runs.
@@ -15,9 +16,11 @@
 #include "sys_nolibc.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <ucontext.h>
 
 #define SIGBIT(s) (1ULL << ((s) - 1))
@@ -301,12 +304,35 @@ static int blocking_call(ucontext_t *uc, long nr, greg_t *g)
 	return 0;
 }
 
+/*
+ * exit_group and exec between GO and the end of a forked checkpoint: the application already
+ * runs again while the writer child finishes its image, and the checkpoint thread still has
+ * to report it. Ending the process now would close its connection to the coordinator and fail
+ * the whole generation (a bash loop's short-lived `sleep` did). Wait until the generation is
+ * over (a few ms to seconds: the image is being written), then go on. Nothing waits before GO:
+ * a thread that is still to be parked must not block here with the checkpoint signal masked.
+ */
+static void wait_generation_closed(void)
+{
+	for (;;) {
+		int open = __atomic_load_n(&lh.gen_open, __ATOMIC_ACQUIRE);
+		if (!open)
+			return;
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		sys_futex((int *)&lh.gen_open, FUTEX_WAIT, open, &ts);
+	}
+}
+
 void lh_sigsys_handler(int sig, siginfo_t *si, void *ucv)
 {
 	(void)sig;
 	ucontext_t *uc = ucv;
 	greg_t *g = uc->uc_mcontext.gregs;
 	long nr = si->si_syscall;
+	if (nr == SYS_exit_group || nr == SYS_execve || nr == SYS_execveat)
+		wait_generation_closed();
+	if (nr == SYS_exit_group)
+		sys_call1(SYS_exit_group, g[REG_RDI]); /* does not return */
 	if (nr == SYS_wait4 || nr == SYS_waitid) {
 		blocking_call(uc, nr, g);
 		return;
