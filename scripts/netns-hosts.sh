@@ -22,7 +22,13 @@
 # DIR/hosts    one line per host: `ADDRESS NAMESPACE`
 # DIR/launcher Hydra's launcher (`mpiexec -launcher ssh -launcher-exec DIR/launcher`): called
 #              like ssh (`launcher [-x] HOST command...`), it runs the command with `sh -c`
-#              in HOST's namespace, with the caller's environment and working directory
+#              in HOST's namespace, with the caller's environment and working directory.
+#              The hosts share one kernel, so UCX (which tells machines apart by
+#              /proc/sys/kernel/random/boot_id) takes them for one machine and connects
+#              ranks of different hosts through shared memory when UCX_TLS has sm. With
+#              NH_SEPARATE_SYSTEMS=1 in its environment the launcher bind-mounts a boot_id
+#              of the host's own (DIR/boot_id.ADDRESS) in the mount namespace of
+#              `ip netns exec`: UCX then sees separate machines and uses tcp between them
 # DIR/env.sh   NH_ROOT (the root namespace's address, where a coordinator listens for the
 #              hosts), NH_HOSTS (addresses, comma-separated), NH_MPIEXEC_ARGS (the Hydra
 #              options: launcher, launcher-exec and `-localhost NH_ROOT`, which the
@@ -33,7 +39,7 @@
 # Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN for `ip netns`).
 set -u
 
-NH_OWNER=${NH_OWNER:-$$} # sourced: this shell; as a command: its caller (below)
+NH_OWNER=${NH_OWNER:-} # default: sourced, this shell; as a command, its caller (below)
 nh_log() { echo "netns-hosts: $*" >&2; }
 
 # starttime of a pid (field 22 of /proc/PID/stat), empty when it is gone
@@ -77,6 +83,7 @@ nh_up() {
 	command -v ip >/dev/null || { nh_log "no 'ip' command (iproute2)"; return 1; }
 	mkdir -p "$dir" && dir=$(cd "$dir" && pwd) || return 1
 	[ ! -e "$dir/env.sh" ] || { nh_log "$dir already holds a set (netns-hosts.sh down $dir)"; return 1; }
+	NH_OWNER=${NH_OWNER:-$$}
 	# the first free index: creating the bridge is the atomic claim
 	for x in $(seq 1 250); do
 		ip link add "sckbr$x" type bridge 2>/dev/null && break
@@ -106,6 +113,7 @@ nh_up() {
 				ip route add 127.100.$x.0/24 dev eth0 table local src $addr" ||
 			{ nh_log "cannot set up host $k ($ns, $addr)"; nh_remove_index "$x"; return 1; }
 		echo "$addr $ns" >>"$dir/hosts"
+		cat /proc/sys/kernel/random/uuid >"$dir/boot_id.$addr"
 		hosts=${hosts:+$hosts,}$addr
 	done
 	cat >"$dir/launcher" <<EOF
@@ -115,7 +123,11 @@ while [ \$# -gt 0 ] && [ "\${1:0:1}" = - ]; do shift; done
 [ \$# -ge 2 ] || { echo "netns-hosts launcher: usage: launcher [-x] HOST command..." >&2; exit 255; }
 ns=\$(awk -v h="\$1" '\$1 == h { print \$2 }' "$dir/hosts")
 [ -n "\$ns" ] || { echo "netns-hosts launcher: unknown host \$1 (not in $dir/hosts)" >&2; exit 255; }
+h=\$1
 shift
+if [ "\${NH_SEPARATE_SYSTEMS:-0}" = 1 ]; then
+	exec ip netns exec "\$ns" /bin/sh -c 'mount --bind "\$0" /proc/sys/kernel/random/boot_id && exec /bin/sh -c "\$1"' "$dir/boot_id.\$h" "\$*"
+fi
 exec ip netns exec "\$ns" /bin/sh -c "\$*"
 EOF
 	chmod 755 "$dir/launcher"
@@ -138,7 +150,7 @@ nh_down() {
 	x=$(nh_index_of "$dir")
 	[ -n "$x" ] || { nh_log "$dir describes no set (no NH_INDEX in $dir/env.sh)"; return 0; }
 	nh_remove_index "$x"
-	rm -f "$dir/env.sh" "$dir/hosts" "$dir/launcher"
+	rm -f "$dir/env.sh" "$dir/hosts" "$dir/launcher" "$dir"/boot_id.*
 	nh_check_index "$x"
 }
 
