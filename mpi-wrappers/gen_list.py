@@ -60,6 +60,8 @@ HAND = {
     # virtual handles: only the lower MPI knows how many of the output array are filled in;
     # a file handle is a pointer, its Fortran integer is ours
     "MPI_Type_get_contents", "MPI_Type_get_contents_c", "MPI_File_c2f", "MPI_File_f2c",
+    # memory MPI would allocate in the lower half: upper memory instead (wrap_vh_win.c)
+    "MPI_Alloc_mem", "MPI_Free_mem", "MPI_Win_allocate", "MPI_Win_allocate_c",
     # point-to-point under checkpointing (wrap_p2p.c, wrap_p2p_wait.c): blocking calls as
     # wait loops, counters, drained messages delivered first
     *("MPI_" + n for n in (

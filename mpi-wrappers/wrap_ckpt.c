@@ -394,6 +394,12 @@ static void do_final(void)
 		reply(LH_MPI_REP_ERROR);
 		return;
 	}
+	/* RMA: complete open fence and passive-target epochs; refuse what cannot come back */
+	if (wrap_vh_win_checkpoint(MB.world_rank, err, sizeof(err)) != 0) {
+		set_text("%s", err);
+		reply(LH_MPI_REP_ERROR);
+		return;
+	}
 	wrap_vh_prepare_checkpoint();
 	MB.drain_ns = now_ns() - t_final;
 	MB.text[0] = 0;

@@ -147,5 +147,5 @@ int wrap_seq_reopen_fences(void)
 	}
 	wrap_vh_unlock();
 	free(v);
-	return fails;
+	return fails + wrap_vh_win_relock(); /* passive-target epochs (wrap_vh_win.c) */
 }

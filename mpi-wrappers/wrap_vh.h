@@ -380,6 +380,18 @@ int wrap_keyval_recreate(void *ctx, int *keyval) WRAP_HIDDEN;
 /* Free lower keyval `keyval` of context ctx (with the free function of its kind). */
 void wrap_keyval_free_lower(void *ctx, int keyval) WRAP_HIDDEN;
 
+/* --- wrap_vh_win.c: RMA epochs across a checkpoint --------------------------------------- */
+
+/* At a checkpoint (service thread, every rank, after the drain, no application thread in
+ * MPI): complete every window's open fence epoch (MPI_Win_fence, in the rebuild order) and
+ * passive-target epoch (MPI_Win_flush_all), then a barrier on the private communicator.
+ * Returns 0, or -1 with err filled (rank, window, why) when this checkpoint must be refused
+ * (a window of MPI_Win_allocate_shared, an open post/start epoch, an MPI error). */
+int wrap_vh_win_checkpoint(int rank, char *err, size_t len) WRAP_HIDDEN;
+/* After a restart's rebuild and fences: open the passive-target epochs again. Returns the
+ * number that failed (reported). */
+int wrap_vh_win_relock(void) WRAP_HIDDEN;
+
 /* --- wrap_vh_rebuild.c ------------------------------------------------------------------- */
 
 /* Before a checkpoint (every application thread out of MPI): complete the descriptions. */

@@ -1,5 +1,6 @@
 /*
- * wrap_vh_win.c - RMA windows as virtual handles.
+ * wrap_vh_win.c - RMA windows as virtual handles, their memory, and their epochs across a
+ * checkpoint.
  *
  * Description (asked from MPI when the window comes out of the lower MPI): its flavor, base,
  * size and displacement unit (MPI_WIN_CREATE_FLAVOR, MPI_WIN_BASE, MPI_WIN_SIZE,
@@ -9,15 +10,37 @@
  * Rebuild, in an order all members agree on (membership key, as for communicators):
  * MPI_Win_create over the same memory (it is application memory, in the upper half, saved
  * in the image) on a communicator of the same world ranks, or MPI_Win_create_dynamic and the
- * same attachments. Windows whose memory MPI allocated (MPI_Win_allocate, _shared) live in
- * the lower half, which a restart replaces: they cannot be rebuilt (reported). The epoch
- * state (fence, lock, post/start) is not part of the description: the checkpoint must find
- * no access epoch open (issue "MPI checkpoint/restart").
+ * same attachments.
+ *
+ * Memory MPI would allocate. MPI_Win_allocate(_c) and MPI_Alloc_mem are written here: the
+ * memory is allocated in the upper half (saved in the image, at the same address after a
+ * restart, so the base pointer the application holds stays valid) and the window is a lower
+ * MPI_Win_create over it; MPI_Free_mem frees it, MPI_Win_free frees the window's. (MPICH's
+ * own would be lower-half memory, which a restart replaces.) The lower window's flavor is
+ * then MPI_WIN_FLAVOR_CREATE. MPI_Win_allocate_shared needs MPI's shared segment, mapped by
+ * the lower MPICH where it chooses: it cannot come back at the same address, so a checkpoint
+ * is refused (wrap_vh_win_checkpoint) while such a window exists.
+ *
+ * Epochs (hooks after MPI_Win_lock/unlock/lock_all/unlock_all/post/start/complete/wait/test;
+ * fence epochs: wrap_seq.c). At a checkpoint (wrap_vh_win_checkpoint, service thread, every
+ * rank, after the drain): one MPI_Win_fence on every window with an open fence epoch (all its
+ * members have it open: the fences are collective) and MPI_Win_flush_all on every window
+ * with an open passive-target epoch, so that no RMA operation is left inside the lower MPI;
+ * then a barrier on the private communicator (targets make progress meanwhile). After a
+ * restart (wrap_vh_win_relock, from wrap_seq_reopen_fences), the passive-target epochs are
+ * opened again (MPI_Win_lock_all / MPI_Win_lock with the same lock type and assert: they were
+ * granted before, so nobody holds a conflicting lock). Generalized active target (an exposure
+ * epoch from MPI_Win_post not yet ended by Win_wait/Win_test, an access epoch from
+ * MPI_Win_start not yet ended by Win_complete) is not made again: the checkpoint is refused,
+ * naming the window and the call, and the application goes on.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "wrap.h"
+#include "wrap_door.h"
 #include "wrap_hooks.h"
 
 struct attach {
@@ -25,10 +48,22 @@ struct attach {
 	MPI_Aint size;
 };
 
+struct lockrec {
+	int rank, type, assert;
+};
+
+#define WIN_POST 1  /* exposure epoch open (MPI_Win_post) */
+#define WIN_START 2 /* access epoch open (MPI_Win_start) */
+
 struct win_desc {
 	int flavor, disp_unit, n, *ranks;
 	void *base;
 	MPI_Aint size;
+	void *owned;		 /* memory we allocated for MPI_Win_allocate (freed with it) */
+	int lcomm;		 /* lower communicator the rebuilt window was made on */
+	int lock_all, lock_all_assert; /* MPI_Win_lock_all epoch open */
+	struct lockrec *locks;	 /* MPI_Win_lock epochs open, one per target rank */
+	int nlocks, pscw;	 /* WIN_POST | WIN_START */
 	int *key, keylen;
 	uint64_t seq;
 	uint32_t hash;
@@ -52,6 +87,7 @@ static int win_describe(struct wrap_vh_obj *e)
 	MPI_Aint *size;
 	if (!d)
 		return -1;
+	d->lcomm = MPI_COMM_NULL;
 	e->desc = d;
 	e->aux = (uint64_t)wrap_vh_errhandler_of(WRAP_VH_WIN, e->real);
 	if (win_attr(w, MPI_WIN_CREATE_FLAVOR, &flavor) || win_attr(w, MPI_WIN_BASE, &d->base) ||
@@ -92,6 +128,7 @@ static int win_rebuild(struct wrap_vh_obj *e, int64_t *real)
 	*real = MPI_WIN_NULL;
 	if (!d || !d->key)
 		return MPI_ERR_WIN;
+	d->lcomm = MPI_COMM_NULL;
 	r = wrap_vh_comm_of_ranks(d->ranks, d->n, (int)(d->hash & 0x7fff), &c);
 	if (r != MPI_SUCCESS)
 		return r;
@@ -101,7 +138,15 @@ static int win_rebuild(struct wrap_vh_obj *e, int64_t *real)
 		WRAP_DOWN(r, MPI_Win_create_dynamic, MPI_INFO_NULL, c, &w);
 	for (int k = 0; r == MPI_SUCCESS && k < d->natt; k++)
 		WRAP_DOWN(r, MPI_Win_attach, w, d->att[k].base, d->att[k].size);
-	WRAP_DOWN(r2, MPI_Comm_free, &c);
+	/* c lives as long as the window: MPICH 4.0.2 (ch4) names a window by the context id of
+	 * the communicator it was made on and a count kept in that communicator; freeing c would
+	 * let the next rebuilt window's communicator take the same context id and count, and
+	 * the two windows the same id, so that lock requests and accumulates went to the wrong
+	 * window (a restart hung in MPI_Win_lock_all) */
+	if (r == MPI_SUCCESS)
+		d->lcomm = c;
+	else
+		WRAP_DOWN(r2, MPI_Comm_free, &c);
 	(void)r2;
 	*real = w;
 	return r;
@@ -132,10 +177,19 @@ static void win_destroy(struct wrap_vh_obj *e)
 	wrap_vh_unref(WRAP_VH_ERRHANDLER, (int64_t)e->aux);
 	if (!d)
 		return;
+	/* its communicator, when the window was made again in this lower MPI (else lcomm is a
+	 * handle of a lower MPI that is gone) */
+	if ((e->flags & WRAP_VH_F_REBUILT) && d->lcomm != MPI_COMM_NULL) {
+		int r;
+		WRAP_DOWN(r, MPI_Comm_free, &d->lcomm);
+		(void)r;
+	}
 	free(d->ranks);
 	free(d->key);
 	free(d->att);
 	free(d->name);
+	free(d->locks);
+	free(d->owned);
 	free(d);
 }
 
@@ -181,4 +235,331 @@ void wrap_hook_MPI_Win_detach(int r_, MPI_Win win, const void *base)
 		}
 	}
 	wrap_vh_unlock();
+}
+
+/* ---- memory MPI would allocate: in the upper half ------------------------------------------ */
+
+/* An error of a hand-written allocation, through comm's error handler (lower handle) as
+ * MPICH would report it. */
+static int alloc_error(unsigned idx, MPI_Comm lcomm, int err, const char *why)
+{
+	int r;
+	wrap_fail(idx, err, why);
+	WRAP_DOWN(r, MPI_Comm_call_errhandler, lcomm, err);
+	(void)r;
+	return err;
+}
+
+static void *upper_alloc(MPI_Aint size)
+{
+	void *p = NULL;
+	if (posix_memalign(&p, 64, size > 0 ? (size_t)size : 1) != 0)
+		return NULL;
+	return p;
+}
+
+static int win_allocate(unsigned idx, MPI_Aint size, MPI_Aint disp_unit, int large,
+			MPI_Info info, MPI_Comm comm, void *baseptr, MPI_Win *win)
+{
+	wrap_door_t d_ = wrap_door_enter(WRAP_DOOR_COLL, comm);
+	struct wrap_seq *ps = wrap_seq_of(comm);
+	uint64_t pq = ps->seq;
+	MPI_Info linfo = wrap_info_to_lower(info);
+	MPI_Comm lcomm = wrap_comm_to_lower(comm);
+	MPI_Win lw = MPI_WIN_NULL;
+	void *mem = NULL;
+	int r;
+	if (size > 0 && !(mem = upper_alloc(size))) {
+		r = alloc_error(idx, lcomm, MPI_ERR_NO_MEM,
+				"cannot allocate the window's memory in the upper half");
+		wrap_door_leave(d_);
+		return r;
+	}
+	if (large)
+		WRAP_DOWN(r, MPI_Win_create_c, mem, size, disp_unit, linfo, lcomm, &lw);
+	else
+		WRAP_DOWN(r, MPI_Win_create, mem, size, (int)disp_unit, linfo, lcomm, &lw);
+	if (r != MPI_SUCCESS) {
+		free(mem);
+		wrap_door_leave(d_);
+		return r;
+	}
+	*win = wrap_win_from_lower(lw);
+	wrap_seq_child_obj(ps, pq, WRAP_VH_WIN, *win);
+	wrap_vh_lock();
+	struct wrap_vh_obj *e = wrap_vh_obj_of(WRAP_VH_WIN, *win);
+	if (e && e->desc)
+		((struct win_desc *)e->desc)->owned = mem;
+	wrap_vh_unlock();
+	*(void **)baseptr = mem;
+	wrap_door_leave(d_);
+	return MPI_SUCCESS;
+}
+
+WRAP_EXPORT int PMPI_Win_allocate(MPI_Aint size, int disp_unit, MPI_Info info, MPI_Comm comm,
+				  void *baseptr, MPI_Win *win)
+{
+	return win_allocate(WRAP_IDX_MPI_Win_allocate, size, disp_unit, 0, info, comm, baseptr,
+			    win);
+}
+WRAP_ALIAS(PMPI_Win_allocate, MPI_Win_allocate)
+
+WRAP_EXPORT int PMPI_Win_allocate_c(MPI_Aint size, MPI_Aint disp_unit, MPI_Info info,
+				    MPI_Comm comm, void *baseptr, MPI_Win *win)
+{
+	return win_allocate(WRAP_IDX_MPI_Win_allocate_c, size, disp_unit, 1, info, comm, baseptr,
+			    win);
+}
+WRAP_ALIAS(PMPI_Win_allocate_c, MPI_Win_allocate_c)
+
+WRAP_EXPORT int PMPI_Alloc_mem(MPI_Aint size, MPI_Info info, void *baseptr)
+{
+	wrap_door_t d_ = wrap_door_enter(WRAP_DOOR_LOCAL, 0);
+	void *p;
+	int r = MPI_SUCCESS;
+	(void)info; /* MPICH's hints (none for ch4:ucx here) do not apply to upper memory */
+	if (size < 0)
+		r = alloc_error(WRAP_IDX_MPI_Alloc_mem, MPI_COMM_WORLD, MPI_ERR_SIZE,
+				"negative size");
+	else if (!(p = upper_alloc(size)))
+		r = alloc_error(WRAP_IDX_MPI_Alloc_mem, MPI_COMM_WORLD, MPI_ERR_NO_MEM,
+				"out of memory in the upper half");
+	else
+		*(void **)baseptr = p;
+	wrap_door_leave(d_);
+	return r;
+}
+WRAP_ALIAS(PMPI_Alloc_mem, MPI_Alloc_mem)
+
+WRAP_EXPORT int PMPI_Free_mem(void *base)
+{
+	free(base);
+	return MPI_SUCCESS;
+}
+WRAP_ALIAS(PMPI_Free_mem, MPI_Free_mem)
+
+/* ---- epochs -------------------------------------------------------------------------------- */
+
+static struct win_desc *desc_of(MPI_Win win)
+{
+	struct wrap_vh_obj *e = wrap_vh_obj_of(WRAP_VH_WIN, win);
+	return e ? e->desc : NULL;
+}
+
+void wrap_hook_MPI_Win_lock(int r_, int lock_type, int rank, int assert, MPI_Win win)
+{
+	if (r_ != MPI_SUCCESS)
+		return;
+	wrap_vh_lock();
+	struct win_desc *d = desc_of(win);
+	struct lockrec *l = d ? realloc(d->locks, sizeof(*l) * (size_t)(d->nlocks + 1)) : NULL;
+	if (l) {
+		d->locks = l;
+		l[d->nlocks++] = (struct lockrec){rank, lock_type, assert};
+	} else if (d) {
+		wrap_vh_warn("out of memory noting an MPI_Win_lock epoch: a checkpoint will not "
+			     "open it again");
+	}
+	wrap_vh_unlock();
+}
+
+void wrap_hook_MPI_Win_unlock(int r_, int rank, MPI_Win win)
+{
+	if (r_ != MPI_SUCCESS)
+		return;
+	wrap_vh_lock();
+	struct win_desc *d = desc_of(win);
+	for (int k = 0; d && k < d->nlocks; k++) {
+		if (d->locks[k].rank == rank) {
+			d->locks[k] = d->locks[--d->nlocks];
+			break;
+		}
+	}
+	wrap_vh_unlock();
+}
+
+void wrap_hook_MPI_Win_lock_all(int r_, int assert, MPI_Win win)
+{
+	if (r_ != MPI_SUCCESS)
+		return;
+	wrap_vh_lock();
+	struct win_desc *d = desc_of(win);
+	if (d) {
+		d->lock_all = 1;
+		d->lock_all_assert = assert;
+	}
+	wrap_vh_unlock();
+}
+
+void wrap_hook_MPI_Win_unlock_all(int r_, MPI_Win win)
+{
+	if (r_ != MPI_SUCCESS)
+		return;
+	wrap_vh_lock();
+	struct win_desc *d = desc_of(win);
+	if (d)
+		d->lock_all = 0;
+	wrap_vh_unlock();
+}
+
+static void pscw(int r_, MPI_Win win, int set, int clear)
+{
+	if (r_ != MPI_SUCCESS)
+		return;
+	wrap_vh_lock();
+	struct win_desc *d = desc_of(win);
+	if (d)
+		d->pscw = (d->pscw | set) & ~clear;
+	wrap_vh_unlock();
+}
+
+void wrap_hook_MPI_Win_post(int r_, MPI_Group group, int assert, MPI_Win win)
+{
+	(void)group, (void)assert;
+	pscw(r_, win, WIN_POST, 0);
+}
+void wrap_hook_MPI_Win_start(int r_, MPI_Group group, int assert, MPI_Win win)
+{
+	(void)group, (void)assert;
+	pscw(r_, win, WIN_START, 0);
+}
+void wrap_hook_MPI_Win_complete(int r_, MPI_Win win) { pscw(r_, win, 0, WIN_START); }
+void wrap_hook_MPI_Win_wait(int r_, MPI_Win win) { pscw(r_, win, 0, WIN_POST); }
+void wrap_hook_MPI_Win_test(int r_, MPI_Win win, int *flag)
+{
+	pscw(r_, win, 0, flag && *flag ? WIN_POST : 0);
+}
+
+static int by_rebuild_order(const void *a, const void *b)
+{
+	const struct wrap_vh_obj *x = *(struct wrap_vh_obj *const *)a;
+	const struct wrap_vh_obj *y = *(struct wrap_vh_obj *const *)b;
+	int c = win_order(x, y);
+	return c ? c : (x->serial < y->serial ? -1 : x->serial > y->serial);
+}
+
+/* Live windows the application holds, in the order every member rebuilds them (lock held;
+ * malloc'd, caller frees). */
+static struct wrap_vh_obj **held_windows(size_t *n)
+{
+	struct wrap_vh_obj **v = wrap_vh_list(WRAP_VH_WIN, n);
+	size_t k = 0;
+	for (size_t i = 0; v && i < *n; i++)
+		if (v[i]->app_refs > 0 && (MPI_Win)v[i]->real != MPI_WIN_NULL)
+			v[k++] = v[i];
+	*n = k;
+	if (v && k > 1)
+		qsort(v, k, sizeof(*v), by_rebuild_order);
+	return v;
+}
+
+static void refuse(char *err, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void refuse(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	if (err[0])
+		return; /* the first reason is the one reported */
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "splitckpt: %s\n", err);
+}
+
+int wrap_vh_win_checkpoint(int rank, char *err, size_t len)
+{
+	size_t n = 0;
+	int r;
+	err[0] = 0;
+	wrap_vh_lock();
+	struct wrap_vh_obj **v = held_windows(&n);
+	if (!v && n) {
+		wrap_vh_unlock();
+		refuse(err, len, "rank %d: out of memory listing the MPI windows", rank);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct win_desc *d = v[i]->desc;
+		MPI_Win w = (MPI_Win)v[i]->real;
+		unsigned vh = (unsigned)wrap_vh_handle_of(v[i]);
+		if (v[i]->flags & WRAP_VH_F_FENCED) {
+			WRAP_DOWN(r, MPI_Win_fence, 0, w);
+			if (r != MPI_SUCCESS)
+				refuse(err, len,
+				       "rank %d: window %#x: MPI_Win_fence to complete its RMA "
+				       "operations before the checkpoint failed (MPI error %d)",
+				       rank, vh, r);
+		}
+		if (d && (d->lock_all || d->nlocks)) {
+			WRAP_DOWN(r, MPI_Win_flush_all, w);
+			if (r != MPI_SUCCESS)
+				refuse(err, len,
+				       "rank %d: window %#x: MPI_Win_flush_all of its passive-target "
+				       "epoch before the checkpoint failed (MPI error %d)",
+				       rank, vh, r);
+		}
+		if (d && d->flavor == MPI_WIN_FLAVOR_SHARED)
+			refuse(err, len,
+			       "rank %d: window %#x was made by MPI_Win_allocate_shared: its memory "
+			       "is MPI's shared segment, which a restart cannot map again at the "
+			       "same address; this checkpoint is refused (free the window before "
+			       "checkpointing, or use MPI_Win_allocate / MPI_Win_create)",
+			       rank, vh);
+		else if (d && (d->pscw & WIN_POST))
+			refuse(err, len,
+			       "rank %d: window %#x has an exposure epoch open (MPI_Win_post not yet "
+			       "ended by MPI_Win_wait/MPI_Win_test): post/start/complete/wait "
+			       "epochs cannot be checkpointed; this checkpoint is refused, the job "
+			       "goes on (checkpoint between epochs)",
+			       rank, vh);
+		else if (d && (d->pscw & WIN_START))
+			refuse(err, len,
+			       "rank %d: window %#x has an access epoch open (MPI_Win_start not yet "
+			       "ended by MPI_Win_complete): post/start/complete/wait epochs cannot "
+			       "be checkpointed; this checkpoint is refused, the job goes on "
+			       "(checkpoint between epochs)",
+			       rank, vh);
+	}
+	wrap_vh_unlock();
+	free(v);
+	/* every rank, windows or not: the targets of the flushes make progress meanwhile */
+	WRAP_DOWN(r, MPI_Barrier, wrap_ckpt_private_comm());
+	if (r != MPI_SUCCESS)
+		refuse(err, len, "rank %d: barrier after completing the RMA epochs failed (MPI "
+				 "error %d)", rank, r);
+	return err[0] ? -1 : 0;
+}
+
+int wrap_vh_win_relock(void)
+{
+	size_t n = 0;
+	int fails = 0, r;
+	wrap_vh_lock();
+	struct wrap_vh_obj **v = held_windows(&n);
+	for (size_t i = 0; v && i < n; i++) {
+		struct win_desc *d = v[i]->desc;
+		MPI_Win w = (MPI_Win)v[i]->real;
+		if (d && d->lock_all) {
+			WRAP_DOWN(r, MPI_Win_lock_all, d->lock_all_assert, w);
+			if (r != MPI_SUCCESS) {
+				wrap_vh_warn("window %#x: cannot open its MPI_Win_lock_all epoch "
+					     "again (MPI error %d)",
+					     (unsigned)wrap_vh_handle_of(v[i]), r);
+				fails++;
+			}
+		}
+		for (int k = 0; d && k < d->nlocks; k++) {
+			WRAP_DOWN(r, MPI_Win_lock, d->locks[k].type, d->locks[k].rank,
+				  d->locks[k].assert, w);
+			if (r != MPI_SUCCESS) {
+				wrap_vh_warn("window %#x: cannot open its MPI_Win_lock epoch on rank "
+					     "%d again (MPI error %d)",
+					     (unsigned)wrap_vh_handle_of(v[i]), d->locks[k].rank, r);
+				fails++;
+			}
+		}
+	}
+	wrap_vh_unlock();
+	free(v);
+	return fails;
 }

@@ -1,0 +1,149 @@
+/* rma.c - RMA windows and their epochs through a real MPI checkpoint/restart (known limits 2, 3).
+ *
+ * Three windows per rank, over MPI_COMM_WORLD:
+ *   A  MPI_Win_allocate (memory MPI hands out), fence epochs: every step each rank puts
+ *      s*10+rank into its right neighbour's A[s], accumulates s+1 into rank 0's A[NW-1] and
+ *      gets its left neighbour's A[s-1] into M[s], M being memory of MPI_Alloc_mem;
+ *   B  MPI_Win_create over heap memory, one MPI_Win_lock_all epoch for the whole run: every
+ *      step each rank accumulates s+1 into B[rank] of rank s % size, then MPI_Win_flush;
+ *   C  MPI_Win_create over heap memory, one MPI_Win_lock(SHARED, right neighbour) epoch for
+ *      the whole run: every step each rank puts s into the right neighbour's C[s] (flush).
+ * A checkpoint therefore always finds a fence epoch (RMA calls possibly pending in it), a
+ * lock_all and a lock epoch open, and the content written before it must still be there
+ * after a restart, in memory that MPI allocated. At the end every rank checks what it can
+ * predict (every element of A, B, C, M), rank 0 prints "ANSWER: <hash of all of it>" (equal
+ * to the native run) and PASS/FAIL (reduced over the ranks).
+ * Output for tests/mpi-ckpt/mpi_cr.sh: "PID <rank> <pid>", "READY" after some steps.
+ *   rma [steps <= 1000] [ms per step] [shared]
+ * "shared": also a window of MPI_Win_allocate_shared, so a checkpoint must be refused.
+ */
+#include <mpi.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NW 1024
+
+static uint64_t hash = 1469598103934665603ULL;
+static int bad;
+
+static void fold(const long *v, int n)
+{
+	for (int i = 0; i < n; i++)
+		hash = (hash ^ (uint64_t)v[i]) * 1099511628211ULL;
+}
+
+static void expect(const char *what, int i, long got, long want)
+{
+	if (got != want && bad++ < 5)
+		fprintf(stderr, "FAIL %s[%d] = %ld, expected %ld\n", what, i, got, want);
+}
+
+int main(int argc, char **argv)
+{
+	int steps = argc > 1 ? atoi(argv[1]) : 300, ms = argc > 2 ? atoi(argv[2]) : 5;
+	int shared = argc > 3 && strcmp(argv[3], "shared") == 0;
+	int rank, size, ok;
+	MPI_Init(&argc, &argv);
+	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	MPI_Comm_size(MPI_COMM_WORLD, &size);
+	printf("PID %d %d\n", rank, (int)getpid());
+	fflush(stdout);
+	if (steps > NW - 2 || size > 64)
+		MPI_Abort(MPI_COMM_WORLD, 2);
+	int right = (rank + 1) % size, left = (rank + size - 1) % size;
+
+	long *a, *m, *b = calloc(NW, sizeof(long)), *c = calloc(NW, sizeof(long));
+	MPI_Win wa, wb, wc, ws = MPI_WIN_NULL;
+	if (!b || !c || MPI_Win_allocate(NW * sizeof(long), sizeof(long), MPI_INFO_NULL,
+					 MPI_COMM_WORLD, &a, &wa) != MPI_SUCCESS ||
+	    MPI_Alloc_mem(NW * sizeof(long), MPI_INFO_NULL, &m) != MPI_SUCCESS) {
+		fprintf(stderr, "FAIL rank %d: cannot make window A or M\n", rank);
+		MPI_Abort(MPI_COMM_WORLD, 1);
+	}
+	memset(a, 0, NW * sizeof(long));
+	memset(m, 0, NW * sizeof(long));
+	MPI_Win_create(b, NW * sizeof(long), sizeof(long), MPI_INFO_NULL, MPI_COMM_WORLD, &wb);
+	MPI_Win_create(c, NW * sizeof(long), sizeof(long), MPI_INFO_NULL, MPI_COMM_WORLD, &wc);
+	if (shared) {
+		long *sp;
+		MPI_Win_allocate_shared(64, sizeof(long), MPI_INFO_NULL, MPI_COMM_WORLD, &sp, &ws);
+	}
+	MPI_Barrier(MPI_COMM_WORLD); /* the local stores above before anybody's RMA */
+	MPI_Win_fence(0, wa);
+	MPI_Win_lock_all(0, wb);
+	MPI_Win_lock(MPI_LOCK_SHARED, right, 0, wc);
+
+	for (int s = 0; s < steps; s++) {
+		long v = (long)s * 10 + rank, one = s + 1, cv = s;
+		/* A: fence epoch */
+		MPI_Put(&v, 1, MPI_LONG, right, s, 1, MPI_LONG, wa);
+		MPI_Accumulate(&one, 1, MPI_LONG, 0, NW - 1, 1, MPI_LONG, MPI_SUM, wa);
+		if (s > 0)
+			MPI_Get(&m[s], 1, MPI_LONG, left, s - 1, 1, MPI_LONG, wa);
+		MPI_Win_fence(0, wa);
+		if (a[s] != (long)s * 10 + left) /* written by the left neighbour this step */
+			expect("A (this step)", s, a[s], (long)s * 10 + left);
+		/* B: passive target, lock_all epoch */
+		MPI_Accumulate(&one, 1, MPI_LONG, s % size, rank, 1, MPI_LONG, MPI_SUM, wb);
+		MPI_Win_flush(s % size, wb);
+		/* C: passive target, lock epoch on the right neighbour */
+		MPI_Put(&cv, 1, MPI_LONG, right, s, 1, MPI_LONG, wc);
+		MPI_Win_flush(right, wc);
+		if (s == 20) {
+			printf("READY\n");
+			fflush(stdout);
+		}
+		if (ms > 0)
+			usleep((useconds_t)ms * 1000);
+	}
+	MPI_Win_unlock(right, wc);
+	MPI_Win_unlock_all(wb);
+	MPI_Win_fence(0, wa);
+	MPI_Barrier(MPI_COMM_WORLD); /* every epoch closed everywhere: local reads */
+
+	long total = 0;
+	for (int s = 0; s < steps; s++)
+		total += s + 1;
+	for (int i = 0; i < NW; i++) {
+		long want = i < steps ? (long)i * 10 + left : 0;
+		if (i == NW - 1)
+			want = rank == 0 ? (long)size * total : 0;
+		expect("A", i, a[i], want);
+		long mw = i >= 1 && i < steps ? (long)(i - 1) * 10 + (left + size - 1) % size : 0;
+		expect("M", i, m[i], mw);
+		long bw = 0;
+		for (int s = 0; i < size && s < steps; s++)
+			if (s % size == rank)
+				bw += s + 1;
+		expect("B", i, b[i], bw);
+		expect("C", i, c[i], i < steps ? i : 0);
+	}
+	fold(a, NW);
+	fold(m, NW);
+	fold(b, NW);
+	fold(c, NW);
+	if (ws != MPI_WIN_NULL)
+		MPI_Win_free(&ws);
+	MPI_Win_free(&wc);
+	MPI_Win_free(&wb);
+	MPI_Win_free(&wa);
+	MPI_Free_mem(m);
+	free(b);
+	free(c);
+
+	uint64_t all[64];
+	MPI_Gather(&hash, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+	MPI_Allreduce(&bad, &ok, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+	if (rank == 0) {
+		uint64_t h = 0;
+		for (int i = 0; i < size; i++)
+			h = (h ^ all[i]) * 1099511628211ULL;
+		printf("ANSWER: %016llx\n", (unsigned long long)h);
+		printf("%s\n", ok ? "FAIL" : "PASS");
+	}
+	MPI_Finalize();
+	return ok != 0;
+}
