@@ -730,6 +730,13 @@ void lh_after_fork_child(int parent_vpid)
 	lh.nthr = 0;
 	lh.nslots = 0;
 	lh.ckpt_active = 0;
+	/* the parent's image writer and generation are the parent's: its result pipe read here
+	 * would steal the parent's result ('the checkpoint writer died: no result' there) */
+	if (fk.fd >= 0)
+		sys_call1(SYS_close, fk.fd);
+	fk.fd = -1;
+	fk.active = 0;
+	lh.gen_open = 0;
 	lhc.restarted_from = 0;
 	lh_new_upid();
 	lh_priv_env_build();
