@@ -167,35 +167,82 @@ WRAP_ISEND(MPI_Irsend_c, MPI_Count)
 WRAP_ISEND(MPI_Ibsend, int)
 WRAP_ISEND(MPI_Ibsend_c, MPI_Count)
 
-/* ---- blocking sends ----------------------------------------------------------------------- */
+/* ---- blocking calls: post + spin in one crossing ---------------------------------------------- */
 
-/* Post the lower non-blocking send idx and spin on it; at DRAIN step out and wait on it as a
- * virtual request of origin org. */
+/* What a blocking call posts: the lower non-blocking call idx (Isend, Issend, Irsend, Irecv,
+ * Imrecv or their _c form) with these arguments (handles already lower ones). */
+struct post {
+	unsigned idx;
+	int large;
+	void *buf;
+	MPI_Count count;
+	MPI_Datatype ld;
+	int peer, tag;
+	MPI_Comm lc;
+	MPI_Message lm; /* Imrecv */
+};
+
+static inline __attribute__((always_inline)) int post_lower(void *f, struct post *p,
+							    MPI_Request *lr)
+{
+	switch (p->idx) {
+	case WRAP_IDX_MPI_Irecv:
+		return ((irecv_fn)f)(p->buf, (int)p->count, p->ld, p->peer, p->tag, p->lc, lr);
+	case WRAP_IDX_MPI_Irecv_c:
+		return ((irecv_c_fn)f)(p->buf, p->count, p->ld, p->peer, p->tag, p->lc, lr);
+	case WRAP_IDX_MPI_Imrecv:
+		return ((__typeof__(&PMPI_Imrecv))f)(p->buf, (int)p->count, p->ld, &p->lm, lr);
+	case WRAP_IDX_MPI_Imrecv_c:
+		return ((__typeof__(&PMPI_Imrecv_c))f)(p->buf, p->count, p->ld, &p->lm, lr);
+	default:
+		if (p->large)
+			return ((isend_c_fn)f)(p->buf, p->count, p->ld, p->peer, p->tag, p->lc, lr);
+		return ((isend_fn)f)(p->buf, (int)p->count, p->ld, p->peer, p->tag, p->lc, lr);
+	}
+}
+
+/* The crossing of every blocking call: enter the gate once, post p, and (when it worked and
+ * wait) spin on the lower MPI_Test until it completes or the phase says DRAIN. Returns the
+ * post's error (then *posted = 0) or the Test loop's result; *done = 1 when the request
+ * completed (st filled), else *lr is the pending lower request. */
+static int post_and_spin(struct post *p, int wait, MPI_Request *lr, int *posted, int *done,
+			 MPI_Status *st)
+{
+	void *fi = wrap_lower_fn(p->idx), *ft = wrap_lower_fn(WRAP_IDX_MPI_Test);
+	*posted = *done = 0;
+	*lr = MPI_REQUEST_NULL;
+	if (!fi || !ft)
+		return wrap_unavailable(fi ? WRAP_IDX_MPI_Test : p->idx);
+	struct wrap_p2p_test t = {lr, st};
+	const volatile uint32_t *ph = wrap_p2p_phase_word();
+	int r;
+	uint64_t g = wrap_gate_enter();
+	r = post_lower(fi, p, lr);
+	if (r == MPI_SUCCESS) {
+		*posted = 1;
+		if (wait)
+			r = wrap_p2p_spin(wrap_p2p_poll_test, ft, &t, done, ph);
+	}
+	wrap_gate_leave(g);
+	return r;
+}
+
+/* Blocking send: post the lower non-blocking send idx and spin on it; at DRAIN step out and
+ * wait on it as a virtual request of origin org. */
 static int send_block(unsigned idx, const struct wrap_vh_origin *org, int large, const void *buf,
 		      MPI_Count count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm)
 {
-	void *fi = wrap_lower_fn(idx), *ft = wrap_lower_fn(WRAP_IDX_MPI_Test);
-	if (!fi || !ft)
-		return wrap_unavailable(fi ? WRAP_IDX_MPI_Test : idx);
-	MPI_Datatype ld = wrap_datatype_to_lower(dt);
-	MPI_Comm lc = wrap_comm_to_lower(comm);
-	const volatile uint32_t *ph = wrap_p2p_phase_word();
-	MPI_Request lr = MPI_REQUEST_NULL;
-	int flag = 0, r, r2 = MPI_SUCCESS;
-	uint64_t g = wrap_gate_enter();
-	if (large)
-		r = ((isend_c_fn)fi)(buf, count, ld, dest, tag, lc, &lr);
-	else
-		r = ((isend_fn)fi)(buf, (int)count, ld, dest, tag, lc, &lr);
-	if (r == MPI_SUCCESS)
-		r2 = wrap_p2p_spin_test(ft, &lr, &flag, MPI_STATUS_IGNORE, ph);
-	wrap_gate_leave(g);
-	if (r != MPI_SUCCESS)
+	struct post p = {idx,	   large, (void *)buf, count, wrap_datatype_to_lower(dt),
+			 dest,	   tag,	  wrap_comm_to_lower(comm), MPI_MESSAGE_NULL};
+	MPI_Request lr;
+	int posted, done;
+	int r = post_and_spin(&p, 1, &lr, &posted, &done, MPI_STATUS_IGNORE);
+	if (!posted)
 		return r;
 	if (dest != MPI_PROC_NULL)
 		wrap_p2p_count_sent(1);
-	if (flag || r2 != MPI_SUCCESS)
-		return r2;
+	if (done || r != MPI_SUCCESS)
+		return r;
 	MPI_Request v = wrap_vh_request_new(lr, org, NULL);
 	return wrap_p2p_wait(&v, MPI_STATUS_IGNORE);
 }
@@ -385,31 +432,26 @@ static MPI_Request recv_virtual(MPI_Request lr, int large, void *buf, MPI_Count 
 static int recv_block(int large, void *buf, MPI_Count count, MPI_Datatype dt, int source, int tag,
 		      MPI_Comm comm, MPI_Status *st)
 {
-	int r, r2 = MPI_SUCCESS, flag = 0;
+	int r, posted, done;
 	if (from_queue(buf, count, dt, source, tag, comm, st, &r))
 		return r;
-	unsigned idx = large ? WRAP_IDX_MPI_Irecv_c : WRAP_IDX_MPI_Irecv;
-	void *fi = wrap_lower_fn(idx), *ft = wrap_lower_fn(WRAP_IDX_MPI_Test);
-	if (!fi || !ft)
-		return wrap_unavailable(fi ? WRAP_IDX_MPI_Test : idx);
-	MPI_Datatype ld = wrap_datatype_to_lower(dt);
-	MPI_Comm lc = wrap_comm_to_lower(comm);
-	const volatile uint32_t *ph = wrap_p2p_phase_word();
-	MPI_Request lr = MPI_REQUEST_NULL;
-	uint64_t g = wrap_gate_enter();
-	if (large)
-		r = ((irecv_c_fn)fi)(buf, count, ld, source, tag, lc, &lr);
-	else
-		r = ((irecv_fn)fi)(buf, (int)count, ld, source, tag, lc, &lr);
-	if (r == MPI_SUCCESS)
-		r2 = wrap_p2p_spin_test(ft, &lr, &flag, st, ph);
-	wrap_gate_leave(g);
-	if (r != MPI_SUCCESS)
+	struct post p = {large ? WRAP_IDX_MPI_Irecv_c : WRAP_IDX_MPI_Irecv,
+			 large,
+			 buf,
+			 count,
+			 wrap_datatype_to_lower(dt),
+			 source,
+			 tag,
+			 wrap_comm_to_lower(comm),
+			 MPI_MESSAGE_NULL};
+	MPI_Request lr;
+	r = post_and_spin(&p, 1, &lr, &posted, &done, st);
+	if (!posted)
 		return r;
-	if (flag || r2 != MPI_SUCCESS) {
+	if (done || r != MPI_SUCCESS) {
 		if (source != MPI_PROC_NULL)
 			wrap_p2p_count_recvd(1);
-		return r2;
+		return r;
 	}
 	MPI_Request v = recv_virtual(lr, large, buf, count, dt, source, tag, comm);
 	return wrap_p2p_wait(&v, st);
@@ -482,6 +524,17 @@ WRAP_ALIAS(PMPI_Irecv_c, MPI_Irecv_c)
 
 /* ---- send + receive ------------------------------------------------------------------------ */
 
+/* Poll of Sendrecv: the lower Testall of its receive and its send. */
+struct testall2 {
+	MPI_Request *lr;
+	MPI_Status *sts;
+};
+static inline __attribute__((always_inline)) int poll_testall2(void *f, void *c, int *done)
+{
+	struct testall2 *t = c;
+	return ((__typeof__(&PMPI_Testall))f)(2, t->lr, done, t->sts);
+}
+
 static int sendrecv(int large, const void *sbuf, MPI_Count scount, MPI_Datatype stype, int dest,
 		    int stag, void *rbuf, MPI_Count rcount, MPI_Datatype rtype, int source,
 		    int rtag, MPI_Comm comm, MPI_Status *st)
@@ -504,7 +557,6 @@ static int sendrecv(int large, const void *sbuf, MPI_Count scount, MPI_Datatype 
 	MPI_Comm lc = wrap_comm_to_lower(comm);
 	const volatile uint32_t *ph = wrap_p2p_phase_word();
 	MPI_Request lr[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
-	unsigned spins = 0;
 	int posted = 0;
 	uint64_t g = wrap_gate_enter();
 	if (large)
@@ -518,16 +570,9 @@ static int sendrecv(int large, const void *sbuf, MPI_Count scount, MPI_Datatype 
 			r = ((isend_fn)fs)(sbuf, (int)scount, lst, dest, stag, lc, &lr[1]);
 		posted = r == MPI_SUCCESS;
 	}
-	while (posted) {
-		r = ((__typeof__(&PMPI_Testall))ft)(2, lr, &flag, sts);
-		if (r != MPI_SUCCESS || flag || !wrap_p2p_spinning(ph))
-			break;
-		if ((++spins & 1023) == 0) {
-			long ret;
-			__asm__ volatile("syscall" : "=a"(ret) : "0"(24L) : "rcx", "r11", "memory");
-		} else {
-			__builtin_ia32_pause();
-		}
+	if (posted) {
+		struct testall2 t = {lr, sts};
+		r = wrap_p2p_spin(poll_testall2, ft, &t, &flag, ph);
 	}
 	wrap_gate_leave(g);
 	if (!posted)
@@ -635,78 +680,81 @@ static void msg_record(MPI_Message v, const MPI_Status *s, MPI_Comm comm)
 	q->args[2] = (uint64_t)(uint32_t)comm;
 }
 
+/* The state of a probe around wrap_p2p_loop. */
+struct probe {
+	int mprobe, source, tag;
+	MPI_Comm comm; /* virtual */
+	MPI_Comm lc;
+	MPI_Message lm;
+	MPI_Status *ls; /* the lower call's status: own (Improbe) or the caller's */
+	MPI_Status own;
+	int *flag;
+	MPI_Message *message;
+	MPI_Status *st;
+	int answered; /* by probe_prepare */
+};
+
+/* A drained message that matches is the answer (a probe finds it first). */
+static int probe_prepare(void *c, int *r)
+{
+	struct probe *p = c;
+	p->answered = 1;
+	if (wrap_drain_pending() && p->source != MPI_PROC_NULL) {
+		if (!p->mprobe && wrap_drain_peek(p->comm, p->source, p->tag, p->st)) {
+			*p->flag = 1;
+			*r = MPI_SUCCESS;
+			return 1;
+		}
+		struct wrap_drain_msg *m =
+		    p->mprobe ? wrap_drain_take(p->comm, p->source, p->tag) : NULL;
+		if (m) {
+			if (p->st != MPI_STATUS_IGNORE)
+				wrap_drain_status(m, p->st);
+			*p->message = wrap_vh_message_new_drained(m);
+			if (*p->message == MPI_MESSAGE_NULL) {
+				free(m);
+				*r = wrap_fail(p->mprobe ? WRAP_IDX_MPI_Improbe : WRAP_IDX_MPI_Iprobe,
+					       MPI_ERR_NO_MEM, "out of memory");
+				return 1;
+			}
+			*p->flag = 1;
+			*r = MPI_SUCCESS;
+			return 1;
+		}
+	}
+	p->lc = wrap_comm_to_lower(p->comm); /* (again after a step out: maybe a new lower MPI) */
+	p->answered = 0;
+	return 0;
+}
+
+static inline __attribute__((always_inline)) int probe_poll(void *f, void *c, int *done)
+{
+	struct probe *p = c;
+	if (p->mprobe)
+		return ((__typeof__(&PMPI_Improbe))f)(p->source, p->tag, p->lc, done, &p->lm, p->ls);
+	return ((__typeof__(&PMPI_Iprobe))f)(p->source, p->tag, p->lc, done, p->ls);
+}
+
 /* Iprobe (mprobe 0) or Improbe (mprobe 1), once or (blocking) until found. */
 static int probe(int mprobe, int blocking, int source, int tag, MPI_Comm comm, int *flag,
 		 MPI_Message *message, MPI_Status *st)
 {
-	unsigned idx = mprobe ? WRAP_IDX_MPI_Improbe : WRAP_IDX_MPI_Iprobe;
-	void *fp = wrap_lower_fn(idx);
-	MPI_Status own;
-	int r = MPI_SUCCESS, f;
-	if (!fp)
-		return wrap_unavailable(idx);
-	for (;;) {
-		if (wrap_drain_pending() && source != MPI_PROC_NULL) {
-			if (!mprobe && wrap_drain_peek(comm, source, tag, st)) {
-				*flag = 1;
-				return MPI_SUCCESS;
-			}
-			struct wrap_drain_msg *m =
-			    mprobe ? wrap_drain_take(comm, source, tag) : NULL;
-			if (m) {
-				if (st != MPI_STATUS_IGNORE)
-					wrap_drain_status(m, st);
-				*message = wrap_vh_message_new_drained(m);
-				if (*message == MPI_MESSAGE_NULL) {
-					free(m);
-					return wrap_fail(idx, MPI_ERR_NO_MEM, "out of memory");
-				}
-				*flag = 1;
-				return MPI_SUCCESS;
-			}
-		}
-		if (blocking && !wrap_p2p_spinning(wrap_p2p_phase_word()) &&
-		    wrap_door_must_step_out()) {
-			wrap_door_step_out();
-			fp = wrap_lower_fn(idx); /* new lower half after a restart */
-			continue;
-		}
-		MPI_Comm lc = wrap_comm_to_lower(comm);
-		MPI_Message lm = MPI_MESSAGE_NULL;
-		MPI_Status *ls = mprobe ? &own : st;
-		const volatile uint32_t *ph = wrap_p2p_phase_word();
-		unsigned spins = 0;
-		f = 0;
-		uint64_t g = wrap_gate_enter();
-		for (;;) {
-			if (mprobe)
-				r = ((__typeof__(&PMPI_Improbe))fp)(source, tag, lc, &f, &lm, ls);
-			else
-				r = ((__typeof__(&PMPI_Iprobe))fp)(source, tag, lc, &f, ls);
-			if (r != MPI_SUCCESS || f || !blocking || !wrap_p2p_spinning(ph))
-				break;
-			if ((++spins & 1023) == 0) {
-				long ret;
-				__asm__ volatile("syscall"
-						 : "=a"(ret)
-						 : "0"(24L)
-						 : "rcx", "r11", "memory");
-			} else {
-				__builtin_ia32_pause();
-			}
-		}
-		wrap_gate_leave(g);
-		if (r != MPI_SUCCESS || f || !blocking) {
-			*flag = f;
-			if (mprobe && r == MPI_SUCCESS && f) {
-				*message = wrap_message_from_lower(lm);
-				msg_record(*message, &own, comm);
-				if (st != MPI_STATUS_IGNORE)
-					*st = own;
-			}
-			return r;
-		}
+	struct probe p = {.mprobe = mprobe, .source = source, .tag = tag, .comm = comm,
+			  .lm = MPI_MESSAGE_NULL, .flag = flag, .message = message, .st = st};
+	int f = 0;
+	p.ls = mprobe ? &p.own : st;
+	int r = wrap_p2p_loop(mprobe ? WRAP_IDX_MPI_Improbe : WRAP_IDX_MPI_Iprobe, blocking,
+			      probe_prepare, probe_poll, &p, &f);
+	if (p.answered) /* from the drained messages */
+		return r;
+	*flag = f;
+	if (mprobe && r == MPI_SUCCESS && f) {
+		*message = wrap_message_from_lower(p.lm);
+		msg_record(*message, &p.own, comm);
+		if (st != MPI_STATUS_IGNORE)
+			*st = p.own;
 	}
+	return r;
 }
 
 WRAP_EXPORT int PMPI_Probe(int source, int tag, MPI_Comm comm, MPI_Status *status)
@@ -756,7 +804,7 @@ static int mrecv(int large, void *buf, MPI_Count count, MPI_Datatype dt, MPI_Mes
 	unsigned idx = large ? WRAP_IDX_MPI_Imrecv_c : WRAP_IDX_MPI_Imrecv;
 	struct wrap_vh_obj *e = wrap_p2p_msg_entry(*message);
 	MPI_Status own;
-	int r, r2 = MPI_SUCCESS, flag = 0;
+	int r, flag = 0;
 	if (e && (e->flags & WRAP_P2P_F_DRAINED)) { /* received by the drain (counted there) */
 		const struct wrap_drain_msg *m = (const void *)(uintptr_t)e->aux;
 		MPI_Status *s = req ? &own : st;
@@ -770,22 +818,19 @@ static int mrecv(int large, void *buf, MPI_Count count, MPI_Datatype dt, MPI_Mes
 		}
 		return r;
 	}
-	void *fi = wrap_lower_fn(idx), *ft = wrap_lower_fn(WRAP_IDX_MPI_Test);
-	if (!fi || !ft)
-		return wrap_unavailable(fi ? WRAP_IDX_MPI_Test : idx);
-	MPI_Datatype ld = wrap_datatype_to_lower(dt);
-	MPI_Message lm = e ? (MPI_Message)e->real : *message;
-	MPI_Request lr = MPI_REQUEST_NULL;
-	const volatile uint32_t *ph = wrap_p2p_phase_word();
-	uint64_t g = wrap_gate_enter();
-	if (large)
-		r = ((__typeof__(&PMPI_Imrecv_c))fi)(buf, count, ld, &lm, &lr);
-	else
-		r = ((__typeof__(&PMPI_Imrecv))fi)(buf, (int)count, ld, &lm, &lr);
-	if (r == MPI_SUCCESS && !req)
-		r2 = wrap_p2p_spin_test(ft, &lr, &flag, st, ph);
-	wrap_gate_leave(g);
-	if (r != MPI_SUCCESS)
+	struct post p = {idx,
+			 large,
+			 buf,
+			 count,
+			 wrap_datatype_to_lower(dt),
+			 0,
+			 0,
+			 MPI_COMM_NULL,
+			 e ? (MPI_Message)e->real : *message};
+	MPI_Request lr;
+	int posted;
+	r = post_and_spin(&p, req == NULL, &lr, &posted, &flag, st);
+	if (!posted)
 		return r;
 	int counts = e != NULL; /* MPI_MESSAGE_NO_PROC: nothing was sent */
 	if (e)
@@ -795,10 +840,10 @@ static int mrecv(int large, void *buf, MPI_Count count, MPI_Datatype dt, MPI_Mes
 		*req = wrap_vh_request_new(lr, &wrap_p2p_org_imrecv, NULL); /* F_RECV: counted */
 		return MPI_SUCCESS;
 	}
-	if (flag || r2 != MPI_SUCCESS) {
+	if (flag || r != MPI_SUCCESS) {
 		if (counts)
 			wrap_p2p_count_recvd(1);
-		return r2;
+		return r;
 	}
 	MPI_Request v = wrap_vh_request_new(lr, &wrap_p2p_org_imrecv, NULL);
 	return wrap_p2p_wait(&v, st);

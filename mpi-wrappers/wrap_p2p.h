@@ -193,24 +193,82 @@ static inline void *wrap_p2p_args_of(struct wrap_vh_obj *e)
 int wrap_p2p_wait(MPI_Request *req, MPI_Status *st) WRAP_HIDDEN;
 /* MPI_Waitall the same way. */
 int wrap_p2p_waitall(int n, MPI_Request reqs[], MPI_Status sts[]) WRAP_HIDDEN;
-/* Spin on the lower MPI_Test of *lreq with the gate entered (ftest: the lower MPI_Test) until
- * it completes, fails or the phase says DRAIN. Lower TLS only: no TLS access in here. */
-static inline __attribute__((always_inline)) int wrap_p2p_spin_test(void *ftest, MPI_Request *lreq,
-								    int *flag, MPI_Status *st,
-								    const volatile uint32_t *ph)
+
+/* One poll of a blocking loop: one lower call (f: the lower function; c: the loop's own
+ * state) made on the lower TLS, so it touches no TLS; returns the MPI result and sets *done
+ * when the wait is over. */
+typedef int (*wrap_p2p_poll)(void *f, void *c, int *done);
+
+/* Spin on poll with the gate entered until it is done, fails, or the phase word says DRAIN
+ * (the caller then leaves the lower half and steps out). Between two polls a pause, and every
+ * 1024 a raw sched_yield (an oversubscribed rank lets its peer run). No TLS access in here.
+ * With a constant poll function this inlines into one loop. */
+static inline __attribute__((always_inline)) int wrap_p2p_spin(wrap_p2p_poll poll, void *f, void *c,
+							       int *done,
+							       const volatile uint32_t *ph)
 {
 	unsigned n = 0;
 	for (;;) {
-		int r = ((__typeof__(&PMPI_Test))ftest)(lreq, flag, st);
-		if (r != MPI_SUCCESS || *flag || !wrap_p2p_spinning(ph))
+		int r = poll(f, c, done);
+		if (r != MPI_SUCCESS || *done || !wrap_p2p_spinning(ph))
 			return r;
 		if ((++n & 1023) == 0) {
-			long ret; /* sched_yield: an oversubscribed rank lets its peer run */
+			long ret; /* sched_yield */
 			__asm__ volatile("syscall" : "=a"(ret) : "0"(24L) : "rcx", "r11", "memory");
 		} else {
 			__builtin_ia32_pause();
 		}
 	}
+}
+
+/* The loop of every blocking call that waits on something the lower MPI may complete
+ * (wrap_p2p_wait.c): until done or failed { prepare(c) reads the virtual state again and
+ * returns 1 when the answer is known without the lower MPI (the drain completed a request,
+ * a drained message matched: *r set); at DRAIN step out through the door (and fetch the lower
+ * function idx again: a restart brings a new lower half); spin on poll in one crossing }.
+ * blocking == 0: prepare, then one poll. Returns the MPI result; *done as poll set it (1 when
+ * prepare answered). */
+static inline __attribute__((always_inline)) int wrap_p2p_loop(unsigned idx, int blocking,
+							       int (*prepare)(void *c, int *r),
+							       wrap_p2p_poll poll, void *c,
+							       int *done)
+{
+	void *f = wrap_lower_fn(idx);
+	int r = MPI_SUCCESS;
+	if (!f)
+		return wrap_unavailable(idx);
+	for (;;) {
+		*done = 0;
+		if (prepare(c, &r)) {
+			*done = 1;
+			return r;
+		}
+		if (blocking && !wrap_p2p_spinning(wrap_p2p_phase_word()) &&
+		    wrap_door_must_step_out()) {
+			wrap_door_step_out();
+			f = wrap_lower_fn(idx); /* a new lower half after a restart */
+			if (!f)
+				return wrap_unavailable(idx);
+			continue;
+		}
+		const volatile uint32_t *ph = wrap_p2p_phase_word();
+		uint64_t g = wrap_gate_enter();
+		r = blocking ? wrap_p2p_spin(poll, f, c, done, ph) : poll(f, c, done);
+		wrap_gate_leave(g);
+		if (*done || r != MPI_SUCCESS || !blocking)
+			return r;
+	}
+}
+
+/* Poll of a lower MPI_Test (c: struct wrap_p2p_test). */
+struct wrap_p2p_test {
+	MPI_Request *lreq;
+	MPI_Status *st;
+};
+static inline __attribute__((always_inline)) int wrap_p2p_poll_test(void *f, void *c, int *done)
+{
+	struct wrap_p2p_test *t = c;
+	return ((__typeof__(&PMPI_Test))f)(t->lreq, done, t->st);
 }
 
 /* Origins of the requests wrap_p2p.c makes (Irecv and Imrecv: hand-written). */

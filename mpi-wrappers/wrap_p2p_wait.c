@@ -2,7 +2,8 @@
  * wrap_p2p_wait.c - completing requests under checkpointing: MPI_Wait, Waitall, Waitany,
  * Waitsome, Test, Testall, Testany, Testsome, Request_get_status, Request_free, Cancel.
  *
- * The blocking ones are loops of the lower Test* (wrap_p2p_spin_test and its array cousins):
+ * The blocking ones are loops of the lower Test* (wrap_p2p_loop with a poll of Test, Testall,
+ * Testany or Testsome):
  * the thread stays on the lower TLS while it spins and reads only the phase word; at DRAIN it
  * leaves the lower half (its requests stay pending), waits at the door and, when it may go on,
  * reads its virtual requests again: the drain may have completed some (DONE: the saved status
@@ -49,36 +50,45 @@ static int finish_done(struct wrap_vh_obj *e, MPI_Request *req, MPI_Status *st)
 	return err;
 }
 
+/* ---- Wait: one request -------------------------------------------------------------------- */
+
+struct one {
+	MPI_Request *req; /* the application's */
+	MPI_Status *st;
+	struct wrap_vh_obj *e;
+	MPI_Request l; /* its lower request */
+};
+
+static int one_prepare(void *c, int *r)
+{
+	struct one *w = c;
+	w->e = wrap_p2p_req_entry(*w->req);
+	if (!w->e) { /* null or predefined (a completed MPI_PROC_NULL request) */
+		WRAP_DOWN(*r, MPI_Wait, w->req, w->st);
+		return 1;
+	}
+	if (w->e->flags & WRAP_P2P_F_DONE) {
+		*r = finish_done(w->e, w->req, w->st);
+		w->e = NULL; /* answered here */
+		return 1;
+	}
+	w->l = (MPI_Request)w->e->real;
+	return 0;
+}
+
+static inline __attribute__((always_inline)) int one_poll(void *f, void *c, int *done)
+{
+	struct one *w = c;
+	return ((__typeof__(&PMPI_Test))f)(&w->l, done, w->st);
+}
+
 int wrap_p2p_wait(MPI_Request *req, MPI_Status *st)
 {
-	void *ft = wrap_lower_fn(WRAP_IDX_MPI_Test);
-	int r, flag;
-	if (!ft)
-		return wrap_unavailable(WRAP_IDX_MPI_Test);
-	for (;;) {
-		struct wrap_vh_obj *e = wrap_p2p_req_entry(*req);
-		if (!e) { /* null or predefined (a completed MPI_PROC_NULL request) */
-			WRAP_DOWN(r, MPI_Wait, req, st);
-			return r;
-		}
-		if (e->flags & WRAP_P2P_F_DONE)
-			return finish_done(e, req, st);
-		if (!wrap_p2p_spinning(wrap_p2p_phase_word()) && wrap_door_must_step_out()) {
-			wrap_door_step_out();
-			ft = wrap_lower_fn(WRAP_IDX_MPI_Test); /* new lower half after a restart */
-			continue;
-		}
-		MPI_Request l = (MPI_Request)e->real;
-		const volatile uint32_t *ph = wrap_p2p_phase_word();
-		flag = 0;
-		uint64_t g = wrap_gate_enter();
-		r = wrap_p2p_spin_test(ft, &l, &flag, st, ph);
-		wrap_gate_leave(g);
-		if (flag || r != MPI_SUCCESS) {
-			completed(e, req, l);
-			return r;
-		}
-	}
+	struct one w = {req, st, NULL, MPI_REQUEST_NULL};
+	int done, r = wrap_p2p_loop(WRAP_IDX_MPI_Test, 1, one_prepare, one_poll, &w, &done);
+	if (w.e && (done || r != MPI_SUCCESS)) /* the lower MPI completed it */
+		completed(w.e, req, w.l);
+	return r;
 }
 
 /* Lower handles of n virtual requests (DONE ones: MPI_REQUEST_NULL); e[i] their entries. */
@@ -147,64 +157,60 @@ static MPI_Status *st_at(MPI_Status *sts, int i)
 	return sts == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &sts[i];
 }
 
+/* The state of Waitall/any/some and Testall/any/some around wrap_p2p_loop. */
+struct many {
+	int n;
+	MPI_Request *reqs; /* the application's */
+	struct arrays a;   /* their lower handles and entries */
+	int ndone;	   /* how many the drain completed (DONE) */
+	int blocking;
+	int answered; /* prepare answered (a DONE request) */
+	MPI_Status *sts;
+	MPI_Status *st; /* any */
+	int i;		/* any: the index completed */
+	int o2;		/* some: how many the lower MPI completed */
+	int *idx;	/* some */
+};
+
+static int all_prepare(void *c, int *r)
+{
+	struct many *m = c;
+	(void)r;
+	to_lower(m->n, m->reqs, m->a.l, m->a.e, &m->ndone);
+	return 0;
+}
+
+static inline __attribute__((always_inline)) int all_poll(void *f, void *c, int *done)
+{
+	struct many *m = c;
+	return ((__typeof__(&PMPI_Testall))f)(m->n, m->a.l, done, m->sts);
+}
+
 /* Waitall (blocking) / Testall (once). */
 static int all(int n, MPI_Request reqs[], int *flag, MPI_Status sts[], int blocking)
 {
-	void *ft = wrap_lower_fn(WRAP_IDX_MPI_Testall);
-	struct arrays a;
-	int r = MPI_SUCCESS, f, ndone, errs = 0;
-	if (!ft)
-		return wrap_unavailable(WRAP_IDX_MPI_Testall);
+	struct many m = {.n = n, .reqs = reqs, .sts = sts, .blocking = blocking};
+	int r = MPI_SUCCESS, f = 0, errs = 0;
 	if (n <= 0 || !reqs) { /* (Waitall passes no flag) */
 		WRAP_DOWN(r, MPI_Testall, n, reqs, flag ? flag : &f, sts);
 		return r;
 	}
-	if (arrays_get(&a, n) != 0)
+	if (arrays_get(&m.a, n) != 0)
 		return wrap_fail(WRAP_IDX_MPI_Waitall, MPI_ERR_NO_MEM, "out of memory");
-	for (;;) {
-		to_lower(n, reqs, a.l, a.e, &ndone);
-		if (blocking && !wrap_p2p_spinning(wrap_p2p_phase_word()) &&
-		    wrap_door_must_step_out()) {
-			wrap_door_step_out();
-			ft = wrap_lower_fn(
-			    WRAP_IDX_MPI_Testall); /* new lower half after a restart */
-			continue;
-		}
-		const volatile uint32_t *ph = wrap_p2p_phase_word();
-		unsigned spins = 0;
-		f = 0;
-		uint64_t g = wrap_gate_enter();
-		for (;;) {
-			r = ((__typeof__(&PMPI_Testall))ft)(n, a.l, &f, sts);
-			if (r != MPI_SUCCESS || f || !blocking || !wrap_p2p_spinning(ph))
-				break;
-			if ((++spins & 1023) == 0) {
-				long ret;
-				__asm__ volatile("syscall"
-						 : "=a"(ret)
-						 : "0"(24L)
-						 : "rcx", "r11", "memory");
-			} else {
-				__builtin_ia32_pause();
-			}
-		}
-		wrap_gate_leave(g);
-		if (f || r != MPI_SUCCESS || !blocking)
-			break;
-	}
+	r = wrap_p2p_loop(WRAP_IDX_MPI_Testall, blocking, all_prepare, all_poll, &m, &f);
 	if (flag)
 		*flag = f;
 	if (f || r != MPI_SUCCESS) {
 		for (int i = 0; i < n; i++) {
 			MPI_Status *s = st_at(sts, i);
-			int e = after_one(a.e[i], &reqs[i], a.l[i], s);
+			int e = after_one(m.a.e[i], &reqs[i], m.a.l[i], s);
 			if (e != MPI_SUCCESS)
 				errs++;
 		}
 		if (errs && r == MPI_SUCCESS)
 			r = MPI_ERR_IN_STATUS;
 	}
-	arrays_put(&a);
+	arrays_put(&m.a);
 	return r;
 }
 
@@ -213,147 +219,117 @@ int wrap_p2p_waitall(int n, MPI_Request reqs[], MPI_Status sts[])
 	return all(n, reqs, NULL, sts, 1);
 }
 
+/* Any: a request the drain completed is the answer (the first one). */
+static int any_prepare(void *c, int *r)
+{
+	struct many *m = c;
+	to_lower(m->n, m->reqs, m->a.l, m->a.e, &m->ndone);
+	if (!m->ndone)
+		return 0;
+	int i;
+	for (i = 0; i < m->n; i++)
+		if (m->a.e[i] && (m->a.e[i]->flags & WRAP_P2P_F_DONE))
+			break;
+	m->i = i;
+	m->answered = 1;
+	*r = after_one(m->a.e[i], &m->reqs[i], m->a.l[i], m->st);
+	return 1;
+}
+
+static inline __attribute__((always_inline)) int any_poll(void *f, void *c, int *done)
+{
+	struct many *m = c;
+	return ((__typeof__(&PMPI_Testany))f)(m->n, m->a.l, &m->i, done, m->st);
+}
+
 /* Waitany (blocking) / Testany (once). */
 static int any(int n, MPI_Request reqs[], int *indx, int *flag, MPI_Status *st, int blocking)
 {
-	void *ft = wrap_lower_fn(WRAP_IDX_MPI_Testany);
-	struct arrays a;
-	int r = MPI_SUCCESS, f = 0, ndone, i = MPI_UNDEFINED;
-	if (!ft)
-		return wrap_unavailable(WRAP_IDX_MPI_Testany);
+	struct many m = {.n = n, .reqs = reqs, .st = st, .blocking = blocking, .i = MPI_UNDEFINED};
+	int r = MPI_SUCCESS, f = 0;
 	if (n <= 0 || !reqs) {
 		WRAP_DOWN(r, MPI_Testany, n, reqs, indx, &f, st);
 		if (flag)
 			*flag = f;
 		return r;
 	}
-	if (arrays_get(&a, n) != 0)
+	if (arrays_get(&m.a, n) != 0)
 		return wrap_fail(WRAP_IDX_MPI_Waitany, MPI_ERR_NO_MEM, "out of memory");
-	for (;;) {
-		to_lower(n, reqs, a.l, a.e, &ndone);
-		if (ndone) {
-			for (i = 0; i < n; i++)
-				if (a.e[i] && (a.e[i]->flags & WRAP_P2P_F_DONE))
-					break;
-			f = 1;
-			r = after_one(a.e[i], &reqs[i], a.l[i], st);
-			goto out;
-		}
-		if (blocking && !wrap_p2p_spinning(wrap_p2p_phase_word()) &&
-		    wrap_door_must_step_out()) {
-			wrap_door_step_out();
-			ft = wrap_lower_fn(
-			    WRAP_IDX_MPI_Testany); /* new lower half after a restart */
-			continue;
-		}
-		const volatile uint32_t *ph = wrap_p2p_phase_word();
-		unsigned spins = 0;
-		f = 0;
-		uint64_t g = wrap_gate_enter();
-		for (;;) {
-			r = ((__typeof__(&PMPI_Testany))ft)(n, a.l, &i, &f, st);
-			if (r != MPI_SUCCESS || f || !blocking || !wrap_p2p_spinning(ph))
-				break;
-			if ((++spins & 1023) == 0) {
-				long ret;
-				__asm__ volatile("syscall"
-						 : "=a"(ret)
-						 : "0"(24L)
-						 : "rcx", "r11", "memory");
-			} else {
-				__builtin_ia32_pause();
-			}
-		}
-		wrap_gate_leave(g);
-		if (f || r != MPI_SUCCESS || !blocking)
-			break;
-	}
-	if ((f || r != MPI_SUCCESS) && i != MPI_UNDEFINED && i >= 0 && i < n)
-		after_one(a.e[i], &reqs[i], a.l[i], st);
-out:
+	r = wrap_p2p_loop(WRAP_IDX_MPI_Testany, blocking, any_prepare, any_poll, &m, &f);
+	int i = m.i;
+	if (!m.answered && (f || r != MPI_SUCCESS) && i != MPI_UNDEFINED && i >= 0 && i < n)
+		after_one(m.a.e[i], &reqs[i], m.a.l[i], st);
 	*indx = i;
 	if (flag)
 		*flag = f;
-	arrays_put(&a);
+	arrays_put(&m.a);
+	return r;
+}
+
+/* Some: the requests the drain completed first (answered after the loop); Testsome never
+ * polls in the loop (one lower Testsome after those). */
+static int some_prepare(void *c, int *r)
+{
+	struct many *m = c;
+	to_lower(m->n, m->reqs, m->a.l, m->a.e, &m->ndone);
+	*r = MPI_SUCCESS;
+	m->answered = m->ndone || !m->blocking;
+	return m->answered;
+}
+
+static inline __attribute__((always_inline)) int some_poll(void *f, void *c, int *done)
+{
+	struct many *m = c;
+	int r = ((__typeof__(&PMPI_Testsome))f)(m->n, m->a.l, &m->o2, m->idx, m->sts);
+	*done = m->o2 != 0; /* (MPI_UNDEFINED: no active request) */
 	return r;
 }
 
 /* Waitsome (blocking) / Testsome (once): the DONE ones first, then what the lower MPI has. */
 static int some(int n, MPI_Request reqs[], int *outcount, int idx[], MPI_Status sts[], int blocking)
 {
-	void *ft = wrap_lower_fn(WRAP_IDX_MPI_Testsome);
-	struct arrays a;
-	int r = MPI_SUCCESS, ndone, out = 0, o2 = 0, errs = 0;
-	if (!ft)
-		return wrap_unavailable(WRAP_IDX_MPI_Testsome);
+	struct many m = {.n = n, .reqs = reqs, .sts = sts, .blocking = blocking, .idx = idx};
+	int r = MPI_SUCCESS, out = 0, errs = 0, done;
 	if (n <= 0 || !reqs) {
 		WRAP_DOWN(r, MPI_Testsome, n, reqs, outcount, idx, sts);
 		return r;
 	}
-	if (arrays_get(&a, n) != 0)
+	if (arrays_get(&m.a, n) != 0)
 		return wrap_fail(WRAP_IDX_MPI_Waitsome, MPI_ERR_NO_MEM, "out of memory");
-	for (;;) {
-		to_lower(n, reqs, a.l, a.e, &ndone);
-		if (ndone || !blocking)
-			break;
-		if (!wrap_p2p_spinning(wrap_p2p_phase_word()) && wrap_door_must_step_out()) {
-			wrap_door_step_out();
-			ft = wrap_lower_fn(
-			    WRAP_IDX_MPI_Testsome); /* new lower half after a restart */
-			continue;
-		}
-		const volatile uint32_t *ph = wrap_p2p_phase_word();
-		unsigned spins = 0;
-		uint64_t g = wrap_gate_enter();
-		for (;;) {
-			r = ((__typeof__(&PMPI_Testsome))ft)(n, a.l, &o2, idx, sts);
-			if (r != MPI_SUCCESS || o2 != 0 || !wrap_p2p_spinning(ph))
-				break;
-			if ((++spins & 1023) == 0) {
-				long ret;
-				__asm__ volatile("syscall"
-						 : "=a"(ret)
-						 : "0"(24L)
-						 : "rcx", "r11", "memory");
-			} else {
-				__builtin_ia32_pause();
-			}
-		}
-		wrap_gate_leave(g);
-		if (o2 != 0 || r != MPI_SUCCESS)
-			goto lower_done;
-	}
+	r = wrap_p2p_loop(WRAP_IDX_MPI_Testsome, blocking, some_prepare, some_poll, &m, &done);
+	if (!m.answered)
+		goto lower_done; /* the loop's lower Testsome completed some (or failed) */
 	/* DONE entries (completed by the drain) first */
-	for (int i = 0; i < n && ndone; i++) {
-		if (!a.e[i] || !(a.e[i]->flags & WRAP_P2P_F_DONE))
+	for (int i = 0; i < n && m.ndone; i++) {
+		if (!m.a.e[i] || !(m.a.e[i]->flags & WRAP_P2P_F_DONE))
 			continue;
 		idx[out] = i;
-		if (after_one(a.e[i], &reqs[i], a.l[i], st_at(sts, out)) != MPI_SUCCESS)
+		if (after_one(m.a.e[i], &reqs[i], m.a.l[i], st_at(sts, out)) != MPI_SUCCESS)
 			errs++;
-		a.e[i] = NULL;
-		a.l[i] = reqs[i];
+		m.a.e[i] = NULL;
+		m.a.l[i] = reqs[i];
 		out++;
 	}
 	/* then one lower Testsome on the others */
-	WRAP_DOWN(r, MPI_Testsome, n, a.l, &o2, idx + out,
+	WRAP_DOWN(r, MPI_Testsome, n, m.a.l, &m.o2, idx + out,
 		  sts == MPI_STATUSES_IGNORE ? sts : sts + out);
 lower_done:
-	if (o2 == MPI_UNDEFINED) {
-		o2 = 0;
+	if (m.o2 == MPI_UNDEFINED) {
+		m.o2 = 0;
 		if (out == 0) {
 			*outcount = MPI_UNDEFINED;
-			arrays_put(&a);
+			arrays_put(&m.a);
 			return r;
 		}
 	}
-	for (int k = out; k < out + o2; k++) {
+	for (int k = out; k < out + m.o2; k++) {
 		int i = idx[k];
-		after_one(a.e[i], &reqs[i], a.l[i], st_at(sts, k));
+		after_one(m.a.e[i], &reqs[i], m.a.l[i], st_at(sts, k));
 	}
-	*outcount = out + o2;
+	*outcount = out + m.o2;
 	if (errs && r == MPI_SUCCESS)
 		r = MPI_ERR_IN_STATUS;
-	arrays_put(&a);
+	arrays_put(&m.a);
 	return r;
 }
 
