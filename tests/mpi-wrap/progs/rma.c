@@ -14,8 +14,10 @@
  * predict (every element of A, B, C, M), rank 0 prints "ANSWER: <hash of all of it>" (equal
  * to the native run) and PASS/FAIL (reduced over the ranks).
  * Output for tests/mpi-ckpt/mpi_cr.sh: "PID <rank> <pid>", "READY" after some steps.
- *   rma [steps <= 1000] [ms per step] [shared]
+ *   rma [steps <= 1000] [ms per step] [shared | big]
  * "shared": also a window of MPI_Win_allocate_shared, so a checkpoint must be refused.
+ * "big": also 16 MiB per rank written once at the start and checked at the end (memory that
+ * incremental images leave to their parents: tests of --full-every).
  */
 #include <mpi.h>
 #include <stdint.h>
@@ -45,6 +47,7 @@ int main(int argc, char **argv)
 {
 	int steps = argc > 1 ? atoi(argv[1]) : 300, ms = argc > 2 ? atoi(argv[2]) : 5;
 	int shared = argc > 3 && strcmp(argv[3], "shared") == 0;
+	int big = argc > 3 && strcmp(argv[3], "big") == 0;
 	int rank, size, ok;
 	MPI_Init(&argc, &argv);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -71,6 +74,10 @@ int main(int argc, char **argv)
 		long *sp;
 		MPI_Win_allocate_shared(64, sizeof(long), MPI_INFO_NULL, MPI_COMM_WORLD, &sp, &ws);
 	}
+	size_t nbig = big ? (16u << 20) / sizeof(long) : 0;
+	long *cold = nbig ? malloc(nbig * sizeof(long)) : NULL;
+	for (size_t i = 0; i < nbig; i++)
+		cold[i] = (long)(i * 2654435761u) ^ rank;
 	MPI_Barrier(MPI_COMM_WORLD); /* the local stores above before anybody's RMA */
 	MPI_Win_fence(0, wa);
 	MPI_Win_lock_all(0, wb);
@@ -121,6 +128,10 @@ int main(int argc, char **argv)
 		expect("B", i, b[i], bw);
 		expect("C", i, c[i], i < steps ? i : 0);
 	}
+	for (size_t i = 0; i < nbig; i++)
+		if (cold[i] != ((long)(i * 2654435761u) ^ rank) && bad++ < 5)
+			fprintf(stderr, "FAIL rank %d: big[%zu] changed\n", rank, i);
+	free(cold);
 	fold(a, NW);
 	fold(m, NW);
 	fold(b, NW);
