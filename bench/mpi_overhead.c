@@ -14,10 +14,15 @@
  * 1000 calls and the stencil (2000 iterations) in 50 chunks of 40 iterations. SCALE (default
  * 1.0) multiplies the number of samples and chunks; below 0.1 it also shrinks every sample by
  * 10 x SCALE (the CTest smoke run: 0.01, whose figures mean nothing). -o LIST runs only the comma-separated benchmarks named in it
- * (gate,lat,bw,allreduce,stencil). -v also prints every sample, in time order
+ * (floor,gate,lat,bw,allreduce,stencil). -v also prints every sample, in time order
  * ("samples_KEY v1 v2 ...") and the median of all of them ("median_all_KEY M").
  *
  * Rank 0 prints one line "KEY VALUE" per figure:
+ *   floor_fsbase_ns    the hardware floor of one call-gate crossing: ns per rdfsbase + 2
+ *                      wrfsbase (what the split process's gate executes per call: read the
+ *                      caller's FS base, load the lower half's, load the caller's again),
+ *                      here with the thread's own FS base (samples of 2x10^4); -1 when the
+ *                      CPU or kernel does not allow FSGSBASE in user space
  *   gate_comm_rank_ns  ns per MPI_Comm_rank call       (samples of 2x10^4 calls)
  *   gate_wtime_ns      ns per MPI_Wtime call           (samples of 10^4 calls)
  *   lat_<B>_us         ping-pong one-way latency (RTT/2, Send/Recv), B = 0, 8, 1024 bytes
@@ -43,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -190,6 +196,32 @@ static void bench_gate(void)
 		sink_d = acc;
 	}
 	report("gate_wtime_ns", samples, ns, "%.2f", 0);
+}
+
+/* ---- the hardware floor of a gate crossing ------------------------------------------------ */
+static void bench_floor(void)
+{
+#if defined(__x86_64__)
+	const unsigned long hwcap2_fsgsbase = 2; /* HWCAP2_FSGSBASE */
+	if (getauxval(AT_HWCAP2) & hwcap2_fsgsbase) {
+		int ns = nsamples(nsamp);
+		long n = ssize(20000);
+		for (int k = 0; k < ns; k++) {
+			double t0 = now();
+			for (long i = 0; i < n; i++) {
+				unsigned long v;
+				__asm__ volatile("rdfsbase %0" : "=r"(v));
+				__asm__ volatile("wrfsbase %0" ::"r"(v) : "memory");
+				__asm__ volatile("wrfsbase %0" ::"r"(v) : "memory");
+			}
+			samples[k] = (now() - t0) * 1e9 / n;
+		}
+		report("floor_fsbase_ns", samples, ns, "%.2f", 0);
+		return;
+	}
+#endif
+	if (rank == 0)
+		printf("floor_fsbase_ns -1\nkept_floor_fsbase_ns 0 0\n");
 }
 
 /* ---- ping-pong latency ------------------------------------------------------------------ */
@@ -417,13 +449,15 @@ int main(int argc, char **argv)
 			verbose = 1;
 			break;
 		default:
-			die("usage: mpi_overhead [-k SAMPLES] [-s SCALE] [-o gate,lat,bw,allreduce,stencil] [-v]");
+			die("usage: mpi_overhead [-k SAMPLES] [-s SCALE] [-o floor,gate,lat,bw,allreduce,stencil] [-v]");
 		}
 	}
 	if (nsamp < 1 || nsamp > MAXS || !(scale > 0))
 		die("-k must be 1..4096 and -s > 0");
 	if (nranks != 2)
 		die("run with exactly 2 ranks");
+	if (wanted("floor"))
+		bench_floor();
 	if (wanted("gate"))
 		bench_gate();
 	if (wanted("lat"))

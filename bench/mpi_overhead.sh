@@ -29,6 +29,14 @@
 # Targets (MPI issue, "Performance"): at most 30 ns added per call; latency split/native
 # <= 1.05; bandwidth split/native >= 0.98; Allreduce and stencil total time split/native
 # <= 1.02.
+# The hardware floor, measured in the same runs (benchmark "floor", always run): F = ns per
+# rdfsbase + 2 wrfsbase, what one crossing of the call gate executes at the least (median of
+# the native runs). Per row "floor" is what one crossing per MPI call adds to the row's figure
+# at the least (calls one rank makes per unit, on the critical path: 1 per gate call, 1 per
+# ping-pong leg (a Recv then a Send per round trip), window + 2 per bandwidth window, 1 per
+# Allreduce, 5 per stencil iteration + 1 Allreduce per 40), "best" the ratio that gives on
+# the native figure, "reach" whether the target can be met at all with one crossing per call
+# on this CPU (no: only a design with fewer crossings, or none, can meet it).
 # Exit: 0 when every run completed and its results checked (a missed target prints FAIL but
 # only --strict turns it into exit 3), 1 when something broke, 2 on usage errors, 77 when this
 # machine cannot run it (no mpicc/mpiexec, or a build without the MPI lower half). The temp dir
@@ -108,7 +116,7 @@ fi
 
 export UCX_TLS=${UCX_TLS:-self,sm} HWLOC_PLUGINS_PATH=/nonexistent
 ARGS=(-k "$INNER" -s "$SCALE")
-[ -n "$ONLY" ] && ARGS+=(-o "$ONLY")
+[ -n "$ONLY" ] && ARGS+=(-o "floor,$ONLY")
 # a run at scale 1 takes a few seconds; allow for a very loaded machine
 TMO=$(awk "BEGIN { t = 120 * $SCALE; print (t < 60 ? 60 : int(t)) }")
 
@@ -173,30 +181,47 @@ spread() { sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2 ? v[(NR + 1) / 2] : \
 # ---- the table ------------------------------------------------------------------------------
 NALL=$(awk '$1 == "allreduce_calls" { print $2 }' "$T/native.1.out")
 NST=$(awk '$1 == "stencil_iters" { print $2 }' "$T/native.1.out")
-# rows: KEY|label|unit|kind (gate: added ns; time: ratio <= limit; bw: ratio >= limit)|limit
+# rows: KEY|label|unit|kind (gate: added ns; time: ratio <= limit; bw: ratio >= limit)|limit|
+# crossings: gate crossings per unit of the figure on the critical path, at one per call
+# (time rows: per ns/us/s unit as counted; bw rows: "W:BYTES", per window of W messages of
+# BYTES: W + 2 calls)
 ROWS=(
-	"gate_comm_rank_ns|MPI_Comm_rank loop|ns/call|gate|30"
-	"gate_wtime_ns|MPI_Wtime loop|ns/call|gate|30"
-	"lat_0_us|ping-pong 0 B|us|time|1.05"
-	"lat_8_us|ping-pong 8 B|us|time|1.05"
-	"lat_1024_us|ping-pong 1 KiB|us|time|1.05"
-	"bw_65536_MBps|bandwidth 64 KiB|MB/s|bw|0.98"
-	"bw_1048576_MBps|bandwidth 1 MiB|MB/s|bw|0.98"
-	"bw_4194304_MBps|bandwidth 4 MiB|MB/s|bw|0.98"
-	"allreduce_s|Allreduce 8 B x$NALL|s|time|1.02"
-	"stencil_s|stencil 2-D halo x$NST|s|time|1.02"
-	"allreduce_total_s|Allreduce wall|s|info|"
-	"stencil_total_s|stencil wall|s|info|"
-	"wall_s|whole mpiexec run|s|info|"
+	"gate_comm_rank_ns|MPI_Comm_rank loop|ns/call|gate|30|1"
+	"gate_wtime_ns|MPI_Wtime loop|ns/call|gate|30|1"
+	"lat_0_us|ping-pong 0 B|us|time|1.05|1"
+	"lat_8_us|ping-pong 8 B|us|time|1.05|1"
+	"lat_1024_us|ping-pong 1 KiB|us|time|1.05|1"
+	"bw_65536_MBps|bandwidth 64 KiB|MB/s|bw|0.98|16:65536"
+	"bw_1048576_MBps|bandwidth 1 MiB|MB/s|bw|0.98|8:1048576"
+	"bw_4194304_MBps|bandwidth 4 MiB|MB/s|bw|0.98|2:4194304"
+	"allreduce_s|Allreduce 8 B x$NALL|s|time|1.02|$NALL"
+	"stencil_s|stencil 2-D halo x$NST|s|time|1.02|$(awk "BEGIN { print $NST * 5 + $NST / 40 }")"
+	"allreduce_total_s|Allreduce wall|s|info||"
+	"stencil_total_s|stencil wall|s|info||"
+	"wall_s|whole mpiexec run|s|info||"
 )
+# the floor F (ns), median of the native runs (the split runs measure it too: same CPU)
+FLOOR=$(values native floor_fsbase_ns | median) || FLOOR=-1
+FLOOR_S=$(values split floor_fsbase_ns | median) || FLOOR_S=-1
+# floor_of KIND NATIVE UNIT CROSSINGS: prints "added best" (added in the row's unit; for bw the
+# added time per window in ns), or "- -" without a floor
+floor_of() {
+	awk -v f="$FLOOR" -v k="$1" -v nat="$2" -v u="$3" -v c="$4" 'BEGIN {
+		if (f <= 0 || k == "info") { print "- -"; exit }
+		if (k == "bw") { split(c, w, ":"); t = w[1] * w[2] / nat * 1e3; a = (w[1] + 2) * f
+			printf "%.0fns/win %.3f\n", a, t / (t + a); exit }
+		s = (u ~ /^ns/ ? 1 : u == "us" ? 1e-3 : 1e-9); a = c * f * s
+		printf "%.3g %.3f\n", a, (nat + a) / nat }'
+}
 echo
 echo "splitckpt MPI overhead, native vs split, 2 ranks, UCX_TLS=$UCX_TLS ($(uname -n), $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ))"
 echo "each figure: median over $REPS runs per mode (interleaved) of the run's median of its undisturbed short samples (within 1.5x of the best; $INNER samples for gate/latency/bandwidth; Allreduce, stencil: chunks x median chunk); n_sprd/s_sprd = (max-min)/median over the runs; kept = % of samples undisturbed, native/split"
-FMT='%-23s %-7s %10s %10s %7s %8s %7s %7s %8s  %-14s %s\n'
-printf "$FMT" benchmark unit native split ratio added n_sprd s_sprd kept target result
+echo "hardware floor of one gate crossing (rdfsbase + 2 wrfsbase, this run): $FLOOR ns (native runs), $FLOOR_S ns (split runs); floor = what one crossing per call adds at the least, best = the ratio it leaves, reach = whether the target is reachable with one crossing per call"
+FMT='%-23s %-7s %10s %10s %7s %8s %7s %7s %8s  %-14s %-6s %9s %6s %s\n'
+printf "$FMT" benchmark unit native split ratio added n_sprd s_sprd kept target result floor best reach
 NPASS=0 NTARGET=0
 for r in "${ROWS[@]}"; do
-	IFS='|' read -r key label unit kind lim <<<"$r"
+	IFS='|' read -r key label unit kind lim cross <<<"$r"
 	nat=$(values native "$key" | median) || continue # benchmark not run (--only)
 	spl=$(values split "$key" | median) || die "split runs have no $key"
 	nsp=$(values native "$key" | spread) ssp=$(values split "$key" | spread)
@@ -234,8 +259,17 @@ for r in "${ROWS[@]}"; do
 	0) result=FAIL NTARGET=$((NTARGET + 1)) ;;
 	*) result=- ;;
 	esac
+	read -r fl best <<<"$(floor_of "$kind" "$nat" "$unit" "$cross")"
+	reach=-
+	if [ "$best" != - ]; then
+		case $kind in
+		gate) reach=$(awk "BEGIN { print ($FLOOR <= $lim) ? \"yes\" : \"no\" }") ;;
+		time) reach=$(awk "BEGIN { print ($best <= $lim) ? \"yes\" : \"no\" }") ;;
+		bw) reach=$(awk "BEGIN { print ($best >= $lim) ? \"yes\" : \"no\" }") ;;
+		esac
+	fi
 	printf "$FMT" "$label" "$unit" "$nat" "$spl" "$ratio" "$added" "$nsp" "$ssp" "$kept" "$target" \
-		"$result"
+		"$result" "$fl" "$best" "$reach"
 done
 echo "ratio = split/native (for bandwidth too: higher is better there), added = split - native: both the median over the $REPS run pairs (native and split run back to back); wall rows: the loops' actual wall time, noise included (no target)"
 echo "targets: $NPASS of $NTARGET PASS"
