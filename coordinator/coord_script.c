@@ -4,6 +4,11 @@
  *   <scriptdir>/dmtcp_restart_script.sh           symlink to it (the newest job wins)
  * Both are replaced atomically (temp name, fsync, rename; then the directory is fsync'd), so a
  * crash leaves the previous complete script or the new one, never half of one.
+ * Durability in three rounds, each waiting for the one before (a round's fsyncs run at once,
+ * one thread each, so the filesystem can commit them together): 1. the temp MANIFESTs and the
+ * temp script; 2. renamed to their names, the directories of the MANIFESTs; 3. renamed, the
+ * script's directory. So a durable script never names a generation whose MANIFEST could be
+ * lost (the image files themselves are durable before their WRITTEN reaches us).
  *
  * The script is bash. It takes DMTCP's overrides (-h/--coord-host, -p/--coord-port,
  * -i/--interval, --ckptdir, --restartdir), finds dmtcp_restart on PATH or falls back to the one
@@ -23,6 +28,7 @@
 #define LOG_PREFIX "coord"
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,18 +276,51 @@ static void write_body(FILE *fp, const struct coord *co, struct image *imgs, siz
 	fputs(mpi_body, fp);
 }
 
-static void fsync_dir(const char *dir);
+/* fsync of several descriptors at once: one thread each but the last (the caller's). Returns 0
+ * or the errno of the first that failed, with its index in *bad. */
+struct sync_one {
+	int fd, err;
+	pthread_t t;
+};
 
-/* MANIFEST of the generation in dir (docs/mpi-ckpt.md section 3): temp, fsync, rename. */
-static int write_manifest(const struct coord *co, const char *dir, struct image *imgs, size_t n,
-			  char *err, size_t errsz)
+static void *sync_main(void *arg)
 {
-	char path[PATH_MAX + 32], tmp[PATH_MAX + 64];
+	struct sync_one *j = arg;
+	j->err = fsync(j->fd) < 0 ? errno : 0;
+	return NULL;
+}
+
+static int fsync_all(struct sync_one *j, size_t n, size_t *bad)
+{
+	size_t started = 0;
+	for (; n > 1 && started < n - 1; started++)
+		if (pthread_create(&j[started].t, NULL, sync_main, &j[started]) != 0)
+			break;
+	for (size_t i = started; i < n; i++) /* the last, and any no thread took */
+		sync_main(&j[i]);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(j[i].t, NULL);
+	for (size_t i = 0; i < n; i++)
+		if (j[i].err) {
+			*bad = i;
+			return j[i].err;
+		}
+	return 0;
+}
+
+/* The MANIFEST of the generation in dir (docs/mpi-ckpt.md section 3), written to tmp (not yet
+ * fsync'd, not renamed). Returns its open descriptor, or -1 with the message in err. */
+static int write_manifest(const struct coord *co, const char *dir, const char *tmp,
+			  struct image *imgs, size_t n, char *err, size_t errsz)
+{
+	char path[PATH_MAX + 32];
 	snprintf(path, sizeof(path), "%s/MANIFEST", dir);
-	snprintf(tmp, sizeof(tmp), "%s/.MANIFEST.tmp.%d", dir, (int)getpid());
-	FILE *fp = fopen(tmp, "we");
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	FILE *fp = fd < 0 ? NULL : fdopen(fd, "w");
 	if (!fp) {
 		snprintf(err, errsz, "cannot write %s: %s", tmp, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
 	size_t nmpi = 0;
@@ -324,53 +363,61 @@ static int write_manifest(const struct coord *co, const char *dir, struct image 
 		else
 			fprintf(fp, "proc host %s image %s\n", imgs[i].host, base);
 	}
-	int e = 0;
-	if (fflush(fp) != 0 || ferror(fp) || fsync(fileno(fp)) < 0)
-		e = errno ? errno : EIO;
+	int e = fflush(fp) != 0 || ferror(fp) ? (errno ? errno : EIO) : 0;
+	int keep = e ? -1 : dup(fd); /* fclose closes fd; the caller fsyncs the copy */
+	if (!e && keep < 0)
+		e = errno;
 	if (fclose(fp) != 0 && !e)
 		e = errno;
-	if (!e && rename(tmp, path) < 0)
-		e = errno;
 	if (e) {
+		if (keep >= 0)
+			close(keep);
 		unlink(tmp);
 		snprintf(err, errsz, "cannot write %s: %s", path, strerror(e));
 		return -1;
 	}
-	fsync_dir(dir);
-	return 0;
+	return keep;
 }
 
-/* Write the script to tmp (0755), fsync it. 0 or -1 (errno). */
+/* Writes the script to tmp (0755), not yet fsync'd. Its open descriptor, or -1 (errno). */
 static int write_file(const char *tmp, const struct coord *co, struct image *imgs, size_t n)
 {
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0755);
 	if (fd < 0)
 		return -1;
-	fchmod(fd, 0755);
-	FILE *fp = fdopen(fd, "w");
+	int e = fchmod(fd, 0755) < 0 ? errno : 0;
+	FILE *fp = e ? NULL : fdopen(fd, "w");
 	if (!fp) {
+		e = e ? e : errno;
 		close(fd);
+		errno = e;
 		return -1;
 	}
 	write_body(fp, co, imgs, n);
-	int e = 0;
 	if (fflush(fp) != 0 || ferror(fp))
 		e = errno ? errno : EIO;
-	if (!e && fsync(fd) < 0)
+	int keep = e ? -1 : dup(fd);
+	if (!e && keep < 0)
 		e = errno;
 	if (fclose(fp) != 0 && !e)
 		e = errno;
-	errno = e;
-	return e ? -1 : 0;
+	if (e) {
+		if (keep >= 0)
+			close(keep);
+		errno = e;
+		return -1;
+	}
+	return keep;
 }
 
-static void fsync_dir(const char *dir)
+/* The directory part of path, "." when it has none. */
+static void dir_of(const char *path, char *dir, size_t len)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(dir, len, ".");
+	else
+		snprintf(dir, len, "%.*s", slash == path ? 1 : (int)(slash - path), path);
 }
 
 int coord_write_restart_script(struct coord *co, char *err, size_t errsz)
@@ -396,50 +443,123 @@ int coord_write_restart_script(struct coord *co, char *err, size_t errsz)
 		free(imgs);
 		return -1;
 	}
-	/* A MANIFEST in every directory that holds images of this generation. */
-	for (size_t i = 0; i < n; i++) {
-		char dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s", imgs[i].path);
-		char *slash = strrchr(dir, '/');
-		if (!slash)
-			continue;
-		*slash = 0;
-		int seen = 0;
-		for (size_t k = 0; k < i && !seen; k++) {
-			const char *p = imgs[k].path, *q = strrchr(p, '/');
-			seen = q && (size_t)(q - p) == strlen(dir) && !strncmp(p, dir, strlen(dir));
-		}
-		if (!seen && write_manifest(co, dir, imgs, n, err, errsz) < 0) {
-			free(imgs);
-			return -1;
-		}
+	/* A MANIFEST in every directory that holds images of this generation, and the script:
+	 * entries 0..nm-1 of f are the MANIFESTs, entry nm the script. */
+	struct wfile {
+		char dir[PATH_MAX], tmp[PATH_MAX + 96], path[PATH_MAX + 64];
+	} *f = calloc(n + 1, sizeof(*f));
+	struct sync_one *sy = calloc(n + 1, sizeof(*sy));
+	size_t nm = 0, nopen = 0, bad = 0;
+	int rc = -1, e;
+	if (!f || !sy) {
+		snprintf(err, errsz, "out of memory for the restart script");
+		goto out;
 	}
-
-	char name[64], path[PATH_MAX + 64], tmp[PATH_MAX + 96], link[PATH_MAX + 64];
+	for (size_t i = 0; i < n; i++) {
+		if (!strchr(imgs[i].path, '/'))
+			continue;
+		dir_of(imgs[i].path, f[nm].dir, sizeof(f[nm].dir));
+		int seen = 0;
+		for (size_t k = 0; k < nm && !seen; k++)
+			seen = !strcmp(f[k].dir, f[nm].dir);
+		if (seen)
+			continue;
+		snprintf(f[nm].path, sizeof(f[nm].path), "%s/MANIFEST", f[nm].dir);
+		snprintf(f[nm].tmp, sizeof(f[nm].tmp), "%s/.MANIFEST.tmp.%d", f[nm].dir,
+			 (int)getpid());
+		sy[nm].fd = write_manifest(co, f[nm].dir, f[nm].tmp, imgs, n, err, errsz);
+		if (sy[nm].fd < 0)
+			goto out;
+		nopen = ++nm;
+	}
+	char name[64], link[PATH_MAX + 64], ltmp[PATH_MAX + 96];
 	snprintf(name, sizeof(name), "dmtcp_restart_script_%016llx.sh",
 		 (unsigned long long)co->job_id);
-	snprintf(path, sizeof(path), "%s/%s", co->scriptdir, name);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp.%d", co->scriptdir, name, (int)getpid());
-	snprintf(link, sizeof(link), "%s/dmtcp_restart_script.sh", co->scriptdir);
-	int rc = -1;
-	if (write_file(tmp, co, imgs, n) < 0 || rename(tmp, path) < 0) {
-		snprintf(err, errsz, "cannot write the restart script %s: %s", path,
-			 strerror(errno));
-		unlink(tmp);
-		goto out;
-	}
-	snprintf(tmp, sizeof(tmp), "%s/.dmtcp_restart_script.sh.tmp.%d", co->scriptdir,
+	snprintf(f[nm].dir, sizeof(f[nm].dir), "%s", co->scriptdir);
+	snprintf(f[nm].path, sizeof(f[nm].path), "%s/%s", co->scriptdir, name);
+	snprintf(f[nm].tmp, sizeof(f[nm].tmp), "%s/.%s.tmp.%d", co->scriptdir, name,
 		 (int)getpid());
-	unlink(tmp);
-	if (symlink(name, tmp) < 0 || rename(tmp, link) < 0) {
-		snprintf(err, errsz, "cannot point %s at %s: %s", link, name, strerror(errno));
-		unlink(tmp);
+	snprintf(link, sizeof(link), "%s/dmtcp_restart_script.sh", co->scriptdir);
+	sy[nm].fd = write_file(f[nm].tmp, co, imgs, n);
+	if (sy[nm].fd < 0) {
+		snprintf(err, errsz, "cannot write the restart script %s: %s", f[nm].path,
+			 strerror(errno));
+		unlink(f[nm].tmp);
 		goto out;
 	}
-	fsync_dir(co->scriptdir);
+	nopen = nm + 1;
+
+	/* Round 1: the contents of every MANIFEST and of the script. */
+	e = fsync_all(sy, nm + 1, &bad);
+	for (size_t i = 0; i < nopen; i++)
+		if (close(sy[i].fd) < 0 && !e) {
+			e = errno;
+			bad = i;
+		}
+	nopen = 0;
+	if (e) {
+		snprintf(err, errsz, "cannot write %s: %s", f[bad].path, strerror(e));
+		goto out;
+	}
+	/* Round 2: the MANIFESTs under their names. */
+	for (size_t i = 0; i < nm; i++) {
+		if (rename(f[i].tmp, f[i].path) < 0) {
+			snprintf(err, errsz, "cannot write %s: %s", f[i].path, strerror(errno));
+			goto out;
+		}
+		f[i].tmp[0] = 0;
+	}
+	for (size_t i = 0; i < nm; i++, nopen++) {
+		sy[i].fd = open(f[i].dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (sy[i].fd < 0) {
+			snprintf(err, errsz, "cannot open %s to make its MANIFEST durable: %s",
+				 f[i].dir, strerror(errno));
+			goto out;
+		}
+	}
+	e = nm ? fsync_all(sy, nm, &bad) : 0;
+	for (size_t i = 0; i < nopen; i++)
+		close(sy[i].fd);
+	nopen = 0;
+	if (e) {
+		snprintf(err, errsz, "cannot make %s durable (fsync of %s): %s", f[bad].path,
+			 f[bad].dir, strerror(e));
+		goto out;
+	}
+	/* Round 3: the script and the link to it under their names. */
+	if (rename(f[nm].tmp, f[nm].path) < 0) {
+		snprintf(err, errsz, "cannot write the restart script %s: %s", f[nm].path,
+			 strerror(errno));
+		goto out;
+	}
+	f[nm].tmp[0] = 0;
+	snprintf(ltmp, sizeof(ltmp), "%s/.dmtcp_restart_script.sh.tmp.%d", co->scriptdir,
+		 (int)getpid());
+	unlink(ltmp);
+	if (symlink(name, ltmp) < 0 || rename(ltmp, link) < 0) {
+		snprintf(err, errsz, "cannot point %s at %s: %s", link, name, strerror(errno));
+		unlink(ltmp);
+		goto out;
+	}
+	sy[0].fd = open(co->scriptdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	e = sy[0].fd < 0 ? errno : fsync(sy[0].fd) < 0 ? errno : 0;
+	if (sy[0].fd >= 0)
+		close(sy[0].fd);
+	if (e) {
+		snprintf(err, errsz, "cannot make the restart script %s durable (fsync of %s): %s",
+			 f[nm].path, co->scriptdir, strerror(e));
+		goto out;
+	}
 	log_info("restart script: %s", link);
 	rc = 0;
 out:
+	for (size_t i = 0; i < nopen; i++)
+		close(sy[i].fd);
+	for (size_t i = 0; f && i <= nm; i++)
+		if (f[i].tmp[0] && f[i].path[0])
+			unlink(f[i].tmp);
+	free(sy);
+	free(f);
 	free(imgs);
 	return rc;
 }
