@@ -71,6 +71,9 @@ struct img_header_info {	     /* filled by the caller; the library stores and re
 	uint64_t image_id, parent_id;
 	uint32_t parent_gen;
 	char parent_name[512];
+	/* Appended: the K of --full-every in force when the image was written (0: every image
+	 * full, or a file written before this field), so that a restarted job keeps it. */
+	uint32_t full_every;
 };
 
 struct img_region {

@@ -128,6 +128,7 @@ void img_encode_info(struct img_buf *b, const struct img_header_info *h)
 	img_buf_u64(b, h->parent_id);
 	img_buf_u32(b, h->parent_gen);
 	img_buf_str(b, h->parent_name, sizeof(h->parent_name));
+	img_buf_u32(b, h->full_every); /* appended: --full-every K */
 }
 
 int img_decode_info(const uint8_t *p, size_t n, struct img_header_info *h, char *err, size_t errlen)
@@ -156,6 +157,8 @@ int img_decode_info(const uint8_t *p, size_t n, struct img_header_info *h, char 
 		h->parent_gen = img_get_u32(&c);
 		img_get_str(&c, h->parent_name, sizeof(h->parent_name));
 	}
+	if (!c.bad && c.left) /* files written before --full-every was stored end here */
+		h->full_every = img_get_u32(&c);
 	/* Bytes left over are fields appended by a later writer of the same version. */
 	if (c.bad)
 		return img_fail(err, errlen, EBADMSG, "header info section is malformed");

@@ -88,6 +88,9 @@ static void print_header(FILE *out, const struct img_reader *r)
 		human(h->arena_size, b, sizeof(b)));
 	field(out, "hwloc", h->hwloc_summary);
 	fprintf(out, "  %-14s %s\n", "flags", h->flags & IMG_F_COMPRESSED ? "compressed" : "-");
+	if (h->full_every)
+		fprintf(out, "  %-14s %u (incremental images, a full one every %u)\n", "full every",
+			h->full_every, h->full_every);
 	fprintf(out, "  %-14s %016llx\n", "image id", (unsigned long long)h->image_id);
 	if (h->parent_id)
 		fprintf(out, "  %-14s generation %u (%s, image id %016llx): incremental image\n",

@@ -270,6 +270,7 @@ static int capture(uint32_t gen, uint32_t nprocs, struct capture *c, char *err, 
 	h->time_sec = time(NULL);
 	h->arena_base = ARENA_BASE;
 	h->arena_size = ARENA_SIZE;
+	h->full_every = (uint32_t)lh_dirty_full_every(); /* a restart keeps --full-every */
 	snprintf(h->uniquepid, sizeof(h->uniquepid), "%s", lhc.upid);
 	snprintf(h->progname, sizeof(h->progname), "%s", lhc.progname);
 	gethostname(h->hostname, sizeof(h->hostname) - 1);

@@ -160,6 +160,18 @@ static int full_every(void)
 	return d.full_every;
 }
 
+int lh_dirty_full_every(void) { return full_every(); }
+
+void lh_dirty_image_full_every(uint32_t k)
+{
+	const char *v = getenv("SPLITCKPT_FULL_EVERY");
+	if (v && *v) /* the restart's own --full-every / DMTCP_FULL_EVERY */
+		return;
+	d.full_every = k > 1000000 ? 1000000 : (int)k; /* the launcher's own bound */
+	if (k > 1)
+		log_debug("incremental checkpoints: a full image every %u (from the image)", k);
+}
+
 /* Opens the userfaultfd of this process once; -1 (logged once) if the kernel refuses. */
 static int uffd_open(void)
 {

@@ -26,6 +26,15 @@ int lh_dirty_capture(uint32_t gen, const char *path, const struct img_region *re
 void lh_dirty_restored(uint32_t gen, uint64_t image_id, size_t chain_len,
 		       const struct img_region *regs, size_t n);
 
+/* The K of --full-every in force (SPLITCKPT_FULL_EVERY; 0 or 1: every image full). It goes
+ * into every image header, so that a restart keeps it. */
+int lh_dirty_full_every(void);
+
+/* At restart, before lh_dirty_restored: the K stored in the image (0 in images written before
+ * it was stored). It applies unless the restart was given one (--full-every, DMTCP_FULL_EVERY),
+ * which wins. */
+void lh_dirty_image_full_every(uint32_t k);
+
 /* The plan of the last capture: the parent and the unchanged pages, or NULL (full image). */
 const struct img_incr *lh_dirty_incr(void);
 

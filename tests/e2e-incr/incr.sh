@@ -20,6 +20,9 @@
 #            (the newest committed generation) PASSes each time.
 #   restarted  --full-every 8: generations 1-3, kill, restart of 3; the next checkpoint (4) is
 #            incremental on 3 (tracking starts at the restart); generation 4 restarts and PASSes.
+#   restarted_k  --full-every 3: generations 1, 2, kill, restart of 2 WITHOUT --full-every: the
+#            job keeps K from the image header, so 3 is incremental on 2 and 4 (a chain of 3)
+#            is full; the header says "full every 3"; generation 3 restarts and PASSes.
 #   keep     --keep 2 --full-every 4: after 4 checkpoints all of 1..4 remain (3 and 4 build on
 #            1); after 6 only 5 and 6 remain; generation 6 restarts and PASSes.
 # Uses the process/coordinator helpers of tests/e2e-faults/faults_lib.sh (own ports, own temp
@@ -164,6 +167,24 @@ case_restarted() {
 	restart_pass gen4 "$(img_of 4)"
 }
 
+case_restarted_k() {
+	launch job --keep 0 --full-every 3
+	for g in 1 2; do nap 0.4; ckpt; done
+	kill_job
+	start_session restarted "$T/restarted.out" "$RESTART" -h localhost -p "$PORT" "$(img_of 2)"
+	wait_for 30 peers_are 1 || fail "the restarted process did not join"
+	for g in 3 4; do nap 0.4; ckpt; done
+	[ "$(parent_of "$(img_of 3)")" = 2 ] ||
+		fail "restarted without --full-every, generation 3 should build on 2 (K = 3 kept from the image), not on '$(parent_of "$(img_of 3)")'"
+	[ "$(parent_of "$(img_of 4)")" = 0 ] ||
+		fail "generation 4 should be full (K = 3, chain 1-2-3), not built on '$(parent_of "$(img_of 4)")'"
+	"$RESTART" --inspect "$(img_of 4)" 2>/dev/null | grep -q '^  full every *3 ' ||
+		fail "the header of generation 4 does not say 'full every 3'"
+	note "after a restart without --full-every: generation 3 incremental on 2, generation 4 full (K = 3 from the image)"
+	kill_job
+	restart_pass gen3 "$(img_of 3)"
+}
+
 case_keep() {
 	launch job --keep 2 --full-every 4
 	for g in 1 2 3 4; do nap 0.3; ckpt; done
@@ -182,7 +203,7 @@ native
 start_coord coord
 native_answer
 case $CASE in
-chain | damaged | kill9 | keep | restarted) "case_$CASE" ;;
+chain | damaged | kill9 | keep | restarted | restarted_k) "case_$CASE" ;;
 *) fail "unknown case $CASE" ;;
 esac
 PASSED=1
