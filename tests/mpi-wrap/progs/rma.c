@@ -14,8 +14,10 @@
  * predict (every element of A, B, C, M), rank 0 prints "ANSWER: <hash of all of it>" (equal
  * to the native run) and PASS/FAIL (reduced over the ranks).
  * Output for tests/mpi-ckpt/mpi_cr.sh: "PID <rank> <pid>", "READY" after some steps.
- *   rma [steps <= 1000] [ms per step] [shared | big]
- * "shared": also a window of MPI_Win_allocate_shared, so a checkpoint must be refused.
+ *   rma [steps <= 1000] [ms per step] [shared | big | pscw]
+ * "shared": also a window of MPI_Win_allocate_shared, so a checkpoint must be refused;
+ * "pscw": also a window with an exposure and an access epoch (MPI_Win_post/start to/from the
+ * neighbours) open for the whole run, Put in it every step: a checkpoint must be refused.
  * "big": also 16 MiB per rank written once at the start and checked at the end (memory that
  * incremental images leave to their parents: tests of --full-every).
  */
@@ -48,6 +50,7 @@ int main(int argc, char **argv)
 	int steps = argc > 1 ? atoi(argv[1]) : 300, ms = argc > 2 ? atoi(argv[2]) : 5;
 	int shared = argc > 3 && strcmp(argv[3], "shared") == 0;
 	int big = argc > 3 && strcmp(argv[3], "big") == 0;
+	int pscw = argc > 3 && strcmp(argv[3], "pscw") == 0;
 	int rank, size, ok;
 	MPI_Init(&argc, &argv);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -59,7 +62,9 @@ int main(int argc, char **argv)
 	int right = (rank + 1) % size, left = (rank + size - 1) % size;
 
 	long *a, *m, *b = calloc(NW, sizeof(long)), *c = calloc(NW, sizeof(long));
-	MPI_Win wa, wb, wc, ws = MPI_WIN_NULL;
+	MPI_Win wa, wb, wc, ws = MPI_WIN_NULL, wp = MPI_WIN_NULL;
+	long *p = calloc(NW, sizeof(long));
+	MPI_Group gl, gr, gw;
 	if (!b || !c || MPI_Win_allocate(NW * sizeof(long), sizeof(long), MPI_INFO_NULL,
 					 MPI_COMM_WORLD, &a, &wa) != MPI_SUCCESS ||
 	    MPI_Alloc_mem(NW * sizeof(long), MPI_INFO_NULL, &m) != MPI_SUCCESS) {
@@ -79,6 +84,15 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < nbig; i++)
 		cold[i] = (long)(i * 2654435761u) ^ rank;
 	MPI_Barrier(MPI_COMM_WORLD); /* the local stores above before anybody's RMA */
+	if (pscw) { /* expose to the left neighbour, access the right one */
+		MPI_Win_create(p, NW * sizeof(long), sizeof(long), MPI_INFO_NULL, MPI_COMM_WORLD,
+			       &wp);
+		MPI_Comm_group(MPI_COMM_WORLD, &gw);
+		MPI_Group_incl(gw, 1, &left, &gl);
+		MPI_Group_incl(gw, 1, &right, &gr);
+		MPI_Win_post(gl, 0, wp);
+		MPI_Win_start(gr, 0, wp);
+	}
 	MPI_Win_fence(0, wa);
 	MPI_Win_lock_all(0, wb);
 	MPI_Win_lock(MPI_LOCK_SHARED, right, 0, wc);
@@ -99,6 +113,8 @@ int main(int argc, char **argv)
 		/* C: passive target, lock epoch on the right neighbour */
 		MPI_Put(&cv, 1, MPI_LONG, right, s, 1, MPI_LONG, wc);
 		MPI_Win_flush(right, wc);
+		if (pscw)
+			MPI_Put(&cv, 1, MPI_LONG, right, s, 1, MPI_LONG, wp);
 		if (s == 20) {
 			printf("READY\n");
 			fflush(stdout);
@@ -106,6 +122,17 @@ int main(int argc, char **argv)
 		if (ms > 0)
 			usleep((useconds_t)ms * 1000);
 	}
+	if (pscw) {
+		MPI_Win_complete(wp);
+		MPI_Win_wait(wp);
+		for (int i = 0; i < steps; i++)
+			expect("P", i, p[i], i);
+		MPI_Win_free(&wp);
+		MPI_Group_free(&gl);
+		MPI_Group_free(&gr);
+		MPI_Group_free(&gw);
+	}
+	free(p);
 	MPI_Win_unlock(right, wc);
 	MPI_Win_unlock_all(wb);
 	MPI_Win_fence(0, wa);
