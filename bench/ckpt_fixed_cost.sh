@@ -137,7 +137,7 @@ wait_for() { # wait_for SECONDS COMMAND...
 	done
 }
 has_line() { grep -aq "$1" "${@:2}" 2>/dev/null; }
-now() { date +%s.%N; }
+LC_NUMERIC=C # times come from $EPOCHREALTIME (a `date` process would add its start-up)
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 stats() { # stats VALUE...: "median min max" in ms of values in seconds
 	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 * 1000 }
@@ -166,9 +166,9 @@ wait_for 60 has_line '^READY$' "$T/launch.out" || die "memhog printed no READY"
 # ---- checkpoints -----------------------------------------------------------------------------
 CK=() COORD_MS=()
 for i in $(seq 1 "$REPS"); do
-	t0=$(now)
+	t0=$EPOCHREALTIME
 	out=$(coord_cmd -bc 2>&1) || die "dmtcp_command -bc (checkpoint $i) failed: $out"
-	t1=$(now)
+	t1=$EPOCHREALTIME
 	CK+=("$(calc %.6f "$t1 - $t0")")
 	COORD_MS+=("$(echo "$out" | sed -n 's/.* written in \([0-9.]*\) s.*/\1/p')")
 done
@@ -183,7 +183,7 @@ RS=()
 for i in $(seq 1 "$REPS"); do
 	[ "$COLD" = 1 ] && drop_caches
 	: >"$T/restart.out"
-	t0=$(now)
+	t0=$EPOCHREALTIME
 	(cd "$T/run" && exec setsid "$RESTART" -h localhost -p "$PORT" -j "$IMG") \
 		>"$T/restart.out" 2>"$T/restart.log" </dev/null &
 	rpid=$!
