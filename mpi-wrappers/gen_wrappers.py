@@ -87,7 +87,8 @@ ERROR_VALUE = {
 # is collective too) forms; plus the constructors that are collective over a parent
 # communicator (CTORS). Each increments seq of its communicator (the first comm input) at the
 # door. MPI_Comm_create_group and the *_from_group(s) constructors are collective over a
-# group, not over a communicator every member of which calls them: no seq (their gid is
+# group, not over a communicator every member of which calls them: they count on a seq of
+# their membership instead (GROUP_COLL below; their new communicator's gid is
 # membership-based, wrap_vh_comm.c).
 COLL_BASE = {
     "Allgather", "Allgatherv", "Allreduce", "Alltoall", "Alltoallv", "Alltoallw", "Barrier",
@@ -110,9 +111,18 @@ WIN_COLL = {"MPI_Win_fence", "MPI_Win_free"}
 FILE_COLL = re.compile(r"^MPI_File_(close|preallocate|seek_shared|set_atomicity|set_info|"
                        r"set_size|set_view|sync|i?(read|write)(_at)?_all(_begin|_end)?(_c)?|"
                        r"(read|write)_ordered(_begin|_end)?(_c)?)$")
+# Constructors collective over the members of a group, not over a communicator: they count
+# on the seq of that membership (wrap_seq_of_group, wrap_seq.c), which only the members have.
+GROUP_COLL = {
+    "MPI_Comm_create_group": "wrap_seq_of_group(comm, tag, NULL, group, MPI_GROUP_NULL)",
+    "MPI_Comm_create_from_group":
+        "wrap_seq_of_group(MPI_COMM_NULL, 0, stringtag, group, MPI_GROUP_NULL)",
+    "MPI_Intercomm_create_from_groups":
+        "wrap_seq_of_group(MPI_COMM_NULL, 0, stringtag, local_group, remote_group)",
+}
 # New communicators whose gid is membership-based (set by wrap_vh_comm.c's describe), or
 # that are not described at creation (idup: parent-based without the membership).
-GID_MEMBERS = {"MPI_Intercomm_create"}
+GID_MEMBERS = {"MPI_Intercomm_create", *GROUP_COLL}
 GID_NO_MEMBERS = {"MPI_Comm_idup", "MPI_Comm_idup_with_info"}
 # Point-to-point, RMA, I/O and request completion (the rest is LOCAL); both kinds pass the
 # door in INTENT and wait in DRAIN/RESTORED: the split is for the reader and the counts.
@@ -127,7 +137,10 @@ DOOR_SPECIAL = {"MPI_Finalize": "wrap_ckpt_finalize_enter()"}
 
 
 def obj_collective(e):
-    """(C expression of the struct wrap_seq * a window/file collective counts on) or None."""
+    """(C expression of the struct wrap_seq * a window/file/group collective counts on) or
+    None."""
+    if e["name"] in GROUP_COLL:
+        return GROUP_COLL[e["name"]]
     if e["name"] not in WIN_COLL and not FILE_COLL.match(e["name"]):
         return None
     for hn, hk, hd, ln_expr in e["handles"]:

@@ -163,6 +163,9 @@ static int each_comm(void (*fn)(struct wrap_seq *s, void *arg), void *arg)
 		cnt++;
 	}
 	free(v);
+	/* constructors collective over a group (MPI_Comm_create_group...): one seq per
+	 * membership (wrap_seq.c) */
+	cnt += wrap_seq_each_group(fn, arg);
 	/* windows and files count their own collectives (gid 0: over a size-1 communicator) */
 	static const int kinds[] = {WRAP_VH_WIN, WRAP_VH_FILE};
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {

@@ -13,6 +13,8 @@
  * MPI_Comm_create_group, MPI_Intercomm_create, and communicators made any other way:
  * membership-based (wrap_vh_comm.c's describe: the rebuild's key and per-membership count).
  * Size-1 communicators have gid 0: untracked (their collectives never wait, never reported).
+ * MPI_Comm_create_group and the *_from_group(s) constructors, collective over a group only,
+ * count on a seq of that membership (wrap_seq_of_group, at the end of this file).
  *
  * Persistent collectives: MPI_Start/MPI_Startall of a persistent collective request count as
  * a collective on the request's communicator (its *_init counted too, at creation).
@@ -24,9 +26,11 @@
  * Fence epochs: a window on which MPI_Win_fence opened an epoch (no MPI_MODE_NOSUCCEED) is
  * marked; after a restart the rebuilt window gets one MPI_Win_fence again
  * (wrap_seq_reopen_fences), in the rebuild's window order, so that the application's next
- * RMA call finds its epoch open, as before the checkpoint.
+ * RMA call finds its epoch open, as before the checkpoint; then the passive-target epochs
+ * (wrap_vh_win_relock).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "wrap.h"
 #include "wrap_door.h"
@@ -148,4 +152,97 @@ int wrap_seq_reopen_fences(void)
 	wrap_vh_unlock();
 	free(v);
 	return fails + wrap_vh_win_relock(); /* passive-target epochs (wrap_vh_win.c) */
+}
+
+/* ---- constructors collective over a group (MPI_Comm_create_group, *_from_group(s)) ---------
+ * They are collective over the members of a group, not over a communicator all of whose
+ * members call them: counting them on the parent would make the parent's seq differ between
+ * members and non-members (targets no rank outside the group could ever reach). They count
+ * on a seq of their own per (parent gid, tag, stringtag, membership) - a pseudo-communicator
+ * only the members know, reported like a communicator: a member that waits at the door of
+ * one makes the others that have not reached it go on (they are behind its target), and a
+ * member blocked inside one is inside a collective (the checkpoint waits for the others
+ * instead of draining with it stuck there). A static open-addressing table (upper memory,
+ * saved): entries are never removed. */
+#define GSEQ_SLOTS 512
+static struct {
+	uint64_t key;
+	struct wrap_seq s;
+} gseq[GSEQ_SLOTS];
+static int gseq_n, gseq_full_warned;
+
+static uint64_t mix64(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	h *= 0xbf58476d1ce4e5b9ull;
+	return h ^ (h >> 31);
+}
+
+static int int_cmp(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+struct wrap_seq *wrap_seq_of_group(int vcomm, int tag, const char *stringtag, int g1, int g2)
+{
+	struct wrap_seq *res = &wrap_seq_untracked;
+	int n1 = 0, n2 = 0;
+	wrap_vh_lock();
+	const int *r1 = wrap_vh_group_ranks(g1, &n1);
+	const int *r2 = g2 != (int)MPI_GROUP_NULL ? wrap_vh_group_ranks(g2, &n2) : NULL;
+	int *all = r1 && n1 + n2 > 1 ? malloc(sizeof(int) * (size_t)(n1 + n2)) : NULL;
+	if (all && (r2 || g2 == (int)MPI_GROUP_NULL)) {
+		uint64_t h = 0x51ed270b27d8a6c3ull;
+		h = mix64(h, vcomm != (int)MPI_COMM_NULL ? wrap_seq_of(vcomm)->gid : 0);
+		h = mix64(h, (uint64_t)(uint32_t)tag);
+		for (const char *c = stringtag; c && *c; c++)
+			h = mix64(h, (unsigned char)*c);
+		memcpy(all, r1, sizeof(int) * (size_t)n1);
+		if (r2) { /* both sides of an intercommunicator: the same set, either side */
+			memcpy(all + n1, r2, sizeof(int) * (size_t)n2);
+			qsort(all, (size_t)(n1 + n2), sizeof(int), int_cmp);
+		}
+		for (int i = 0; i < n1 + n2; i++)
+			h = mix64(h, (uint64_t)(uint32_t)all[i]);
+		h |= 1ull << 63; /* apart from the parent-based gids' small values */
+		uint32_t i = (uint32_t)(h ^ (h >> 32)) & (GSEQ_SLOTS - 1);
+		for (int k = 0; k < GSEQ_SLOTS; k++, i = (i + 1) & (GSEQ_SLOTS - 1)) {
+			if (gseq[i].key == h) {
+				res = &gseq[i].s;
+				break;
+			}
+			if (gseq[i].key == 0 && gseq_n < GSEQ_SLOTS - 1) {
+				gseq[i].s.gid = h;
+				__atomic_store_n(&gseq[i].key, h, __ATOMIC_RELEASE);
+				gseq_n++;
+				res = &gseq[i].s;
+				break;
+			}
+			if (gseq[i].key == 0)
+				break;
+		}
+		if (res == &wrap_seq_untracked && !gseq_full_warned++)
+			wrap_vh_warn("more than %d memberships of MPI_Comm_create_group and "
+				     "*_from_group(s): the others are not counted (a checkpoint may "
+				     "wait for a rank inside one)",
+				     GSEQ_SLOTS - 1);
+	}
+	free(all);
+	wrap_vh_unlock();
+	return res;
+}
+
+int wrap_seq_each_group(void (*fn)(struct wrap_seq *s, void *arg), void *arg)
+{
+	int cnt = 0;
+	wrap_vh_lock();
+	for (int i = 0; i < GSEQ_SLOTS; i++) {
+		if (__atomic_load_n(&gseq[i].key, __ATOMIC_ACQUIRE) == 0)
+			continue;
+		fn(&gseq[i].s, arg);
+		cnt++;
+	}
+	wrap_vh_unlock();
+	return cnt;
 }

@@ -380,6 +380,22 @@ int wrap_keyval_recreate(void *ctx, int *keyval) WRAP_HIDDEN;
 /* Free lower keyval `keyval` of context ctx (with the free function of its kind). */
 void wrap_keyval_free_lower(void *ctx, int keyval) WRAP_HIDDEN;
 
+/* World ranks of the members of virtual group vgroup, in group order (its description; lock
+ * held), or NULL (predefined, freed, not described). */
+const int *wrap_vh_group_ranks(int vgroup, int *n) WRAP_HIDDEN;
+
+/* --- wrap_seq.c: constructors collective over a group ---------------------------------- */
+
+/* The collective bookkeeping MPI_Comm_create_group (parent vcomm, tag), MPI_Comm_create_from_
+ * group and MPI_Intercomm_create_from_groups (stringtag; g2: the remote group) count on: one
+ * per (parent gid, tag, stringtag, members), gid derived from them, so every member counts
+ * the same and non-members nothing. Size 1 or not described: the untracked one. Takes the
+ * lock; called before the door. */
+struct wrap_seq *wrap_seq_of_group(int vcomm, int tag, const char *stringtag, int g1,
+				   int g2) WRAP_HIDDEN;
+/* fn(s, arg) for each of them that is tracked; returns how many. */
+int wrap_seq_each_group(void (*fn)(struct wrap_seq *s, void *arg), void *arg) WRAP_HIDDEN;
+
 /* --- wrap_vh_win.c: RMA epochs across a checkpoint --------------------------------------- */
 
 /* At a checkpoint (service thread, every rank, after the drain, no application thread in

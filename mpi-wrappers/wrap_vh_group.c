@@ -55,3 +55,11 @@ const struct wrap_vh_ops wrap_vh_group_ops = {
     .rebuild = group_rebuild,
     .destroy = group_destroy,
 };
+
+const int *wrap_vh_group_ranks(int vgroup, int *n)
+{
+	struct wrap_vh_obj *e = wrap_vh_obj_of(WRAP_VH_GROUP, vgroup);
+	const struct group_desc *d = e ? e->desc : NULL;
+	*n = d ? d->n : 0;
+	return d ? d->ranks : NULL;
+}
