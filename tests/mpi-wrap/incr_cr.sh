@@ -14,7 +14,7 @@ cleanup() { rm -f "$LOG"; [ -n "$KEPT" ] && rm -rf "$KEPT"; }
 trap cleanup EXIT
 MC_KEEP=1 DMTCP_FULL_EVERY=$((K + 5)) bash "$DRIVER" --bin "$BIN" -n "$N" --ckpts "$K" -- "$@" 2>&1 | tee "$LOG"
 rc=${PIPESTATUS[0]}
-KEPT=$(sed -n 's/^mpi_cr: kept //p' "$LOG" | tail -n 1)
+KEPT=$(sed -n 's/^mpi_cr: \(\[[0-9]*s\] \)\{0,1\}kept //p' "$LOG" | tail -n 1)
 [ "$rc" = 0 ] || { echo "incr_cr: FAIL: the checkpoint/restart failed"; exit 1; }
 [ -d "$KEPT/ckpt" ] || { echo "incr_cr: FAIL: no kept directory"; exit 1; }
 for g in $(seq 2 "$K"); do

@@ -130,9 +130,7 @@ int main(int argc, char **argv)
 			bad++;
 		else
 			fclose(fp);
-		free(all);
-		unlink(dn);
-		unlink(ln);
+		free(all); /* the files stay: a second restart from the same images opens them */
 	}
 	MPI_Allreduce(&bad, &ok, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
 	if (rank == 0) {
