@@ -95,6 +95,10 @@ struct img_write_opts {
 	int nthreads; /* 0 = number of online CPUs */
 	int level;    /* zlib level; 0 = 1 */
 	int codec;    /* IMG_CODEC_*; 0 = img_default_codec() */
+	/* 1: do not fsync the directory after the rename; the caller makes the new name durable
+	 * itself (the checkpoint coordinator fsyncs the directory after it wrote the
+	 * generation's MANIFEST there, before anything names the image). */
+	int no_dir_sync;
 };
 
 /* Codecs of compressed chunks (docs/decisions.md: zstd level 1 is the default when the build
@@ -120,7 +124,8 @@ struct img_usage {
 	uint64_t parent_bytes; /* memory bytes taken from the parent image (IMG_CHUNK_PARENT) */
 };
 
-/* Writes final_path+".tmp", fsyncs it, renames it to final_path and fsyncs the directory.
+/* Writes final_path+".tmp", fsyncs it, renames it to final_path and fsyncs the directory
+ * (unless o->no_dir_sync).
  * Memory of each region (unless IMG_REG_NODATA) is read in place from regs[i].start; a region
  * without PROT_READ is read through /proc/self/mem. h, blobs and regs stay the caller's.
  * Creates nthreads worker threads (all signals blocked in them) and joins them before it

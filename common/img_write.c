@@ -6,7 +6,8 @@
  * the workers, then takes finished chunks off the bounded queue in whatever order they finish
  * and writes them with large writev calls (raw chunks straight from process memory, never
  * copied), then appends the chunk index and the trailer, fsyncs, renames the .tmp file to its
- * final name and fsyncs the directory. A flusher thread starts writeback of what is already
+ * final name and fsyncs the directory (a coordinated checkpoint leaves that to the coordinator,
+ * whose fsync of the same directory after the MANIFEST covers the image's name too). A flusher thread starts writeback of what is already
  * written, so the disk works while the writer copies and the final fsync has little left.
  * Invariants: the index entry of a chunk records exactly the header written for it; after any
  * error all threads are joined and the .tmp file is removed.
@@ -325,7 +326,7 @@ int img_write_ex(const char *final_path, const struct img_header_info *h,
 		 size_t nregs, const struct img_write_opts *opts, const struct img_incr *incr,
 		 struct img_write_stats *st, char *err, size_t errlen)
 {
-	static const struct img_write_opts defaults = {1, 0, 1, 0};
+	static const struct img_write_opts defaults = {.compress = 1, .level = 1};
 	const struct img_write_opts *op = opts ? opts : &defaults;
 	double t0 = now_sec();
 	char tmp[PATH_MAX];
@@ -428,7 +429,7 @@ int img_write_ex(const char *final_path, const struct img_header_info *h,
 		    img_fail(err, errlen, -rc, "cannot complete %s: %s", final_path, strerror(-rc));
 		goto out_unlink;
 	}
-	rc = fsync_dir_of(final_path);
+	rc = op->no_dir_sync ? 0 : fsync_dir_of(final_path);
 	if (rc) {
 		rc = img_fail(err, errlen, -rc, "%s: cannot fsync its directory: %s", final_path,
 			      strerror(-rc));

@@ -233,7 +233,7 @@ static void run(int codec)
 {
 	char path[512], err[512];
 	struct img_header_info h;
-	struct img_write_opts o = {1, 2, 1, codec};
+	struct img_write_opts o = {.compress = 1, .nthreads = 2, .level = 1, .codec = codec};
 	printf("codec %s\n", img_codec_name(codec ? codec : img_default_codec()));
 	static const size_t len[3] = {64 << 10, 64 << 10, 32 << 10};
 	static const enum t_pattern pat[3] = {T_RANDOM, T_TEXT, T_MIXED};

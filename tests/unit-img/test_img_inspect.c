@@ -22,7 +22,7 @@ static int write_img(const char *path, const struct img_region *r, size_t n,
 		     const struct img_blob *b, size_t nb, char *err, size_t errlen)
 {
 	struct img_header_info h;
-	struct img_write_opts o = {1, 2, 1, 0};
+	struct img_write_opts o = {.compress = 1, .nthreads = 2, .level = 1};
 	t_info(&h, "inspected-prog");
 	return img_write(path, &h, b, nb, r, n, &o, NULL, err, errlen);
 }

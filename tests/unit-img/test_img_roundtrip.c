@@ -152,7 +152,10 @@ static void one_round(int compress, int wthreads, int rthreads, const struct img
 	struct img_header_info h;
 	struct img_write_stats st, rs;
 	/* compress: 0 raw, 1 the default codec (zstd when built in), 2 zlib */
-	struct img_write_opts o = {compress != 0, wthreads, 1, compress == 2 ? IMG_CODEC_ZLIB : 0};
+	struct img_write_opts o = {.compress = compress != 0,
+				   .nthreads = wthreads,
+				   .level = 1,
+				   .codec = compress == 2 ? IMG_CODEC_ZLIB : 0};
 	struct img_reader *r = NULL;
 
 	snprintf(tmp, sizeof(tmp), "ckpt_rt_%d_%d.dmtcp", compress, wthreads);

@@ -17,7 +17,7 @@ static int write_one(const char *name, struct img_region *reg, size_t n, int com
 		     struct img_write_stats *st, char *path, size_t plen)
 {
 	struct img_header_info h;
-	struct img_write_opts o = {compress, 0, 1, 0};
+	struct img_write_opts o = {.compress = compress, .level = 1};
 	char err[512];
 	t_info(&h, "zero");
 	t_path(path, plen, name);
