@@ -62,6 +62,8 @@ HAND = {
     "MPI_Type_get_contents", "MPI_Type_get_contents_c", "MPI_File_c2f", "MPI_File_f2c",
     # memory MPI would allocate in the lower half: upper memory instead (wrap_vh_win.c)
     "MPI_Alloc_mem", "MPI_Free_mem", "MPI_Win_allocate", "MPI_Win_allocate_c",
+    # an exposure epoch's wait as a Win_test loop that steps out at a checkpoint (wrap_vh_win.c)
+    "MPI_Win_wait",
     # point-to-point under checkpointing (wrap_p2p.c, wrap_p2p_wait.c): blocking calls as
     # wait loops, counters, drained messages delivered first
     *("MPI_" + n for n in (

@@ -61,7 +61,7 @@ HOOKS = {
     # wrap_vh_win.c: open passive-target epochs (flushed at a checkpoint, opened again after a
     # restart) and post/start epochs (a checkpoint is refused while one is open)
     "MPI_Win_lock", "MPI_Win_unlock", "MPI_Win_lock_all", "MPI_Win_unlock_all",
-    "MPI_Win_post", "MPI_Win_start", "MPI_Win_complete", "MPI_Win_wait", "MPI_Win_test",
+    "MPI_Win_post", "MPI_Win_start", "MPI_Win_complete", "MPI_Win_test",
 }
 
 # Outputs MPI cannot describe yet (the communicator of a pending MPI_Comm_idup: asking its group

@@ -21,7 +21,8 @@
  * the lower MPICH where it chooses: it cannot come back at the same address, so a checkpoint
  * is refused (wrap_vh_win_checkpoint) while such a window exists.
  *
- * Epochs (hooks after MPI_Win_lock/unlock/lock_all/unlock_all/post/start/complete/wait/test;
+ * Epochs (hooks after MPI_Win_lock/unlock/lock_all/unlock_all/post/start/complete/test, and
+ * MPI_Win_wait written here as a Win_test loop that steps out at a checkpoint;
  * fence epochs: wrap_seq.c). At a checkpoint (wrap_vh_win_checkpoint, service thread, every
  * rank, after the drain): one MPI_Win_fence on every window with an open fence epoch (all its
  * members have it open: the fences are collective) and MPI_Win_flush_all on every window
@@ -34,6 +35,7 @@
  * MPI_Win_start not yet ended by Win_complete) is not made again: the checkpoint is refused,
  * naming the window and the call, and the application goes on.
  */
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -424,11 +426,35 @@ void wrap_hook_MPI_Win_start(int r_, MPI_Group group, int assert, MPI_Win win)
 	pscw(r_, win, WIN_START, 0);
 }
 void wrap_hook_MPI_Win_complete(int r_, MPI_Win win) { pscw(r_, win, 0, WIN_START); }
-void wrap_hook_MPI_Win_wait(int r_, MPI_Win win) { pscw(r_, win, 0, WIN_POST); }
 void wrap_hook_MPI_Win_test(int r_, MPI_Win win, int *flag)
 {
 	pscw(r_, win, 0, flag && *flag ? WIN_POST : 0);
 }
+
+/* MPI_Win_wait as a loop on the lower MPI_Win_test that steps out of the lower half when a
+ * checkpoint drains (wrap_door_must_step_out): a rank waiting for the end of its exposure
+ * epoch while the origin waits at the door would otherwise keep the checkpoint from ever
+ * draining; stepped out, the checkpoint is refused (the epoch is open: see
+ * wrap_vh_win_checkpoint) and the loop goes on after it. */
+WRAP_EXPORT int PMPI_Win_wait(MPI_Win win)
+{
+	wrap_door_t d_ = wrap_door_enter(WRAP_DOOR_P2P, 0);
+	int r, flag = 0;
+	for (unsigned spin = 1;; spin++) {
+		MPI_Win lw = wrap_win_to_lower(win); /* again after stepping out */
+		WRAP_DOWN(r, MPI_Win_test, lw, &flag);
+		if (r != MPI_SUCCESS || flag)
+			break;
+		if (wrap_door_must_step_out())
+			wrap_door_step_out();
+		else if ((spin & 1023) == 0)
+			sched_yield();
+	}
+	pscw(r, win, 0, flag ? WIN_POST : 0);
+	wrap_door_leave(d_);
+	return r;
+}
+WRAP_ALIAS(PMPI_Win_wait, MPI_Win_wait)
 
 static int by_rebuild_order(const void *a, const void *b)
 {

@@ -52,7 +52,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 wait_for() { local d=$((SECONDS + $1)); shift; while ! "$@"; do [ $SECONDS -lt $d ] || return 1; sleep 0.1; done; }
-nready() { [ "$(grep -ac '^READY$' "$T/launch.out" 2>/dev/null)" -ge "$N" ]; }
+nready() {
+	local n
+	n=$(grep -ac '^READY$' "$T/launch.out" 2>/dev/null)
+	[ "${n:-0}" -ge "$N" ]
+}
 
 "$COORD" -p 0 --port-file "$T/port" --ckptdir "$T/ckpt" >"$T/coord.log" 2>&1 </dev/null &
 COORD_PID=$!

@@ -14,10 +14,13 @@
  * predict (every element of A, B, C, M), rank 0 prints "ANSWER: <hash of all of it>" (equal
  * to the native run) and PASS/FAIL (reduced over the ranks).
  * Output for tests/mpi-ckpt/mpi_cr.sh: "PID <rank> <pid>", "READY" after some steps.
- *   rma [steps <= 1000] [ms per step] [shared | big | pscw]
+ *   rma [steps <= 1000] [ms per step] [shared | big | pscw | pscwwait]
  * "shared": also a window of MPI_Win_allocate_shared, so a checkpoint must be refused;
  * "pscw": also a window with an exposure and an access epoch (MPI_Win_post/start to/from the
- * neighbours) open for the whole run, Put in it every step: a checkpoint must be refused.
+ * neighbours) open for the whole run, Put in it every step: a checkpoint must be refused;
+ * "pscwwait": after READY, even ranks post an exposure epoch to the next rank and wait in
+ * MPI_Win_wait while it sleeps 5 s before its access epoch (Win_start, Put, Win_complete): a
+ * checkpoint then must not hang on the rank inside Win_wait but be refused.
  * "big": also 16 MiB per rank written once at the start and checked at the end (memory that
  * incremental images leave to their parents: tests of --full-every).
  */
@@ -51,6 +54,7 @@ int main(int argc, char **argv)
 	int shared = argc > 3 && strcmp(argv[3], "shared") == 0;
 	int big = argc > 3 && strcmp(argv[3], "big") == 0;
 	int pscw = argc > 3 && strcmp(argv[3], "pscw") == 0;
+	int pwait = argc > 3 && strcmp(argv[3], "pscwwait") == 0;
 	int rank, size, ok;
 	MPI_Init(&argc, &argv);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -84,10 +88,12 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < nbig; i++)
 		cold[i] = (long)(i * 2654435761u) ^ rank;
 	MPI_Barrier(MPI_COMM_WORLD); /* the local stores above before anybody's RMA */
-	if (pscw) { /* expose to the left neighbour, access the right one */
+	if (pscw || pwait) {
+		MPI_Comm_group(MPI_COMM_WORLD, &gw);
 		MPI_Win_create(p, NW * sizeof(long), sizeof(long), MPI_INFO_NULL, MPI_COMM_WORLD,
 			       &wp);
-		MPI_Comm_group(MPI_COMM_WORLD, &gw);
+	}
+	if (pscw) { /* expose to the left neighbour, access the right one */
 		MPI_Group_incl(gw, 1, &left, &gl);
 		MPI_Group_incl(gw, 1, &right, &gr);
 		MPI_Win_post(gl, 0, wp);
@@ -119,6 +125,24 @@ int main(int argc, char **argv)
 			printf("READY\n");
 			fflush(stdout);
 		}
+		if (pwait && s == 21 && size % 2 == 0) {
+			int peer = rank ^ 1;
+			long x = 4242 + rank;
+			MPI_Group gp;
+			MPI_Group_incl(gw, 1, &peer, &gp);
+			if (rank % 2 == 0) {
+				MPI_Win_post(gp, 0, wp);
+				MPI_Win_wait(wp);
+				if (p[0] != 4242 + peer)
+					expect("P (post/wait)", 0, p[0], 4242 + peer);
+			} else {
+				sleep(5);
+				MPI_Win_start(gp, 0, wp);
+				MPI_Put(&x, 1, MPI_LONG, peer, 0, 1, MPI_LONG, wp);
+				MPI_Win_complete(wp);
+			}
+			MPI_Group_free(&gp);
+		}
 		if (ms > 0)
 			usleep((useconds_t)ms * 1000);
 	}
@@ -130,6 +154,10 @@ int main(int argc, char **argv)
 		MPI_Win_free(&wp);
 		MPI_Group_free(&gl);
 		MPI_Group_free(&gr);
+		MPI_Group_free(&gw);
+	}
+	if (pwait) {
+		MPI_Win_free(&wp);
 		MPI_Group_free(&gw);
 	}
 	free(p);
