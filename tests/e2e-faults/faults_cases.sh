@@ -264,7 +264,8 @@ case_keep() {
 	: >"$T/r1.out"
 	start_session restart1 "$T/r1.out" "$RESTART" -h localhost -p "$PORT" -j --restartdir "$T/ckpt"
 	local sid=$LAST_SID
-	wait_for 20 test -s "$T/restart1.log"
+	# a warning about the incomplete generation 6 comes first: wait for the line itself
+	wait_for 20 grep -q "restarting " "$T/restart1.log"
 	grep -q "restarting 2 processes of generation 5 " "$T/restart1.log" ||
 		fail "--restartdir did not take generation 5: $(cat "$T/restart1.log")"
 	note "--restartdir: $(grep -h 'warning\|restarting' "$T/restart1.log" | sed 's/^\[[^]]*\] [^ ]* //' | tr '\n' ' ')"
@@ -272,7 +273,8 @@ case_keep() {
 	: >"$T/r2.out"
 	start_session restart2 "$T/r2.out" bash "$T/ckpt/dmtcp_restart_script.sh"
 	sid=$LAST_SID
-	wait_for 20 test -s "$T/restart2.log"
+	# a warning about the incomplete generation 6 comes first: wait for the line itself
+	wait_for 20 grep -q "restarting " "$T/restart2.log"
 	grep -q "restarting 2 processes of generation 5 " "$T/restart2.log" ||
 		fail "the restart script did not take generation 5: $(cat "$T/restart2.log")"
 	restart_answers "the restart script" "$sid" "$T/r2.out"
