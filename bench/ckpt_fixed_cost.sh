@@ -47,13 +47,7 @@ note() { echo "ckpt_fixed_cost: $*" >&2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 [ -n "$BIN" ] || BIN=$HERE/../build
 BIN=$(cd "$BIN" 2>/dev/null && pwd) || die "no such dir: $BIN (use --bin BUILD_DIR)"
-find_bin() { # find_bin NAME SUBDIR
-	local c
-	for c in "$BIN/$1" "$BIN/$2/$1"; do
-		if [ -x "$c" ]; then echo "$c"; return 0; fi
-	done
-	return 1
-}
+. "$HERE/bench_lib.sh"
 LAUNCH=$(find_bin dmtcp_launch launcher) || die "dmtcp_launch not found under $BIN"
 RESTART=$(find_bin dmtcp_restart launcher) || die "dmtcp_restart not found under $BIN"
 COORD=$(find_bin dmtcp_coordinator coordinator) || die "dmtcp_coordinator not found under $BIN"
@@ -68,48 +62,6 @@ export SPLITCKPT_STATE_DIR="$T/state"
 unset SPLITCKPT_SECRET DMTCP_GZIP DMTCP_CHECKPOINT_INTERVAL DMTCP_COORD_PORT DMTCP_COORD_HOST
 COORD_PID="" PORT="" SESSIONS=() OK=0
 
-pids_in_session() { # pids of every process whose session id is $1
-	local sid=$1 f s p
-	for f in /proc/[0-9]*/stat; do
-		s=$(cat "$f" 2>/dev/null) || continue
-		s=${s##*) }
-		set -- $s
-		if [ "${4:-}" = "$sid" ]; then
-			p=${f#/proc/}
-			echo "${p%/stat}"
-		fi
-	done
-}
-coord_cmd() { "$CMD" -h localhost -p "$PORT" "$@"; }
-gone() { # gone PID...: true when none of them is alive (zombies count as gone)
-	local p
-	for p in "$@"; do
-		if [ -e "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null; then
-			return 1
-		fi
-	done
-}
-kill_job() { # kill -9 every process of the job's sessions and wait until they are gone
-	local p pids=() s i
-	for s in "${SESSIONS[@]}"; do
-		for p in $(pids_in_session "$s"); do pids+=("$p"); done
-		pids+=("$s")
-	done
-	[ ${#pids[@]} -gt 0 ] || return 0
-	kill -9 "${pids[@]}" 2>/dev/null
-	for i in $(seq 1 200); do gone "${pids[@]}" && break; sleep 0.05; done
-	for s in "${SESSIONS[@]}"; do { wait "$s"; } 2>/dev/null; done
-	SESSIONS=()
-}
-stop_coord() {
-	[ -n "$COORD_PID" ] || return 0
-	coord_cmd -q >/dev/null 2>&1
-	local i
-	for i in $(seq 1 40); do kill -0 "$COORD_PID" 2>/dev/null || break; sleep 0.05; done
-	kill -9 "$COORD_PID" 2>/dev/null
-	wait "$COORD_PID" 2>/dev/null
-	COORD_PID="" PORT=""
-}
 cleanup() {
 	local rc=$? f
 	set +e
@@ -128,17 +80,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-wait_for() { # wait_for SECONDS COMMAND...
-	local deadline=$((SECONDS + $1))
-	shift
-	while ! "$@"; do
-		[ $SECONDS -lt $deadline ] || return 1
-		sleep 0.01
-	done
-}
-has_line() { grep -aq "$1" "${@:2}" 2>/dev/null; }
 LC_NUMERIC=C # times come from $EPOCHREALTIME (a `date` process would add its start-up)
-calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 stats() { # stats VALUE...: "median min max" in ms of values in seconds
 	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 * 1000 }
 		END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2

@@ -46,7 +46,7 @@ note() { echo "ckpt_incremental: $*" >&2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 [ -n "$BIN" ] || BIN=$HERE/../build
 BIN=$(cd "$BIN" 2>/dev/null && pwd) || die "no such dir: $BIN (use --bin BUILD_DIR)"
-find_bin() { local c; for c in "$BIN/$1" "$BIN/$2/$1"; do [ -x "$c" ] && { echo "$c"; return 0; }; done; return 1; }
+. "$HERE/bench_lib.sh"
 LAUNCH=$(find_bin dmtcp_launch launcher) || die "dmtcp_launch not found under $BIN"
 RESTART=$(find_bin dmtcp_restart launcher) || die "dmtcp_restart not found under $BIN"
 COORD=$(find_bin dmtcp_coordinator coordinator) || die "dmtcp_coordinator not found under $BIN"
@@ -61,28 +61,6 @@ unset SPLITCKPT_SECRET DMTCP_GZIP DMTCP_CHECKPOINT_INTERVAL DMTCP_COORD_PORT DMT
 unset SPLITCKPT_FULL_EVERY DMTCP_FULL_EVERY
 COORD_PID="" PORT="" SESSIONS=() OK=0
 
-pids_in_session() {
-	local sid=$1 f s p
-	for f in /proc/[0-9]*/stat; do
-		s=$(cat "$f" 2>/dev/null) || continue
-		s=${s##*) }
-		set -- $s
-		[ "${4:-}" = "$sid" ] && { p=${f#/proc/}; echo "${p%/stat}"; }
-	done
-}
-coord_cmd() { "$CMD" -h localhost -p "$PORT" "$@"; }
-gone() { local p; for p in "$@"; do [ -e "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null && return 1; done; return 0; }
-kill_job() {
-	local p s i pids=()
-	for s in "${SESSIONS[@]}"; do
-		for p in $(pids_in_session "$s"); do pids+=("$p"); done
-		pids+=("$s")
-	done
-	SESSIONS=()
-	[ ${#pids[@]} -gt 0 ] || return 0
-	kill -9 "${pids[@]}" 2>/dev/null
-	for i in $(seq 1 200); do gone "${pids[@]}" && break; sleep 0.05; done
-}
 cleanup() {
 	local rc=$? f
 	set +e
@@ -99,10 +77,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-wait_for() { local d=$((SECONDS + $1)); shift; while ! "$@"; do [ $SECONDS -lt $d ] || return 1; sleep 0.01; done; }
-has_line() { grep -aq "$1" "${@:2}" 2>/dev/null; }
 now() { date +%s.%N; }
-calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 DROP_NOTE=""
 drop_caches() {
 	[ "$DROP" = 1 ] || { DROP_NOTE="page cache not dropped (--no-drop-caches): reads are warm"; return 1; }
