@@ -24,6 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cr_answer.h"
+
 #define NT 3000
 #define NC 1100
 #define KEEPC 40
@@ -164,18 +166,7 @@ int main(int argc, char **argv)
 	MPI_Comm_free_keyval(&kv);
 	MPI_Op_free(&op);
 
-	uint64_t all[64];
-	if (size > 64)
-		MPI_Abort(MPI_COMM_WORLD, 2);
-	MPI_Gather(&hash, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-	MPI_Allreduce(&bad, &ok, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-	if (rank == 0) {
-		uint64_t h = 0;
-		for (int i = 0; i < size; i++)
-			h = (h ^ all[i]) * 1099511628211ULL;
-		printf("ANSWER: %016llx\n", (unsigned long long)h);
-		printf("%s\n", ok ? "FAIL" : "PASS");
-	}
+	ok = cr_answer(hash, bad);
 	MPI_Finalize();
 	return ok != 0;
 }
