@@ -6,7 +6,7 @@
  * Readers: the restart maps every region writable at its address, then img_restore_memory
  * fills them in place; `dmtcp_restart --inspect` prints a file with img_inspect.
  *
- * On-disk format, version 1 (all integers little endian, all structs below have no padding):
+ * On-disk format, version 2 (all integers little endian, all structs below have no padding):
  *
  *   offset 0           struct img_disk_header (header_size bytes, own CRC32)
  *   header_size        nsections sections, back to back, sections_len bytes in all:
@@ -14,12 +14,16 @@
  *                        INFO (header fields), one BLOB per blob type, REGIONS (region table)
  *   data_off           chunks, back to back: struct img_disk_chunk + stored bytes
  *                        (raw memory, or raw deflate of it); each header has its own CRC32
- *                        and a CRC32 of the stored bytes; order in the file is not memory order
+ *                        and a CRC32 of the stored bytes; order in the file is not memory order.
+ *                        With IMG_F_ALIGNED (format 2, written with direct I/O), the header
+ *                        of a chunk storing >= 128 KiB is placed so that its bytes start on a
+ *                        4 KiB boundary of the file; the gap before it holds zeros.
+ *                        Format 1 is format 2 without that flag; both are read.
  *   index_off          an INDEX section: one struct img_disk_index per chunk, in file order
  *   file_size - 64     struct img_disk_trailer (counts, offsets, own CRC32)
  *
- * All-zero pages are never stored. Every byte of the file is covered by exactly one CRC32 and
- * every length, offset and index read from a file is checked before use; a damaged, truncated
+ * All-zero pages are never stored. Every byte of the file but alignment gaps is covered by
+ * exactly one CRC32 and every length, offset and index read from a file is checked before use; a damaged, truncated
  * or newer file is refused with a message naming the file and what is wrong.
  * Fields are only ever appended (INFO and REGIONS entries are length-prefixed).
  */
@@ -30,7 +34,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define IMG_VERSION 1
+#define IMG_VERSION 2
 
 enum img_blob_type {
 	IMG_BLOB_NONE = 0,
@@ -46,6 +50,9 @@ enum img_blob_type {
 /* img_header_info.flags */
 #define IMG_F_COMPRESSED 0x1u
 #define IMG_F_INCREMENTAL 0x2u /* set by img_write_ex when it is given a parent */
+/* Large chunks start on 4 KiB boundaries of the file (format 2; img_internal.h, img_chunk_pos):
+ * set by img_write_ex when it writes with direct I/O. */
+#define IMG_F_ALIGNED 0x4u
 
 /* img_region.flags */
 #define IMG_REG_ANON 0x1u    /* anonymous memory (private unless IMG_REG_SHARED) */
@@ -99,7 +106,11 @@ struct img_write_opts {
 	 * itself (the checkpoint coordinator fsyncs the directory after it wrote the
 	 * generation's MANIFEST there, before anything names the image). */
 	int no_dir_sync;
+	/* Direct I/O (O_DIRECT, the aligned layout): 0 = when the regions to save hold at least
+	 * IMG_DIRECT_MIN bytes and the filesystem allows it, 1 = whenever it allows it, -1 = never. */
+	int direct;
 };
+#define IMG_DIRECT_MIN (64ull << 20)
 
 /* Codecs of compressed chunks (docs/decisions.md: zstd level 1 is the default when the build
  * has libzstd; zlib level 1 otherwise). */

@@ -87,7 +87,8 @@ static void print_header(FILE *out, const struct img_reader *r)
 		(unsigned long long)(h->arena_base + h->arena_size),
 		human(h->arena_size, b, sizeof(b)));
 	field(out, "hwloc", h->hwloc_summary);
-	fprintf(out, "  %-14s %s\n", "flags", h->flags & IMG_F_COMPRESSED ? "compressed" : "-");
+	fprintf(out, "  %-14s %s%s\n", "flags", h->flags & IMG_F_COMPRESSED ? "compressed" : "-",
+		h->flags & IMG_F_ALIGNED ? ", aligned (written with direct I/O)" : "");
 	if (h->full_every)
 		fprintf(out, "  %-14s %u (incremental images, a full one every %u)\n", "full every",
 			h->full_every, h->full_every);

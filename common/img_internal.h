@@ -105,6 +105,49 @@ struct img_clean {
 	size_t n;
 };
 
+/* ---- the writer's output file (img_out.c) ---- */
+#define IMG_ALIGN 4096u		   /* IMG_F_ALIGNED: block of direct I/O */
+#define IMG_ALIGN_MIN (128u << 10) /* chunks storing at least this many bytes start on a block */
+
+/* Where the header of a chunk storing stored_len bytes goes when the previous one ends at off:
+ * there, or (aligned layout, a large chunk) just before the next block boundary, so that its
+ * data starts on the boundary. Writer and reader both place chunks by this rule. */
+static inline uint64_t img_chunk_pos(uint64_t off, uint32_t stored_len, int aligned)
+{
+	const uint64_t h = sizeof(struct img_disk_chunk);
+	if (!aligned || stored_len < IMG_ALIGN_MIN)
+		return off;
+	return ((off + h + IMG_ALIGN - 1) & ~(uint64_t)(IMG_ALIGN - 1)) - h;
+}
+
+struct img_out {
+	int fd;
+	int aligned;	  /* IMG_F_ALIGNED layout, staging in arena (until the final flush) */
+	int direct;	  /* fd has O_DIRECT now */
+	uint64_t pos;	  /* bytes put so far: the position of the next byte */
+	uint64_t iov_off; /* file position of the first pending byte */
+	uint8_t *arena;	  /* aligned: staged bytes; [aseg, alen) is the open segment */
+	size_t acap, alen, aseg;
+	struct iovec *iov; /* pending writes */
+	int niov, iovcap;
+};
+/* Creates path (O_TRUNC, mode 0600); aligned asks for the aligned layout and O_DIRECT, which
+ * a filesystem without O_DIRECT turns into the compact layout (o->aligned tells). -errno. */
+int img_out_open(struct img_out *o, const char *path, int aligned);
+/* Room for copy_bytes more staged bytes and pieces more iovecs: only right after a flush. */
+int img_out_reserve(struct img_out *o, size_t copy_bytes, int pieces);
+/* Puts n bytes; compact layout: p must stay valid until the next flush. */
+void img_out_put(struct img_out *o, const void *p, size_t n);
+/* As img_out_put, but block-aligned memory at a block-aligned position is not copied. */
+void img_out_put_data(struct img_out *o, const void *p, size_t n);
+/* Puts zero bytes up to position to. */
+void img_out_pad(struct img_out *o, uint64_t to);
+/* Writes what was put (aligned: but a last partial block, unless final). After a final flush
+ * everything is on its way to the disk and later puts are compact. 0 or -errno. */
+int img_out_flush(struct img_out *o, int final);
+/* Closes the file (if open) and frees the buffers. */
+void img_out_free(struct img_out *o);
+
 /* ---- the writer pipeline (img_scan.c produces chunks, img_write.c writes them) ---- */
 #define IMG_QCAP 1024	       /* finished chunks waiting for the writer, at most */
 #define IMG_QBYTES (16u << 20) /* and stored bytes in them, so they are still in cache */

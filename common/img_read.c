@@ -228,16 +228,18 @@ static int read_index(struct img_reader *r, char *err, size_t errlen)
 		return BAD("%s: chunk index checksum mismatch", r->path);
 	r->nchunks = t->nchunks;
 	uint64_t off = t->data_off, data = 0, stored = 0;
+	int aligned = r->hdr.version >= 2 && (r->hdr.flags & IMG_F_ALIGNED);
 	for (uint64_t i = 0; i < r->nchunks; i++) {
 		const struct img_disk_index *e = &r->index[i];
-		const char *why = check_entry(r, e, i, off);
+		const char *why =
+		    check_entry(r, e, i, img_chunk_pos(off, e->c.stored_len, aligned));
 		if (why)
 			return BAD("%s: chunk %llu in the index: %s", r->path,
 				   (unsigned long long)i, why);
 		if (e->c.flags == IMG_CHUNK_PARENT && !r->info.parent_id)
 			return BAD("%s: chunk %llu refers to a parent image, but the header names none",
 				   r->path, (unsigned long long)i);
-		off += sizeof(e->c) + e->c.stored_len;
+		off = e->file_off + sizeof(e->c) + e->c.stored_len;
 		data += e->c.raw_len;
 		stored += e->c.stored_len;
 		struct img_usage *u = &r->usage[e->c.region];

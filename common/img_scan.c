@@ -101,7 +101,7 @@ static struct img_wbuf *get_buf(struct img_worker *k)
 		b->refs = 1;
 	pthread_mutex_unlock(&w->mu);
 	if (b && !b->mem) {
-		b->mem = malloc(IMG_CHUNK_MAX);
+		b->mem = aligned_alloc(IMG_ALIGN, IMG_CHUNK_MAX); /* direct I/O writes from it */
 		if (!b->mem) {
 			pthread_mutex_lock(&w->mu);
 			b->refs = 0;

@@ -4,11 +4,13 @@
  *
  * The calling thread is the only writer. It writes the header and the small sections, starts
  * the workers, then takes finished chunks off the bounded queue in whatever order they finish
- * and writes them with large writev calls (raw chunks straight from process memory, never
- * copied), then appends the chunk index and the trailer, fsyncs, renames the .tmp file to its
- * final name and fsyncs the directory (a coordinated checkpoint leaves that to the coordinator,
- * whose fsync of the same directory after the MANIFEST covers the image's name too). A flusher thread starts writeback of what is already
- * written, so the disk works while the writer copies and the final fsync has little left.
+ * and writes them with large pwritev calls through img_out.c (raw chunks straight from process
+ * memory, never copied; a large image with direct I/O, so not even into the page cache), then
+ * appends the chunk index and the trailer, fsyncs, renames the .tmp file to its final name and
+ * fsyncs the directory (a coordinated checkpoint leaves that to the coordinator, whose fsync
+ * of the same directory after the MANIFEST covers the image's name too). Without direct I/O, a
+ * flusher thread starts writeback of what is already written, so the disk works while the
+ * writer copies and the final fsync has little left.
  * Invariants: the index entry of a chunk records exactly the header written for it; after any
  * error all threads are joined and the .tmp file is removed.
  */
@@ -40,35 +42,11 @@ static double now_sec(void)
 	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* writev all of iov[0..cnt), in IOV_MAX pieces, across partial writes. */
-static int writev_full(int fd, struct iovec *iov, int cnt)
-{
-	while (cnt > 0) {
-		ssize_t k = writev(fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		while (cnt > 0 && (size_t)k >= iov->iov_len) {
-			k -= (ssize_t)iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov->iov_base = (char *)iov->iov_base + k;
-			iov->iov_len -= (size_t)k;
-		}
-	}
-	return 0;
-}
-
 /* The writer's state: the output file and the chunk index it builds, and the flusher thread
  * that starts writeback of what was written (so that disk I/O overlaps the copying into the
  * page cache and the final fsync has little left to wait for, without blocking the writer). */
 struct wout {
-	int fd;
-	uint64_t pos;
+	struct img_out out;
 	struct img_disk_index *idx;
 	uint64_t n, cap, data_bytes, stored_bytes, raw_chunks;
 	pthread_t ftid;
@@ -90,7 +68,7 @@ static void *flusher_main(void *arg)
 		uint64_t from = o->kicked, to = o->written;
 		o->kicked = to;
 		pthread_mutex_unlock(&o->fmu);
-		sync_file_range(o->fd, (off_t)from, (off_t)(to - from), SYNC_FILE_RANGE_WRITE);
+		sync_file_range(o->out.fd, (off_t)from, (off_t)(to - from), SYNC_FILE_RANGE_WRITE);
 		pthread_mutex_lock(&o->fmu);
 	}
 	pthread_mutex_unlock(&o->fmu);
@@ -102,7 +80,7 @@ static void flusher_start(struct wout *o)
 {
 	pthread_mutex_init(&o->fmu, NULL);
 	pthread_cond_init(&o->fcv, NULL);
-	o->written = o->kicked = o->pos;
+	o->written = o->kicked = o->out.pos;
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -125,7 +103,7 @@ static void flusher_stop(struct wout *o)
 static int write_batch(struct wout *o, const struct img_wjob *jobs, size_t n)
 {
 	struct img_disk_chunk hdr[BATCH];
-	struct iovec iov[2 * BATCH];
+	struct img_out *out = &o->out;
 	if (o->n + n > UINT32_MAX)
 		return -EFBIG; /* chunk numbers are 32-bit */
 	if (o->n + n > o->cap) {
@@ -138,24 +116,31 @@ static int write_batch(struct wout *o, const struct img_wjob *jobs, size_t n)
 		o->idx = p;
 		o->cap = cap;
 	}
+	size_t staged = 0; /* aligned layout: gap + header + what of the data is copied */
+	for (size_t i = 0; i < n; i++)
+		staged += IMG_ALIGN + sizeof(hdr[i]) +
+			  (jobs[i].c.stored_len < IMG_ALIGN_MIN ? jobs[i].c.stored_len : IMG_ALIGN);
+	int rc = img_out_reserve(out, staged, (int)(3 * n));
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < n; i++) {
 		hdr[i] = jobs[i].c;
 		hdr[i].seq = (uint32_t)o->n;
 		hdr[i].hcrc = img_chunk_hcrc(&hdr[i]);
-		o->idx[o->n].file_off = o->pos;
+		img_out_pad(out, img_chunk_pos(out->pos, hdr[i].stored_len, out->aligned));
+		o->idx[o->n].file_off = out->pos;
 		o->idx[o->n].c = hdr[i];
 		o->n++;
-		o->pos += sizeof(hdr[i]) + hdr[i].stored_len;
 		o->data_bytes += hdr[i].raw_len;
 		o->stored_bytes += hdr[i].stored_len;
 		o->raw_chunks += hdr[i].flags == IMG_CHUNK_RAW;
-		iov[2 * i] = (struct iovec){&hdr[i], sizeof(hdr[i])};
-		iov[2 * i + 1] = (struct iovec){(void *)jobs[i].data, hdr[i].stored_len};
+		img_out_put(out, &hdr[i], sizeof(hdr[i]));
+		img_out_put_data(out, jobs[i].data, hdr[i].stored_len);
 	}
-	int rc = writev_full(o->fd, iov, (int)(2 * n));
+	rc = img_out_flush(out, 0);
 	if (!rc && o->fstarted) {
 		pthread_mutex_lock(&o->fmu);
-		o->written = o->pos;
+		o->written = out->iov_off;
 		if (o->written - o->kicked >= KICK_BYTES)
 			pthread_cond_signal(&o->fcv);
 		pthread_mutex_unlock(&o->fmu);
@@ -233,23 +218,21 @@ static int check_blobs(const char *path, const struct img_blob *b, size_t n, cha
 	return 0;
 }
 
-/* Writes the header and the sections (INFO, blobs, REGIONS) at offset 0. */
+/* Puts the header and the sections (INFO, blobs, REGIONS) at offset 0 and writes them. */
 static int write_head(struct wout *o, const struct img_header_info *h, const struct img_blob *blobs,
 		      size_t nblobs, const struct img_region *regs, size_t nregs)
 {
 	struct img_buf info = {0}, rt = {0};
-	size_t niov = 5 + 2 * nblobs;
-	struct iovec *iov = calloc(niov, sizeof(*iov));
 	struct img_disk_section *sh = calloc(2 + nblobs, sizeof(*sh));
 	struct img_disk_header hd;
 	int rc = -ENOMEM;
 	img_encode_info(&info, h);
 	img_encode_regions(&rt, regs, nregs);
-	if (!iov || !sh || info.nomem || rt.nomem)
+	if (!sh || info.nomem || rt.nomem)
 		goto out;
 	memset(&hd, 0, sizeof(hd));
 	memcpy(hd.magic, IMG_MAGIC, 8);
-	hd.version = IMG_VERSION;
+	hd.version = h->flags & IMG_F_ALIGNED ? 2 : 1; /* format 1 readers can read the rest */
 	hd.header_size = sizeof(hd);
 	hd.flags = h->flags;
 	hd.nsections = (uint32_t)(2 + nblobs);
@@ -259,36 +242,39 @@ static int write_head(struct wout *o, const struct img_header_info *h, const str
 	hd.data_off = hd.header_size + hd.sections_len;
 	hd.crc = img_crc(0, &hd, sizeof(hd));
 
-	size_t k = 0;
-	iov[k++] = (struct iovec){&hd, sizeof(hd)};
+	rc = img_out_reserve(&o->out, hd.data_off, (int)(5 + 2 * nblobs));
+	if (rc)
+		goto out;
+	img_out_put(&o->out, &hd, sizeof(hd));
 	img_make_section(&sh[0], IMG_SEC_INFO, 0, info.p, info.len);
-	iov[k++] = (struct iovec){&sh[0], sizeof(*sh)};
-	iov[k++] = (struct iovec){info.p, info.len};
+	img_out_put(&o->out, &sh[0], sizeof(*sh));
+	img_out_put(&o->out, info.p, info.len);
 	for (size_t i = 0; i < nblobs; i++) {
 		img_make_section(&sh[1 + i], IMG_SEC_BLOB, blobs[i].type, blobs[i].data,
 				 blobs[i].len);
-		iov[k++] = (struct iovec){&sh[1 + i], sizeof(*sh)};
-		iov[k++] = (struct iovec){(void *)blobs[i].data, blobs[i].len};
+		img_out_put(&o->out, &sh[1 + i], sizeof(*sh));
+		img_out_put(&o->out, blobs[i].data, blobs[i].len);
 	}
 	img_make_section(&sh[1 + nblobs], IMG_SEC_REGIONS, 0, rt.p, rt.len);
-	iov[k++] = (struct iovec){&sh[1 + nblobs], sizeof(*sh)};
-	iov[k++] = (struct iovec){rt.p, rt.len};
-	rc = writev_full(o->fd, iov, (int)k);
-	o->pos = hd.data_off;
+	img_out_put(&o->out, &sh[1 + nblobs], sizeof(*sh));
+	img_out_put(&o->out, rt.p, rt.len);
+	rc = img_out_flush(&o->out, 0); /* before the buffers go */
 out:
 	free(info.p);
 	free(rt.p);
-	free(iov);
 	free(sh);
 	return rc;
 }
 
-/* Appends the chunk index section and the trailer. */
+/* Writes what is left of the chunks, then the chunk index section and the trailer. */
 static int write_tail(struct wout *o, size_t nregs, uint64_t data_off)
 {
 	struct img_disk_section s;
 	struct img_disk_trailer t;
 	uint64_t ilen = o->n * sizeof(*o->idx);
+	int rc = img_out_flush(&o->out, 1);
+	if (rc)
+		return rc;
 	img_make_section(&s, IMG_SEC_INDEX, 0, o->idx, ilen);
 	memset(&t, 0, sizeof(t));
 	memcpy(t.magic, IMG_TRAILER_MAGIC, 8);
@@ -296,13 +282,17 @@ static int write_tail(struct wout *o, size_t nregs, uint64_t data_off)
 	t.data_bytes = o->data_bytes;
 	t.stored_bytes = o->stored_bytes;
 	t.data_off = data_off;
-	t.index_off = o->pos;
-	t.file_size = o->pos + sizeof(s) + ilen + sizeof(t);
+	t.index_off = o->out.pos;
+	t.file_size = o->out.pos + sizeof(s) + ilen + sizeof(t);
 	t.nregions = (uint32_t)nregs;
 	t.crc = img_crc(0, &t, sizeof(t));
-	struct iovec iov[3] = {{&s, sizeof(s)}, {o->idx, ilen}, {&t, sizeof(t)}};
-	o->pos = t.file_size;
-	return writev_full(o->fd, iov, 3);
+	rc = img_out_reserve(&o->out, 0, 3);
+	if (rc)
+		return rc;
+	img_out_put(&o->out, &s, sizeof(s));
+	img_out_put(&o->out, o->idx, ilen);
+	img_out_put(&o->out, &t, sizeof(t));
+	return img_out_flush(&o->out, 1);
 }
 
 static int fsync_dir_of(const char *path)
@@ -332,7 +322,7 @@ int img_write_ex(const char *final_path, const struct img_header_info *h,
 	char tmp[PATH_MAX];
 	struct img_header_info info;
 	struct img_wctx *w = NULL;
-	struct wout o = {.fd = -1};
+	struct wout o = {.out = {.fd = -1}};
 	int rc;
 
 	if (!final_path || !h || (nregs && !regs) || (nblobs && !blobs))
@@ -395,33 +385,40 @@ int img_write_ex(const char *final_path, const struct img_header_info *h,
 		    w->mem_fd < 0)
 			w->mem_fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
 
-	o.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (o.fd < 0) {
-		rc = img_fail(err, errlen, errno, "cannot create %s: %s", tmp, strerror(errno));
+	uint64_t bound = 0; /* bytes the chunks could hold */
+	for (size_t i = 0; i < nregs; i++)
+		bound += regs[i].flags & IMG_REG_NODATA ? 0 : regs[i].len;
+	rc = img_out_open(&o.out, tmp, op->direct > 0 || (!op->direct && bound >= IMG_DIRECT_MIN));
+	if (rc) {
+		rc = img_fail(err, errlen, -rc, "cannot create %s: %s", tmp, strerror(-rc));
 		goto out;
 	}
+	info.flags = o.out.aligned ? info.flags | IMG_F_ALIGNED : info.flags & ~IMG_F_ALIGNED;
 	rc = write_head(&o, &info, blobs, nblobs, regs, nregs);
 	if (rc) {
 		rc = img_fail(err, errlen, -rc, "%s: write failed: %s", tmp, strerror(-rc));
 		goto out_unlink;
 	}
-	uint64_t data_off = o.pos;
-	flusher_start(&o);
+	uint64_t data_off = o.out.pos;
+	int flusher = !o.out.direct; /* direct I/O leaves nothing in the page cache to write back */
+	if (flusher)
+		flusher_start(&o);
 	rc = write_chunks(w, &o, img_nthreads(op->nthreads), err, errlen);
-	flusher_stop(&o);
+	if (flusher)
+		flusher_stop(&o);
 	if (rc)
 		goto out_unlink;
 	rc = write_tail(&o, nregs, data_off);
 	double t_written = now_sec();
-	if (!rc && fsync(o.fd))
+	if (!rc && fsync(o.out.fd))
 		rc = -errno;
 	double t_synced = now_sec();
 	if (rc) {
 		rc = img_fail(err, errlen, -rc, "%s: write failed: %s", tmp, strerror(-rc));
 		goto out_unlink;
 	}
-	rc = close(o.fd) ? -errno : 0;
-	o.fd = -1;
+	rc = close(o.out.fd) ? -errno : 0;
+	o.out.fd = -1;
 	if (!rc && rename(tmp, final_path))
 		rc = -errno;
 	if (rc) {
@@ -437,11 +434,11 @@ int img_write_ex(const char *final_path, const struct img_header_info *h,
 	}
 	log_debug("%s: %llu bytes (%llu of memory in %llu chunks, %llu raw) in %.3f s (written "
 		  "%.3f, file fsync %.3f, rename and directory fsync %.3f)",
-		  final_path, (unsigned long long)o.pos, (unsigned long long)o.data_bytes,
+		  final_path, (unsigned long long)o.out.pos, (unsigned long long)o.data_bytes,
 		  (unsigned long long)o.n, (unsigned long long)o.raw_chunks, now_sec() - t0,
 		  t_written - t0, t_synced - t_written, now_sec() - t_synced);
 	if (st) {
-		st->file_bytes = o.pos;
+		st->file_bytes = o.out.pos;
 		st->data_bytes = o.data_bytes;
 		st->zero_bytes = w->zero_bytes;
 		st->chunks = o.n;
@@ -454,8 +451,7 @@ int img_write_ex(const char *final_path, const struct img_header_info *h,
 out_unlink:
 	unlink(tmp);
 out:
-	if (o.fd >= 0)
-		close(o.fd);
+	img_out_free(&o.out);
 	free(o.idx);
 	if (w->pm_fd >= 0)
 		close(w->pm_fd);

@@ -441,10 +441,12 @@ void coord_ckpt_on_written(struct coord *co, struct coord_client *c, const struc
 	c->w.img_path = strdup(m->path);
 	c->w.img_host = strdup(m->hostname[0] ? m->hostname : c->w.hostname);
 	char name[400];
+	const char *es = m->status ? strerror((int)m->status) : "";
+	int said = m->text[0] && strstr(m->text, es); /* the text names the error already */
 	if (m->status != 0)
 		fail(co, "%s could not write its image: %s%s%s",
-		     coord_worker_name(c, name, sizeof(name)), m->text[0] ? m->text : "",
-		     m->text[0] ? ": " : "", strerror((int)m->status));
+		     coord_worker_name(c, name, sizeof(name)), m->text, m->text[0] && !said ? ": " : "",
+		     said ? "" : es);
 	else if (m->path[0] != '/')
 		fail(co, "%s reported a relative image path '%s'",
 		     coord_worker_name(c, name, sizeof(name)), m->path);

@@ -286,7 +286,8 @@ static int write_capture(struct capture *c, uint64_t *bytes, char *err, size_t e
 	 * fsync of this directory after it wrote the generation's MANIFEST here (coord_script.c,
 	 * round 2), before anything names the image: one fsync fewer in series. */
 	struct img_write_opts o = {.compress = lhc.gzip, .nthreads = lhc.ckpt_threads, .level = 1,
-				   .codec = lhc.codec, .no_dir_sync = conn.fd >= 0};
+				   .codec = lhc.codec, .no_dir_sync = conn.fd >= 0,
+				   .direct = lhc.direct_io};
 	struct img_write_stats st;
 	memset(&st, 0, sizeof(st));
 	c->h.image_id = lh_dirty_image_id();

@@ -35,6 +35,7 @@ struct lh_config {
 	int keep;
 	int forked; /* write images from a copy-on-write child (SPLITCKPT_FORKED) */
 	int ckpt_threads; /* compression threads, 0 = one per CPU (SPLITCKPT_CKPT_THREADS) */
+	int direct_io; /* img_write_opts.direct: 0 auto, 1 on, -1 off (SPLITCKPT_DIRECT_IO) */
 	char tmpdir[4096];
 	/* identity of this process */
 	char upid[64];

@@ -80,6 +80,10 @@ void lh_config_load(void)
 	lhc.keep = atoi(env_or("SPLITCKPT_KEEP", "2"));
 	lhc.forked = atoi(env_or("SPLITCKPT_FORKED", "1"));
 	lhc.ckpt_threads = atoi(env_or("SPLITCKPT_CKPT_THREADS", "0"));
+	const char *dio = env_or("SPLITCKPT_DIRECT_IO", "auto");
+	lhc.direct_io = !strcmp(dio, "on") || !strcmp(dio, "1")	   ? 1
+			: !strcmp(dio, "off") || !strcmp(dio, "0") ? -1
+								   : 0;
 #ifdef LH_WITH_MPI
 	lhc.forked = 0; /* a copy of a rank must never touch the network state of MPICH */
 #endif

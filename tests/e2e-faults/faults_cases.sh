@@ -122,7 +122,8 @@ case_damaged() {
 	ckpt_ok
 	kill_sessions
 	start_coord c2 "$T/ckpt-raw"
-	launch_job raw "$T/raw.out" --no-gzip --ckptdir "$T/ckpt-raw" "$FT_MEM" 8 40
+	# the raw image is written with direct I/O (the aligned layout of large images)
+	SPLITCKPT_DIRECT_IO=on launch_job raw "$T/raw.out" --no-gzip --ckptdir "$T/ckpt-raw" "$FT_MEM" 8 40
 	ckpt_ok
 	kill_sessions
 	gz=$(ls "$T"/ckpt/gen-000001/ckpt_*.dmtcp) raw=$(ls "$T"/ckpt-raw/gen-000001/ckpt_*.dmtcp)
@@ -130,6 +131,8 @@ case_damaged() {
 	note "layout of the compressed image: $(awk '{printf "%s@%s+%s ", $1, $2, $3}' "$L")"
 	[ -n "$(part chunk.zlib 2 "$L")" ] || fail "the compressed image has no zlib chunk"
 	[ -n "$(part chunk.raw 2 "$R")" ] || fail "the --no-gzip image has no raw chunk"
+	"$RESTART" --inspect "$raw" | grep -q "aligned (written with direct I/O)" ||
+		fail "SPLITCKPT_DIRECT_IO=on: the raw image is not in the aligned layout"
 	S=$(stat -c %s "$gz") hs=$(part header 3 "$L")
 	r0=$(part payload.regions 2 "$L") rl=$(part payload.regions 3 "$L")
 	local trunc='truncated|not a splitckpt checkpoint image'
@@ -170,7 +173,7 @@ case_damaged() {
 	refused region_unaligned "$gz" "region 1 .*not a page-aligned user range" region 1 0x7f0000001234
 	refused region_overlap "$gz" "overlap" region 1 copy:0
 	# from a newer splitckpt (the header checksum is valid), and version 0
-	refused version_2 "$gz" "made by a newer splitckpt \(format 2, this one reads up to 1\)" version 2
+	refused version_3 "$gz" "made by a newer splitckpt \(format 3, this one reads up to 2\)" version 3
 	refused version_max "$gz" "made by a newer splitckpt \(format 4294967295," version 0xffffffff
 	refused version_0 "$gz" "bad format version 0" version 0
 	note "$NDAMAGED damaged images refused"

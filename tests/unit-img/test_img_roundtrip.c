@@ -10,7 +10,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "img_test.h"
@@ -145,8 +147,8 @@ static void check_reader(struct img_reader *r, const struct img_header_info *h,
 		CHECK(!memcmp(&rr[i], &regs[i], sizeof(regs[i])), "region %zu differs", i);
 }
 
-static void one_round(int compress, int wthreads, int rthreads, const struct img_blob *blobs,
-		      size_t nblobs)
+static void one_round(int compress, int wthreads, int rthreads, int direct,
+		      const struct img_blob *blobs, size_t nblobs)
 {
 	char path[512], tmp[600], err[512];
 	struct img_header_info h;
@@ -155,10 +157,11 @@ static void one_round(int compress, int wthreads, int rthreads, const struct img
 	struct img_write_opts o = {.compress = compress != 0,
 				   .nthreads = wthreads,
 				   .level = 1,
-				   .codec = compress == 2 ? IMG_CODEC_ZLIB : 0};
+				   .codec = compress == 2 ? IMG_CODEC_ZLIB : 0,
+				   .direct = direct};
 	struct img_reader *r = NULL;
 
-	snprintf(tmp, sizeof(tmp), "ckpt_rt_%d_%d.dmtcp", compress, wthreads);
+	snprintf(tmp, sizeof(tmp), "ckpt_rt_%d_%d_%d.dmtcp", compress, wthreads, direct);
 	t_path(path, sizeof(path), tmp);
 	t_info(&h, "roundtrip");
 	memset(&st, 0, sizeof(st));
@@ -176,9 +179,10 @@ static void one_round(int compress, int wthreads, int rthreads, const struct img
 	CHECK(!compress || st.raw_chunks < st.chunks, "compressed write stored no zlib chunk");
 	CHECK(!compress || st.file_bytes < st.data_bytes * 3 / 4, "poor compression: %llu of %llu",
 	      (unsigned long long)st.file_bytes, (unsigned long long)st.data_bytes);
-	printf("  write compress=%d threads=%d: %llu bytes, %llu chunks (%llu raw), %.3f s\n",
-	       compress, wthreads, (unsigned long long)st.file_bytes, (unsigned long long)st.chunks,
-	       (unsigned long long)st.raw_chunks, st.seconds);
+	printf("  write compress=%d threads=%d direct=%d: %llu bytes, %llu chunks (%llu raw), "
+	       "%.3f s\n",
+	       compress, wthreads, direct, (unsigned long long)st.file_bytes,
+	       (unsigned long long)st.chunks, (unsigned long long)st.raw_chunks, st.seconds);
 
 	remap_fresh();
 	rc = img_open(path, &r, err, sizeof(err));
@@ -186,6 +190,13 @@ static void one_round(int compress, int wthreads, int rthreads, const struct img
 	if (rc)
 		return;
 	check_reader(r, &h, blobs, nblobs, compress);
+	/* direct I/O asked for: the aligned layout, unless the filesystem has no O_DIRECT (tmpfs
+	 * before Linux 6.6); not asked for: this image is too small for it */
+	struct statfs sf;
+	int aligned = !!(img_header(r)->flags & IMG_F_ALIGNED);
+	CHECK(direct > 0 ? aligned || (statfs(path, &sf) == 0 && sf.f_type == TMPFS_MAGIC)
+			 : !aligned,
+	      "direct=%d: aligned layout %s", direct, aligned ? "used" : "not used");
 	CHECK(img_verify(r, err, sizeof(err)) == 0, "img_verify: %s", err);
 	rc = img_restore_memory(r, rthreads, &rs, err, sizeof(err));
 	CHECK(rc == 0, "img_restore_memory threads=%d: %s", rthreads, err);
@@ -205,8 +216,10 @@ static void one_round(int compress, int wthreads, int rthreads, const struct img
 
 int main(void)
 {
-	static const int rounds[][3] = {{0, 1, 1}, {0, 2, 3}, {1, 1, 2},
-					{1, 2, 1}, {1, 5, 4}, {1, 0, 0}, {2, 2, 2}, {2, 1, 3}};
+	/* compress, writer threads, reader threads, direct I/O */
+	static const int rounds[][4] = {{0, 1, 1, 0},  {0, 2, 3, 0},  {1, 1, 2, 0}, {1, 2, 1, 0},
+					{1, 5, 4, 0},  {1, 0, 0, 0},  {2, 2, 2, 0}, {2, 1, 3, 0},
+					{0, 2, 2, 1},  {1, 2, 3, 1},  {2, 1, 1, 1}, {1, 1, 1, -1}};
 	uint8_t proc[300], *filedata = malloc(MIB + 5);
 	t_fill(proc, sizeof(proc), T_TEXT, 1);
 	t_fill(filedata, MIB + 5, T_RANDOM, 2);
@@ -217,7 +230,7 @@ int main(void)
 	};
 	setup();
 	for (size_t i = 0; i < sizeof(rounds) / sizeof(rounds[0]); i++)
-		one_round(rounds[i][0], rounds[i][1], rounds[i][2], blobs,
+		one_round(rounds[i][0], rounds[i][1], rounds[i][2], rounds[i][3], blobs,
 			  sizeof(blobs) / sizeof(blobs[0]));
 	free(filedata);
 	for (size_t i = 0; i < NREG; i++)
