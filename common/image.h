@@ -23,8 +23,9 @@
  *   file_size - 64     struct img_disk_trailer (counts, offsets, own CRC32)
  *
  * All-zero pages are never stored. Every byte of the file but alignment gaps is covered by
- * exactly one CRC32 and every length, offset and index read from a file is checked before use; a damaged, truncated
- * or newer file is refused with a message naming the file and what is wrong.
+ * exactly one CRC32 and every length, offset and index read from a file is checked before use;
+ * a damaged, truncated or newer file is refused with a message naming the file and what is
+ * wrong.
  * Fields are only ever appended (INFO and REGIONS entries are length-prefixed).
  */
 #ifndef SPLITCKPT_IMAGE_H
