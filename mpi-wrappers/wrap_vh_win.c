@@ -17,7 +17,8 @@
  * restart, so the base pointer the application holds stays valid) and the window is a lower
  * MPI_Win_create over it; MPI_Free_mem frees it, MPI_Win_free frees the window's. (MPICH's
  * own would be lower-half memory, which a restart replaces.) The lower window's flavor is
- * then MPI_WIN_FLAVOR_CREATE. MPI_Win_allocate_shared needs MPI's shared segment, mapped by
+ * then MPI_WIN_FLAVOR_CREATE; MPI_Win_get_attr (and MPII_Win_get_attr, Fortran's) answer
+ * MPI_WIN_FLAVOR_ALLOCATE for such a window. MPI_Win_allocate_shared needs MPI's shared segment, mapped by
  * the lower MPICH where it chooses: it cannot come back at the same address, so a checkpoint
  * is refused (wrap_vh_win_checkpoint) while such a window exists.
  *
@@ -313,6 +314,65 @@ WRAP_EXPORT int PMPI_Win_allocate_c(MPI_Aint size, MPI_Aint disp_unit, MPI_Info 
 			    win);
 }
 WRAP_ALIAS(PMPI_Win_allocate_c, MPI_Win_allocate_c)
+
+/* MPI_WIN_CREATE_FLAVOR of a window of MPI_Win_allocate(_c): the lower window is an
+ * MPI_Win_create over memory we allocated, so MPICH says CREATE; the application asked for
+ * ALLOCATE and sees that. C gets a pointer to the value (as MPICH gives: a copy the caller
+ * must not change), Fortran's keyval (the C one + 1, through MPII_Win_get_attr) the value. */
+static int allocate_flavor = MPI_WIN_FLAVOR_ALLOCATE;
+
+static int win_allocated(MPI_Win win)
+{
+	wrap_vh_lock();
+	struct wrap_vh_obj *e = wrap_vh_obj_of(WRAP_VH_WIN, win);
+	int yes = e && e->desc && ((struct win_desc *)e->desc)->owned;
+	wrap_vh_unlock();
+	return yes;
+}
+
+static void fix_flavor(MPI_Win win, int keyval, void *attribute_val, const int *flag)
+{
+	if (!*flag || !win_allocated(win))
+		return;
+	allocate_flavor = MPI_WIN_FLAVOR_ALLOCATE; /* (the application may have written it) */
+	if (keyval == MPI_WIN_CREATE_FLAVOR)
+		*(int **)attribute_val = &allocate_flavor;
+	else if (keyval == MPI_WIN_CREATE_FLAVOR + 1)
+		*(MPI_Aint *)attribute_val = MPI_WIN_FLAVOR_ALLOCATE;
+}
+
+WRAP_EXPORT int PMPI_Win_get_attr(MPI_Win win, int win_keyval, void *attribute_val, int *flag)
+{
+	wrap_door_t d_ = wrap_door_enter(WRAP_DOOR_LOCAL, 0);
+	int r;
+	WRAP_DOWN(r, MPI_Win_get_attr, wrap_win_to_lower(win), wrap_keyval_to_lower(win_keyval),
+		  attribute_val, flag);
+	if (r == MPI_SUCCESS && win_keyval == MPI_WIN_CREATE_FLAVOR)
+		fix_flavor(win, win_keyval, attribute_val, flag);
+	wrap_door_leave(d_);
+	return r;
+}
+WRAP_ALIAS(PMPI_Win_get_attr, MPI_Win_get_attr)
+
+WRAP_EXPORT int MPII_Win_get_attr(MPI_Win win, int keyval, void *attribute_val, int *flag,
+				  int attrib_type)
+{
+	wrap_door_t d_ = wrap_door_enter(WRAP_DOOR_LOCAL, 0);
+	void *f = wrap_lower_fn(WRAP_IDX_MPII_Win_get_attr);
+	if (!f) {
+		wrap_door_leave(d_);
+		return wrap_unavailable(WRAP_IDX_MPII_Win_get_attr);
+	}
+	MPI_Win lw = wrap_win_to_lower(win);
+	int lk = wrap_keyval_to_lower(keyval);
+	uint64_t g = wrap_gate_enter();
+	int r = ((__typeof__(&MPII_Win_get_attr))f)(lw, lk, attribute_val, flag, attrib_type);
+	wrap_gate_leave(g);
+	if (r == MPI_SUCCESS && (keyval == MPI_WIN_CREATE_FLAVOR || keyval == MPI_WIN_CREATE_FLAVOR + 1))
+		fix_flavor(win, keyval, attribute_val, flag);
+	wrap_door_leave(d_);
+	return r;
+}
 
 WRAP_EXPORT int PMPI_Alloc_mem(MPI_Aint size, MPI_Info info, void *baseptr)
 {

@@ -1,7 +1,8 @@
 ! ftest.f90 - Fortran through Debian's libmpichfort over the upper half's libmpich.so.12:
 ! use mpi, ring send/recv, Allreduce with a predefined and a user op (a Fortran function
 ! called back by the lower MPICH), Comm_split, a keyval whose Fortran copy/delete functions
-! run when a communicator is duplicated and freed (MPII_Keyval_set_proxy), MPI_Wtime.
+! run when a communicator is duplicated and freed (MPII_Keyval_set_proxy), MPI_Wtime, a
+! window of MPI_Win_allocate: a Put into it and its MPI_WIN_CREATE_FLAVOR (MPII_Win_get_attr).
 module ftest_cb
   use mpi
   implicit none
@@ -36,8 +37,13 @@ end module ftest_cb
 
 program ftest
   use mpi
+  use iso_c_binding
   use ftest_cb
   implicit none
+  integer :: win
+  integer(kind=MPI_ADDRESS_KIND) :: wsize, disp
+  type(c_ptr) :: wbase
+  integer, pointer :: wmem(:)
   integer :: ierr, rank, nprocs, left, right, s, v, op, half, hsize, keyval, dup, i
   integer :: status(MPI_STATUS_SIZE), arr(3), res(3)
   integer(kind=MPI_ADDRESS_KIND) :: val, extra
@@ -103,6 +109,26 @@ program ftest
   end if
   call MPI_Comm_free(half, ierr)
   call MPI_Comm_free_keyval(keyval, ierr)
+
+  ! a window MPI allocates: Put into the right neighbour, then its flavor
+  wsize = 16
+  call MPI_Win_allocate(wsize, 4, MPI_INFO_NULL, MPI_COMM_WORLD, wbase, win, ierr)
+  call c_f_pointer(wbase, wmem, (/ 4 /))
+  wmem = -1
+  disp = 2
+  call MPI_Win_fence(0, win, ierr)
+  call MPI_Put(rank, 1, MPI_INTEGER, right, disp, 1, MPI_INTEGER, win, ierr)
+  call MPI_Win_fence(0, win, ierr)
+  if (wmem(3) /= left .or. wmem(1) /= -1) then
+    print *, 'FAIL rank', rank, 'Put into MPI_Win_allocate memory', wmem
+    ok = .false.
+  end if
+  call MPI_Win_get_attr(win, MPI_WIN_CREATE_FLAVOR, val, flag, ierr)
+  if (.not. flag .or. val /= MPI_WIN_FLAVOR_ALLOCATE) then
+    print *, 'FAIL rank', rank, 'MPI_WIN_CREATE_FLAVOR', flag, val
+    ok = .false.
+  end if
+  call MPI_Win_free(win, ierr)
 
   t0 = MPI_Wtime()
   do i = 1, 100
