@@ -406,6 +406,12 @@ static void do_final(void)
 		return;
 	}
 	wrap_vh_prepare_checkpoint();
+	if (wrap_vh_check_restartable(MB.world_rank, err, sizeof(err)) != 0) {
+		fprintf(stderr, "splitckpt: %s\n", err);
+		set_text("%s", err);
+		reply(LH_MPI_REP_ERROR);
+		return;
+	}
 	MB.drain_ns = now_ns() - t_final;
 	MB.text[0] = 0;
 	reply(LH_MPI_REP_QUIESCED);

@@ -412,6 +412,9 @@ int wrap_vh_win_relock(void) WRAP_HIDDEN;
 
 /* Before a checkpoint (every application thread out of MPI): complete the descriptions. */
 int wrap_vh_prepare_checkpoint(void) WRAP_HIDDEN;
+/* After it: 0, or -1 with err filled (rank, object, why) when the application holds a
+ * communicator or group a restart could not make again (processes outside MPI_COMM_WORLD). */
+int wrap_vh_check_restartable(int rank, char *err, size_t len) WRAP_HIDDEN;
 /* Make every live object again in the current lower MPI, in dependency and creation order
  * (collective constructors in an order every process agrees on), and bind the new lower
  * handles to the same virtual handles. Returns the number of objects that could not be

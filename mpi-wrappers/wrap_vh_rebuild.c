@@ -23,6 +23,7 @@
  * and rebuild inside the running MPI. The old lower objects are left as they are (leaked), as
  * a restart leaves them in the old process.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "wrap.h"
@@ -52,6 +53,34 @@ int wrap_vh_prepare_checkpoint(void)
 	}
 	wrap_vh_unlock();
 	return 0;
+}
+
+int wrap_vh_check_restartable(int rank, char *err, size_t len)
+{
+	static const int kinds[] = {WRAP_VH_COMM, WRAP_VH_GROUP};
+	int bad = 0;
+	wrap_vh_lock();
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]) && !bad; k++) {
+		const struct wrap_vh_ops *ops = wrap_vh_ops_of(kinds[k]);
+		size_t n = 0;
+		struct wrap_vh_obj **v = wrap_vh_list(kinds[k], &n);
+		for (size_t i = 0; v && i < n && !bad; i++) {
+			struct wrap_vh_obj *e = v[i];
+			if (e->app_refs <= 0 || !(e->flags & WRAP_VH_F_NOREBUILD) ||
+			    (int64_t)e->real == ops->null_handle)
+				continue;
+			snprintf(err, len,
+				 "rank %d: %s %#x has processes outside MPI_COMM_WORLD (from "
+				 "MPI_Comm_spawn, MPI_Comm_connect/accept or MPI_Comm_join): a restart "
+				 "cannot make it again, so this checkpoint is refused and the job goes on "
+				 "(free it, and its groups, before checkpointing)",
+				 rank, ops->name, (unsigned)wrap_vh_handle_of(e));
+			bad = 1;
+		}
+		free(v);
+	}
+	wrap_vh_unlock();
+	return bad ? -1 : 0;
 }
 
 int wrap_vh_rebuild_one(struct wrap_vh_obj *e)
