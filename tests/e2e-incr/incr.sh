@@ -27,11 +27,16 @@
 #            1); after 6 only 5 and 6 remain; generation 6 restarts and PASSes.
 # Uses the process/coordinator helpers of tests/e2e-faults/faults_lib.sh (own ports, own temp
 # and state dirs, every process killed on exit, logs printed on failure).
+# Pace (tests/progs/cr_go.h): the program runs with CR_GO=$T/go, removed at every launch and
+# made before a restart that must run to the end: until then it holds before the last quarter
+# of its steps (it never ends before its checkpoints however slow they are), after it the
+# rest of its steps run without pauses. The native run's go file exists from the start.
 set -u -o pipefail
 CASE=${1:?case} PROG_BIN=$3
 set -- "$1" "$2" "$3" "$3" # faults_lib.sh: CASE BIN FT_MEM FT_IMG
 . "$(dirname "$0")/../e2e-faults/faults_lib.sh"
 MIB=64 STEPS=70
+export CR_GO=$T/go
 
 img_of() { ls "$(gen_dir "$1" "${2:-$T/ckpt}")"/ckpt_*.dmtcp 2>/dev/null | head -n 1; }
 parent_of() { # parent_of IMG: the generation its header names as parent (0 = full image)
@@ -46,7 +51,8 @@ gens_in() { # generations that still hold an image (a directory may keep other f
 }
 
 native() { # the uninterrupted run, in the background: its ANSWER is the reference
-	(cd "$T/run" && exec "$PROG_BIN" $MIB $STEPS) >"$T/native-full.out" 2>&1 </dev/null {NAP_FD}>&- &
+	touch "$T/go.native"
+	(cd "$T/run" && CR_GO=$T/go.native exec "$PROG_BIN" $MIB $STEPS) >"$T/native-full.out" 2>&1 </dev/null {NAP_FD}>&- &
 	BG_PIDS+=("$!")
 	NATIVE_PID=$!
 }
@@ -59,6 +65,7 @@ native_answer() { # sets ANSWER
 launch() { # launch NAME OPTS...: the program under dmtcp_launch on our coordinator
 	local name=$1
 	shift
+	rm -f "$T/go"
 	start_session "$name" "$T/$name.out" "$LAUNCH" -h localhost -p "$PORT" --ckptdir "$T/ckpt" \
 		"$@" "$PROG_BIN" $MIB $STEPS
 	wait_ready "$T/$name.out"
@@ -69,6 +76,7 @@ kill_job() { kill_sessions; wait_for 10 peers_are 0 || fail "the coordinator sti
 
 restart_pass() { # restart_pass LABEL IMG: restart IMG on our coordinator; it must PASS
 	local label=$1 img=$2 out="$T/restart-$1.out"
+	touch "$T/go"
 	start_session "restart-$label" "$out" "$RESTART" -h localhost -p "$PORT" "$img"
 	wait_for 60 eval '! session_alive '"$LAST_SID" || fail "$label: still running after 60 s"
 	has_line '^PASS$' "$out" || fail "$label: no PASS: $(tail -n 3 "$out"; tail -n 3 "$T/restart-$label.log")"
@@ -141,6 +149,7 @@ case_kill9() {
 		note "round $round: killed $d ms into generation 3; generations on disk: $(gens_in)"
 		[ "$(parent_of "$(img_of 2)")" = 1 ] || fail "generation 2 is not incremental"
 		[ -x "$T/ckpt/dmtcp_restart_script.sh" ] || fail "no restart script"
+		touch "$T/go"
 		start_session "script$round" "$T/script$round.out" bash "$T/ckpt/dmtcp_restart_script.sh" \
 			-h localhost -p "$PORT"
 		wait_for 60 eval '! session_alive '"$LAST_SID" || fail "round $round: restart still running"

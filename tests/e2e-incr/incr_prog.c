@@ -105,7 +105,7 @@ int main(int argc, char **argv)
 				side = mremap(side, side_len * 2, side_len, 0);
 			}
 		}
-		tp_sleep_ms(TP_STEP_MS);
+		tp_pace((long)step + 1, (long)steps);
 	}
 	/* Check: replay the generator from the seed. */
 	const char *failure = NULL;

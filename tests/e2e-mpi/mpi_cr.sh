@@ -15,6 +15,11 @@
 # by hand with `mpiexec -n N dmtcp_restart --restartdir D/gen-NNNNNN`. Every run must exit 0,
 # print PASS and the native ANSWER. `timeout` bounds every step; on any failure the logs'
 # tails are printed; every process, the coordinator and the temp dir are removed (trap).
+# Pace: every run gets CR_GO (tests/progs/cr_go.h), the go file: the native run's exists
+# from the start (no pauses), the job's ($T/go, also @GO@) only once a restart that must run
+# to the end has started (or, --no-kill, after the checkpoints): until then the job holds
+# before the last quarter of its steps, so it never ends before the kill however slow the
+# checkpoints are, and a restart runs the rest of its steps without pauses.
 #
 # Options:
 #   -n N               ranks (default 4)
@@ -117,6 +122,7 @@ mkdir -p "$T/ckpt" "$T/state" "$T/run" && chmod 700 "$T/state"
 export SPLITCKPT_STATE_DIR="$T/state"
 COORD_PID="" PORT="" HOST=127.0.0.1 SESS=() BG=() PASSED=0 NH="" MPIARGS=() RARGS=()
 GO=$T/go PROG=() REF=""
+export CR_GO=$GO
 for a in "$@"; do PROG+=("${a//@GO@/$GO}"); done
 
 session_pids() { # every process of our sessions and every descendant of one (Hydra's
@@ -284,7 +290,7 @@ NATIVE=""
 NPROG=()
 for a in "$@"; do NPROG+=("${a//@GO@/$T/go.native}"); done
 if [ -z "$EXPECT" ]; then # a refused restart computes nothing to compare
-	(cd "$T/run" && exec timeout -k 5 "$TMO" mpiexec "${MPIARGS[@]}" -n "$N" "${NPROG[@]}") \
+	(cd "$T/run" && CR_GO=$T/go.native exec timeout -k 5 "$TMO" mpiexec "${MPIARGS[@]}" -n "$N" "${NPROG[@]}") \
 		>"$T/native.out" 2>"$T/native.log" </dev/null &
 	NATIVE=$!
 	BG+=("$NATIVE")

@@ -159,7 +159,7 @@ int main(int argc, char **argv)
 		if (masks && (fail = mask_step(s, w, &exp_main, &exp_waited)))
 			break;
 		fail = check_disposition();
-		tp_sleep_ms(TP_STEP_MS);
+		tp_pace(s, steps);
 	}
 	printf("ANSWER: main %ld thread %ld waited %ld steps %ld\n", atomic_load(&handled_main),
 	       atomic_load(&handled_thread), atomic_load(&waited), steps);

@@ -28,6 +28,10 @@
 #                         that (also not after a restart), -bc still works, the restart PASSes
 # Every case has its own temp dir, state dir and coordinator(s) on ports picked by the kernel
 # (-p 0 --port-file); a trap kills every process it started and removes the dir.
+# Pace (tests/progs/cr_go.h): jobs run with CR_GO=$T/go, made (go) only once a job may end:
+# until then a program holds before the last quarter of its steps, so it is still running for
+# every check however slow the machine; after it a program runs its remaining steps without
+# pauses. The native runs get a go file that exists from the start.
 # Exit: 0 pass, 1 fail, 77 skipped. ROBUST_KEEP=1 keeps the temp dir.
 set -u -o pipefail
 
@@ -44,6 +48,8 @@ export PATH="$BIN/launcher:$BIN/coordinator:$PATH" # the restart script finds ou
 T=$(mktemp -d "${TMPDIR:-/tmp}/robust.XXXXXX") || exit 1
 mkdir -m 700 "$T/state"
 export SPLITCKPT_STATE_DIR="$T/state"
+export CR_GO=$T/go
+touch "$T/go.native"
 unset SPLITCKPT_SECRET DMTCP_GZIP DMTCP_CHECKPOINT_INTERVAL DMTCP_COORD_PORT DMTCP_COORD_HOST
 unset DMTCP_CHECKPOINT_DIR DMTCP_SIGCKPT
 COORDS=() SESSIONS=() BG_PIDS=() PASSED=0 PORT="" NATIVE_ANSWER=""
@@ -109,6 +115,7 @@ wait_for() { # wait_for SECONDS COMMAND...: poll until COMMAND succeeds
 	done
 }
 has_line() { grep -aq "$1" "${@:2}" 2>/dev/null; }
+go() { touch "$T/go"; } # from now on the programs may end (see the top)
 answer_of() { grep -ah '^ANSWER:' "$@" 2>/dev/null | tail -n 1; }
 
 # ---- coordinator ------------------------------------------------------------------------------
@@ -130,7 +137,7 @@ start_coord() { # start_coord NAME [PORT]: sets PORT; log in $T/NAME.log
 # ---- programs -----------------------------------------------------------------------------------
 start_native() { # start_native PROG ARGS...: the reference ANSWER, in the background
 	mkdir -p "$T/native"
-	(cd "$T/native" && exec "$@") >"$T/native.out" 2>&1 </dev/null &
+	(cd "$T/native" && CR_GO=$T/go.native exec "$@") >"$T/native.out" 2>&1 </dev/null &
 	NATIVE_PID=$!
 	BG_PIDS+=("$NATIVE_PID")
 }
@@ -216,6 +223,7 @@ kill_coordinator_while_running() { # shared start of coord_killed and coord_repl
 
 case_coord_killed() {
 	kill_coordinator_while_running
+	go
 	expect_pass "the job without its coordinator" 60 "$JOB" "$T/job.out"
 }
 
@@ -230,6 +238,7 @@ case_coord_replaced() {
 	ckpt
 	kill_sessions
 	wait_for 20 peers_are 0 || note "warning: the coordinator still lists processes"
+	go
 	start_session restart bash "$T/ckpt/dmtcp_restart_script.sh"
 	expect_pass "restart from the new coordinator's image" 90 "$LAST_SID" "$T/job.out" "$T/restart.out"
 }
@@ -256,6 +265,7 @@ case_coord_killed_mid_ckpt() {
 	wait_for 30 has_line 'went away during checkpoint generation 2' "$T/job.log" ||
 		fail "the job did not report the lost coordinator"
 	finished "$T/job.out" && fail "the job finished too early to tell anything"
+	go
 	expect_pass "the job after losing its coordinator mid-checkpoint" 120 "$JOB" "$T/job.out"
 	note "gen-000002 afterwards: $(ls -l "$(gen_dir 2)" 2>/dev/null | tail -n +2 | awk '{print $5, $9}' | tr '\n' ' ')"
 	local link2
@@ -284,6 +294,7 @@ case_no_coord_interval() {
 	[ "$kept" -le 3 ] || fail "$kept generation directories kept with --keep 2 (default)"
 	finished "$T/job.out" && fail "the job finished before it was killed"
 	start_coord c1
+	go
 	start_session restart "$RESTART" -h localhost -p "$PORT" -j --ckptdir "$T/ckpt-r" "$(gen_dir "$g")"
 	expect_pass "restart from generation $g" 90 "$LAST_SID" "$T/job.out" "$T/restart.out"
 }
@@ -299,6 +310,7 @@ ckpt_signal_usr1() { # ckpt_signal_usr1 handlers|masks
 	finished "$T/job.out" && fail "the job finished before it was killed"
 	kill_sessions
 	wait_for 20 peers_are 0 || note "warning: the coordinator still lists processes"
+	go
 	start_session restart bash "$T/ckpt/dmtcp_restart_script.sh"
 	expect_pass "restart with --ckpt-signal 10" 60 "$LAST_SID" "$T/job.out" "$T/restart.out"
 }
@@ -338,6 +350,7 @@ case_gzip_flags() {
 	done
 	kill_sessions
 	wait_for 20 peers_are 0 || note "warning: the coordinator still lists processes"
+	go
 	start_session restart bash "$T/ckpt/dmtcp_restart_script.sh"
 	local sid=$LAST_SID
 	wait_for 60 eval '! session_alive '"$sid" || fail "the restarted job is still running after 60 s"
@@ -376,6 +389,8 @@ case_interval_stop() {
 	wait_for 20 peers_are 1 || fail "the restarted job did not join"
 	sleep 3.5
 	[ "$(newest_gen)" = "$g" ] || fail "checkpoints resumed after the restart: generation $g, then $(newest_gen) (CKPT_INTERVAL=$(status_field CKPT_INTERVAL))"
+	finished "$T/job.out" "$T/restart.out" && fail "the restarted job finished before the 3.5 s without checkpoints were over"
+	go
 	expect_pass "restart after -i 0" 60 "$LAST_SID" "$T/job.out" "$T/restart.out"
 }
 

@@ -11,14 +11,20 @@
 # process of the session, the launch pid); restart (restart script, image files, or a chosen
 # generation directory); wait until the restarted job has exited; then require "PASS", no
 # "FAIL", and an ANSWER line equal to the native run's. Test programs follow tests/progs/tp.h.
+# Pace (tests/progs/cr_go.h): the job runs with CR_GO=$T/go, a file made only before the
+# restart that must run to the end (the last of --restarts, each of --restart-each): until then
+# the program holds before the last quarter of its steps, so it never ends before the kill
+# however slow the checkpoints are; after it the restarted program runs its remaining steps
+# without pauses.
+# The native runs get a go file that exists from the start.
 #
 # Options:
 #   --bin DIR            build dir (launcher/, coordinator/ below it) or a bin dir
 #   --ckpts N            blocking checkpoints before the kill (default 1)
 #   --sleep S            seconds between checkpoints and before the first (default 1)
-#   --interval N         periodic mode: launch with -i N instead of -bc; kill after --wait S
-#   --wait S             seconds to let periodic checkpoints happen (default 5)
-#   --min-gen G          periodic mode: the newest generation must be >= G (default 2)
+#   --interval N         periodic mode: launch with -i N instead of -bc; kill once --min-gen
+#   --wait S             periodic mode: at most S seconds (default 5) until generation --min-gen
+#   --min-gen G          periodic mode: the newest generation must reach G (default 2)
 #   --restart-via M      script (default) | images | dir
 #   --restart-gen K      restart from generation K (gen-00000K/); implies --restart-via dir
 #   --restart-each       restart from every generation in turn (each one runs to the end)
@@ -107,6 +113,8 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/cr_driver.XXXXXX") || exit 1
 mkdir -p "$T/run" "$T/native" "$T/ckpt" "$T/state"
 chmod 700 "$T/state"
 export SPLITCKPT_STATE_DIR="$T/state" # secrets of this test's coordinators only
+export CR_GO=$T/go # the job's go file (made before the last restart); natives: go.native
+touch "$T/go.native"
 unset SPLITCKPT_SECRET
 COORD_PID="" PORT="" SESSIONS=() BG_PIDS=() CLEAN_DIRS=() PASSED=0 NATIVE_ANSWER="" NPEERS=0
 
@@ -194,7 +202,7 @@ has_line() { grep -aq "$1" "${@:2}" 2>/dev/null; }
 answer_of() { grep -ah '^ANSWER:' "$@" 2>/dev/null | tail -n 1; }
 
 start_native() { # run the program uninterrupted in $T/native, in the background
-	(cd "$T/native" && exec env "${PROG_ENV[@]}" "${PROG[@]}") >"$T/native.out" 2>"$T/native.log" </dev/null &
+	(cd "$T/native" && exec env CR_GO="$T/go.native" "${PROG_ENV[@]}" "${PROG[@]}") >"$T/native.out" 2>"$T/native.log" </dev/null &
 	NATIVE_PID=$!
 	BG_PIDS+=("$NATIVE_PID")
 }
@@ -221,7 +229,7 @@ fi
 if [ "$NATIVE_ONLY" = 1 ]; then
 	start_native
 	first=$NATIVE_PID
-	(mkdir -p "$T/native2" && cd "$T/native2" && exec env "${PROG_ENV[@]}" "${PROG[@]}") >"$T/native2.out" 2>&1 </dev/null &
+	(mkdir -p "$T/native2" && cd "$T/native2" && exec env CR_GO="$T/go.native" "${PROG_ENV[@]}" "${PROG[@]}") >"$T/native2.out" 2>&1 </dev/null &
 	second=$!
 	BG_PIDS+=("$second")
 	has_line '^READY$' "$T/native.out" || wait_for 60 has_line '^READY$' "$T/native.out" || die "no READY line"
@@ -344,7 +352,8 @@ wait_no_peers() { # after a kill the coordinator must have dropped every process
 # ---- the scenario -----------------------------------------------------------------------------
 sleep "$SLEEP"
 if [ -n "$INTERVAL" ]; then
-	sleep "$WAIT"
+	# --min-gen generations within --wait seconds (polled: done as soon as they are there)
+	wait_for "$WAIT" eval '[ "$(newest_gen)" -ge "$MIN_GEN" ]'
 	assert_still_running
 	g=$(newest_gen)
 	[ "$g" -ge "$MIN_GEN" ] || die "after $WAIT s with -i $INTERVAL the newest generation is $g (< $MIN_GEN)"
@@ -424,6 +433,7 @@ for cycle in $(seq 1 "$RESTARTS"); do
 	fi
 
 	if [ "$EACH" = 1 ]; then
+		touch "$T/go" # every restart runs to the end
 		for g in $(seq 1 "$gen"); do
 			[ -d "$(gen_dir "$g")" ] || die "generation $g was not kept (use --keep 0)"
 			: >"$T/run/launch.out" # a restored stdout writes at its old offset: grep -a copes
@@ -434,6 +444,7 @@ for cycle in $(seq 1 "$RESTARTS"); do
 		exit 0
 	fi
 
+	[ "$cycle" -lt "$RESTARTS" ] || touch "$T/go" # this restart runs to the end
 	restart_job "$VIA" "$RGEN"
 	if [ "$cycle" -lt "$RESTARTS" ]; then
 		# let the restarted job run, then checkpoint it again in the next cycle

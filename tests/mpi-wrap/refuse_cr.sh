@@ -7,7 +7,10 @@
 # Own temp dir and coordinator (-p 0 --port-file); `mpiexec -n N dmtcp_launch -j prog` in its
 # own session; wait for N "READY" lines; `dmtcp_command -bc` must fail and print REGEX (the
 # coordinator reports the rank's reason); no generation may be complete; then the job must
-# finish by itself and print PASS. Every process of the job's session and the coordinator are
+# finish by itself and print PASS. The job gets CR_GO=$T/go (tests/progs/cr_go.h), made only
+# after the refusal: until then it holds before the last quarter of its steps (so it is still
+# there, with what must be refused, however late the checkpoint comes), then it runs on
+# without pauses. Every process of the job's session and the coordinator are
 # killed and the temp dir removed on exit, also on failure. Exit 0 pass, 1 fail.
 set -u -o pipefail
 BIN=$(cd "$1" && pwd) || exit 1
@@ -19,6 +22,7 @@ export UCX_TLS=${UCX_TLS:-self,sm} HWLOC_PLUGINS_PATH=/nonexistent
 T=$(mktemp -d "${TMPDIR:-/tmp}/refuse_cr.XXXXXX") || exit 1
 mkdir -p "$T/ckpt" "$T/state" && chmod 700 "$T/state"
 export SPLITCKPT_STATE_DIR="$T/state"
+export CR_GO=$T/go
 unset SPLITCKPT_SECRET
 COORD_PID="" SESS="" PASSED=0
 die() { echo "refuse_cr: FAIL: $*" >&2; exit 1; }
@@ -74,6 +78,7 @@ echo "refuse_cr: refused as expected: $(echo "$out" | grep -Eo -- "$RE" | head -
 for g in "$T"/ckpt/gen-*; do
 	[ -f "$g/MANIFEST" ] && die "a generation was completed: $g"
 done
+touch "$T/go"
 wait_for 200 eval '! kill -0 $SESS 2>/dev/null' || die "the job did not finish after the refused checkpoint"
 wait "$SESS"
 rc=$?

@@ -6,6 +6,9 @@
  * can happen in the middle, then check its own state and print "ANSWER: <value>" (which
  * depends only on the arguments, never on timing) and "PASS" or "FAIL: <reason>", and exit
  * 0 or 1. Sleeps are restarted after EINTR so a checkpoint signal does not shorten them.
+ * The pause of a step is tp_pace(): see cr_go.h (CR_GO, set by the drivers that checkpoint a
+ * program: no pause once the go file exists, a wait for it before the last quarter of the
+ * steps).
  */
 #ifndef SPLITCKPT_TP_H
 #define SPLITCKPT_TP_H
@@ -17,6 +20,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "cr_go.h"
+
 #define TP_STEP_MS 100
 
 static inline void tp_init(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
@@ -27,6 +32,10 @@ static inline void tp_sleep_ms(long ms)
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
 }
+
+/* The pause after step S (1-based) of STEPS: TP_STEP_MS, or none once the go file exists;
+ * before the last quarter of the steps wait for it (cr_go.h). */
+static inline void tp_pace(long s, long steps) { cr_pace_us(s - 1, steps, TP_STEP_MS * 1000L); }
 
 /* argv[idx] as seconds (default dflt) -> number of 100 ms steps. Exits 2 on a bad argument. */
 static inline long tp_steps(int argc, char **argv, int idx, long dflt)

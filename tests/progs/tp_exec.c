@@ -6,6 +6,8 @@
  * running /bin/sleep) computing a hash; the shell prints "child <steps> <hash>" on a pipe and
  * exits 42. Meanwhile the parent does its own steps. At the end the parent checks the line
  * against its own computation of the hash and waitpid()s the child for exit status 42.
+ * Both paces follow cr_go.h (CR_GO; the child's in the shell: no sleep once the go file
+ * exists, before the last quarter of its steps a wait for it).
  * ANSWER depends only on the arguments.
  */
 #include <stdint.h>
@@ -18,7 +20,9 @@
 static const char script[] = "i=0; h=7\n"
 			     "while [ $i -lt \"$1\" ]; do\n"
 			     "  i=$((i + 1)); h=$(( (h * 31 + i) % 1000000007 ))\n"
-			     "  sleep 0.5\n"
+			     "  if [ -z \"$CR_GO\" ]; then sleep 0.5; continue; fi\n"
+			     "  while [ $i -ge $(($1 - $1 / 4)) ] && [ ! -e \"$CR_GO\" ]; do sleep 0.1; done\n"
+			     "  [ -e \"$CR_GO\" ] || sleep 0.5\n"
 			     "done\n"
 			     "echo \"child $i $h\"\n"
 			     "exit 42\n";
@@ -54,7 +58,7 @@ int main(int argc, char **argv)
 	uint64_t hash = 0;
 	for (long s = 1; s <= steps; s++) {
 		hash = tp_mix(hash ^ (uint64_t)s);
-		tp_sleep_ms(TP_STEP_MS);
+		tp_pace(s, steps);
 	}
 	const char *fail = NULL;
 	char line[128] = "";

@@ -48,7 +48,7 @@ int main(int argc, char **argv)
 		if (pread(fd, rec, REC_LEN, (back - 1) * REC_LEN) != REC_LEN ||
 		    memcmp(rec, want, REC_LEN))
 			fail = tp_fmt("record %ld read back wrong at step %ld", back, s);
-		tp_sleep_ms(TP_STEP_MS);
+		tp_pace(s, steps);
 	}
 	struct stat st;
 	if (!fail && (fstat(fd, &st) || st.st_size != steps * REC_LEN))

@@ -47,7 +47,7 @@ int main(int argc, char **argv)
 		record(s, rec);
 		if (write(fd, rec, REC_LEN) != REC_LEN)
 			fail = tp_fmt("write of record %ld failed: %s", s, strerror(errno));
-		tp_sleep_ms(TP_STEP_MS);
+		tp_pace(s, steps);
 	}
 	if (close(fd) && !fail)
 		fail = tp_fmt("close: %s", strerror(errno));

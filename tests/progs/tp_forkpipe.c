@@ -117,7 +117,7 @@ int main(int argc, char **argv)
 			fail =
 			    tp_fmt("write to the child failed at step %ld: %s", s, strerror(errno));
 		hash = tp_mix(hash ^ m.payload);
-		tp_sleep_ms(TP_STEP_MS);
+		tp_pace(s, steps);
 	}
 	close(p2c[1]);
 	struct report fin = {0};

@@ -47,7 +47,7 @@ int main(int argc, char **argv)
 		tp_mem_step(&m, s);
 		if (s % 10 == 0 || s == steps)
 			fail = tp_mem_verify(&m, s);
-		tp_sleep_ms(TP_STEP_MS);
+		tp_pace(s, steps);
 	}
 	tp_mem_print(&m, "ANSWER:");
 	return tp_verdict(fail);

@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 		total += sums[s];
 		if (team != want && !fail)
 			fail = tp_fmt("step %ld ran with %d threads, not %d", s, team, want);
-		tp_sleep_ms(TP_STEP_MS);
+		tp_pace(s, steps);
 	}
 	for (long s = 1; s <= steps && !fail; s++) {
 		uint64_t ref = 0;

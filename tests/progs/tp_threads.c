@@ -72,7 +72,7 @@ static void *worker(void *arg)
 			hammered++;
 			pthread_mutex_unlock(&hammer_lock);
 		}
-		tp_sleep_ms(TP_STEP_MS);
+		tp_pace(r + 1, rounds);
 	}
 	if (fail) {
 		/* let the others finish their rounds */

@@ -13,6 +13,10 @@
  * connected (a flush-mode close of an endpoint that is still connecting, with the peer
  * already in the final PMI barrier). ecr_finish() therefore exchanges one message with every
  * peer before MPI_Finalize, which also makes every restarted pair connect.
+ *
+ * Pauses between steps go through ../../progs/cr_go.h: with mpi_cr.sh's CR_GO a program holds
+ * before the last quarter of its steps until the driver's go file exists and pauses no more
+ * once it does.
  */
 #ifndef ECR_H
 #define ECR_H
@@ -27,6 +31,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../../progs/cr_go.h" /* CR_GO: the pace of the steps (cr_pace_us, cr_pause_us) */
 
 static int ecr_rank, ecr_size, ecr_failed;
 

@@ -83,8 +83,7 @@ int main(int argc, char **argv)
 			if (ecr_rank == 0 && s % 50 == 49)
 				printf("step %d sum %016llx\n", s + 1, (unsigned long long)all);
 		}
-		if (sleep_ms)
-			ecr_sleep_ms(sleep_ms);
+		cr_pace_us(s, steps, sleep_ms * 1000L);
 	}
 	for (int i = 1; i <= rows; i++)
 		answer = ecr_hash(answer, &a[i * w], 4 * (size_t)n);

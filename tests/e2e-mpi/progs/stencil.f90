@@ -7,6 +7,8 @@
 ! new(i) = mod(3*u(i) + u(i-1) + u(i+1) + step, 2**40 - 87); every 10 steps the global sum is
 ! reduced and folded into the answer. Prints PID/READY per rank, then on rank 0
 ! "ANSWER: stencil <hex>" and PASS or FAIL (the verdict reduced over all ranks).
+! The pause per step follows tests/progs/cr_go.h: with CR_GO set (mpi_cr.sh), no pause once
+! that file exists, and before the last quarter of the steps a wait until it exists.
 program stencil
   use mpi
   implicit none
@@ -67,7 +69,8 @@ program stencil
       call MPI_Allreduce(total, allsum, 1, MPI_INTEGER8, MPI_SUM, MPI_COMM_WORLD, ierr)
       answer = ieor(answer * 1099511628211_8, allsum)
     end if
-    if (sleepms > 0) call msleep(sleepms)
+    if (s >= steps - steps / 4) call wait_go()
+    if (sleepms > 0 .and. .not. go()) call msleep(sleepms)
   end do
   ! one message with every peer before MPI_Finalize (UCX tcp, see ecr.h)
   do i = 1, nprocs - 1
@@ -87,6 +90,25 @@ program stencil
   call MPI_Finalize(ierr)
   if (anybad /= 0) call exit(1)
 contains
+  ! true iff CR_GO names a file that exists (tests/progs/cr_go.h)
+  logical function go()
+    character(len=4096) :: path
+    integer :: length, st
+    go = .false.
+    call get_environment_variable('CR_GO', path, length, st)
+    if (st /= 0 .or. length == 0) return
+    inquire (file=path(1:length), exist=go)
+  end function go
+  ! with CR_GO set, wait (20 ms naps) until its file exists
+  subroutine wait_go()
+    character(len=4096) :: path
+    integer :: length, st
+    call get_environment_variable('CR_GO', path, length, st)
+    if (st /= 0 .or. length == 0) return
+    do while (.not. go())
+      call msleep(20)
+    end do
+  end subroutine wait_go
   subroutine msleep(ms)
     integer, intent(in) :: ms
     integer(kind=8) :: t0, t1, rate

@@ -8,6 +8,8 @@
  * "ANSWER: <hex>" and PASS or FAIL. Usage: mc_ring [ITERS [MIB [fork]]]: MIB MiB per rank
  * of pseudo-random memory (checked at the end) to give the image a size; "fork": rank 0
  * forks a child after MPI_Init that only sleeps (no MPI) while the job is checkpointed.
+ * The 50 ms pause follows ../../progs/cr_go.h (CR_GO: none once the driver's go file exists,
+ * a wait for it before the last quarter).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -18,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "../../progs/cr_go.h"
 
 static uint64_t mix(uint64_t a, uint64_t b, int i)
 {
@@ -76,7 +80,7 @@ int main(int argc, char **argv)
 			printf("READY\n");
 			fflush(stdout);
 		}
-		usleep(50000);
+		cr_pace_us(i, iters, 50000);
 	}
 	x = 88172645463325252ULL ^ (uint64_t)rank;
 	int memok = 1;

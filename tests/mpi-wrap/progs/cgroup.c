@@ -7,12 +7,16 @@
  * inside Comm_create_group while rank 1 has not reached it. Then an Allreduce on the new
  * communicator, folded into a hash; it is freed. rank 0 prints "ANSWER:" (equal to the native
  * run) and PASS/FAIL. Needs 4 ranks.   cgroup [steps] [ms per step]
+ * The sleep of ranks 1 and 2 is paced by ../../progs/cr_go.h (CR_GO: none once the driver's
+ * go file exists, a wait for it before the last quarter).
  */
 #include <mpi.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#include "../../progs/cr_go.h"
 
 int main(int argc, char **argv)
 {
@@ -35,8 +39,7 @@ int main(int argc, char **argv)
 	MPI_Group_incl(wg, 2, two, &g01);
 	for (int s = 0; s < steps; s++) {
 		if (rank == 1 || rank == 2) {
-			if (ms > 0)
-				usleep((useconds_t)ms * 1000);
+			cr_pace_us(s, steps, ms * 1000L);
 			MPI_Barrier(pair);
 		}
 		if (rank <= 1) {

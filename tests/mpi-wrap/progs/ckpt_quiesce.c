@@ -22,7 +22,8 @@
  * must have caught the storm in the middle.
  *   ckpt_quiesce [iterations] [checkpoints]      (4 ranks; natively it only runs the storm)
  *   ckpt_quiesce iterations 0 cr                 (for mpi_cr.sh: real checkpoints from outside,
- *                                                 PID/READY/ANSWER lines, 20 ms per iteration)
+ *                                                 PID/READY/ANSWER lines, 20 ms per iteration,
+ *                                                 paced by ../../progs/cr_go.h: CR_GO)
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -34,6 +35,7 @@
 #include <unistd.h>
 
 #include "mt.h"
+#include "../../progs/cr_go.h"
 
 #define NW 3
 #define MAXG 16
@@ -128,7 +130,7 @@ static void *worker(void *arg)
 	for (int k = 0; k < iters; k++) {
 		acc = acc * 31 + one_coll(comm_of(w, k), k, w);
 		if (pace_us)
-			usleep(pace_us);
+			cr_pace_us(k, iters, pace_us);
 		if (k == 5 && w == 0 && pace_us) {
 			printf("READY\n");
 			fflush(stdout);

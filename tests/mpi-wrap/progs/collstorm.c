@@ -10,6 +10,8 @@
  * uninterrupted and the native run) and checks the results it can predict (sums) as it goes.
  * Output for tests/mpi-ckpt/mpi_cr.sh: "PID <rank> <pid>", "READY" after some steps, then
  * ANSWER and PASS/FAIL on rank 0.   collstorm [steps] [ms per step]
+ * The pause per step is paced by ../../progs/cr_go.h (CR_GO: none once the driver's go file
+ * exists, a wait for it before the last quarter).
  */
 #include <mpi.h>
 #include <stdint.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "cr_answer.h"
+#include "../../progs/cr_go.h"
 
 #define L 8  /* elements per rank */
 #define NP 4 /* non-blocking collectives pending at most */
@@ -261,8 +264,7 @@ int main(int argc, char **argv)
 			printf("READY\n");
 			fflush(stdout);
 		}
-		if (ms > 0)
-			usleep((useconds_t)ms * 1000);
+		cr_pace_us(s, steps, ms * 1000L);
 	}
 	while (npend)
 		finish_oldest();

@@ -10,6 +10,8 @@
  * rank's block of step s - 1. At the end the log positions are checked, rank 0 reads both
  * files back with stdio and checks every element, prints "ANSWER: <hash of both files>"
  * (equal to the native run) and PASS/FAIL (reduced).   fileio [steps] [ms per step]
+ * The pause per step is paced by ../../progs/cr_go.h (CR_GO: none once the driver's go file
+ * exists, a wait for it before the last quarter).
  */
 #include <mpi.h>
 #include <stdint.h>
@@ -17,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "../../progs/cr_go.h"
 
 #define B 8 /* longs per rank and step */
 
@@ -84,8 +88,7 @@ int main(int argc, char **argv)
 			printf("READY\n");
 			fflush(stdout);
 		}
-		if (ms > 0)
-			usleep((useconds_t)ms * 1000);
+		cr_pace_us(s, steps, ms * 1000L);
 	}
 	MPI_Offset pos;
 	MPI_File_get_position(lg, &pos);

@@ -15,6 +15,8 @@
  * the received messages' hashes (equal to the uninterrupted and the native run).
  * Output for mpi_cr.sh: "PID <rank> <pid>", "READY" after 10 steps, ANSWER and PASS/FAIL on
  * rank 0.   p2pstorm [steps] [ms per step]
+ * Both sleeps are paced by ../../progs/cr_go.h (CR_GO: none once the driver's go file exists,
+ * a wait for it before the last quarter).
  */
 #include <mpi.h>
 #include <stdint.h>
@@ -22,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "../../progs/cr_go.h"
 
 #define MAXR 16
 #define TAGS 3
@@ -200,7 +204,7 @@ int main(int argc, char **argv)
 		}
 		MPI_Barrier(MPI_COMM_WORLD); /* every pre-posted receive is posted */
 		if (s % size == rank && ms > 0)
-			usleep((useconds_t)ms * 3000); /* the others wait for us in Recv/Wait */
+			cr_pause_us(ms * 3000L); /* the others wait for us in Recv/Wait */
 		for (int i = 0; i < ncur; i++) {
 			struct msg *m = &cur[i];
 			if (m->src != rank)
@@ -285,8 +289,7 @@ int main(int argc, char **argv)
 			printf("READY\n");
 			fflush(stdout);
 		}
-		if (ms > 0)
-			usleep((useconds_t)ms * 1000);
+		cr_pace_us(s, steps, ms * 1000L);
 	}
 	long tot[2] = {planned, received}, all[2];
 	MPI_Allreduce(tot, all, 2, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);

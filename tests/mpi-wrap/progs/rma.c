@@ -23,6 +23,9 @@
  * checkpoint then must not hang on the rank inside Win_wait but be refused.
  * "big": also 16 MiB per rank written once at the start and checked at the end (memory that
  * incremental images leave to their parents: tests of --full-every).
+ * Steps are paced by ../../progs/cr_go.h (CR_GO: no pause once the driver's go file exists,
+ * a wait for it before the last quarter); in "pscwwait" the odd ranks wait for the go file
+ * instead of 5 s when CR_GO is set (refuse_cr.sh makes it after the refused checkpoint).
  */
 #include <mpi.h>
 #include <stdint.h>
@@ -32,6 +35,7 @@
 #include <unistd.h>
 
 #include "cr_answer.h"
+#include "../../progs/cr_go.h"
 
 #define NW 1024
 
@@ -138,15 +142,17 @@ int main(int argc, char **argv)
 				if (p[0] != 4242 + peer)
 					expect("P (post/wait)", 0, p[0], 4242 + peer);
 			} else {
-				sleep(5);
+				if (getenv("CR_GO"))
+					cr_wait_go();
+				else
+					sleep(5);
 				MPI_Win_start(gp, 0, wp);
 				MPI_Put(&x, 1, MPI_LONG, peer, 0, 1, MPI_LONG, wp);
 				MPI_Win_complete(wp);
 			}
 			MPI_Group_free(&gp);
 		}
-		if (ms > 0)
-			usleep((useconds_t)ms * 1000);
+		cr_pace_us(s, steps, ms * 1000L);
 	}
 	if (pscw) {
 		MPI_Win_complete(wp);
