@@ -130,6 +130,8 @@ struct img_out {
 	size_t acap, alen, aseg;
 	struct iovec *iov; /* pending writes */
 	int niov, iovcap;
+	int pipe_r, pipe_w; /* direct: the pipe of vmsplice + splice, or -1 */
+	size_t psz;	    /* its capacity */
 };
 /* Creates path (O_TRUNC, mode 0600); aligned asks for the aligned layout and O_DIRECT, which
  * a filesystem without O_DIRECT turns into the compact layout (o->aligned tells). -errno. */

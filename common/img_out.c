@@ -8,7 +8,8 @@
  *    IMG_ALIGN blocks. Small pieces (headers, sections, padding, small chunks) are copied into
  *    an aligned staging arena; the block-aligned bulk of a chunk's data, which starts on a block
  *    boundary by the layout rule img_chunk_pos, is handed to the kernel straight from process
- *    memory (no copy into the page cache: the device reads the pages). What does not fill the
+ *    memory (no copy into the page cache: the device reads the pages; vmsplice + splice, so
+ *    that a forked writer's copy-on-write pages are not copied either). What does not fill the
  *    last block waits in the arena for the next flush; the final flush writes it without
  *    O_DIRECT. If the kernel refuses direct I/O on the way (EINVAL: alignment the device does
  *    not accept; EFAULT: memory the kernel cannot pin), O_DIRECT is dropped and the same bytes
@@ -31,10 +32,58 @@
 
 static const uint8_t zeros[IMG_ALIGN];
 
+/* Direct I/O through a pipe: vmsplice gives the pipe references to the pages and splice moves
+ * them to the O_DIRECT file. pwritev would pin the pages instead, and pinning a page a forked
+ * writer shares copy-on-write with the application makes the kernel copy it first (measured
+ * here, 1 GiB from a forked child: pwritev 1.0-1.7 s, vmsplice+splice 0.61-0.71 s, pwritev
+ * without a fork 0.55-0.74 s). Returns 0, -errno, or 1: splice cannot write this file (the
+ * pipe is given up; the caller writes the same bytes with pwritev). */
+static int splice_full(struct img_out *o, const struct iovec *iov, int cnt, uint64_t off)
+{
+	loff_t pos = (loff_t)off;
+	for (int i = 0; i < cnt; i++) {
+		const char *p = iov[i].iov_base;
+		size_t left = iov[i].iov_len;
+		while (left) {
+			struct iovec v = {(void *)p, left < o->psz ? left : o->psz};
+			ssize_t k = vmsplice(o->pipe_w, &v, 1, 0);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				goto give_up;
+			p += k;
+			left -= (size_t)k;
+			while (k > 0) {
+				ssize_t w = splice(o->pipe_r, NULL, o->fd, &pos, (size_t)k, 0);
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w < 0 && (errno == ENOSPC || errno == EDQUOT || errno == EIO ||
+					      errno == EFBIG))
+					return -errno; /* the file's own error, as pwritev gives it */
+				if (w <= 0)
+					goto give_up;
+				k -= w;
+			}
+		}
+	}
+	return 0;
+give_up:
+	log_debug("splice into the image refused (%s): writing with pwritev", strerror(errno));
+	close(o->pipe_r);
+	close(o->pipe_w);
+	o->pipe_r = o->pipe_w = -1;
+	return 1;
+}
+
 /* pwritev all of iov[0..cnt) at off, in IOV_MAX pieces, across partial writes. With O_DIRECT,
  * EINVAL or EFAULT turns it off and the rest goes through the page cache. */
 static int pwritev_full(struct img_out *o, struct iovec *iov, int cnt, uint64_t off)
 {
+	if (o->direct && o->pipe_r >= 0) {
+		int rc = splice_full(o, iov, cnt, off);
+		if (rc <= 0)
+			return rc;
+	}
 	while (cnt > 0) {
 		ssize_t k = pwritev(o->fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt, (off_t)off);
 		if (k < 0) {
@@ -68,11 +117,19 @@ static int pwritev_full(struct img_out *o, struct iovec *iov, int cnt, uint64_t 
 int img_out_open(struct img_out *o, const char *path, int aligned)
 {
 	memset(o, 0, sizeof(*o));
-	o->fd = -1;
+	o->fd = o->pipe_r = o->pipe_w = -1;
 	if (aligned) {
 		o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0600);
 		if (o->fd >= 0) {
 			o->aligned = o->direct = 1;
+			int pp[2];
+			if (pipe2(pp, O_CLOEXEC) == 0) { /* without it: pwritev */
+				o->pipe_r = pp[0];
+				o->pipe_w = pp[1];
+				fcntl(pp[1], F_SETPIPE_SZ, 1 << 20); /* may be refused: then smaller */
+				int sz = fcntl(pp[1], F_GETPIPE_SZ);
+				o->psz = sz >= 4096 ? (size_t)sz : 4096;
+			}
 			return 0;
 		}
 		if (errno != EINVAL) /* EINVAL: this filesystem has no O_DIRECT (tmpfs) */
@@ -86,7 +143,11 @@ void img_out_free(struct img_out *o)
 {
 	if (o->fd >= 0)
 		close(o->fd);
-	o->fd = -1;
+	if (o->pipe_r >= 0) {
+		close(o->pipe_r);
+		close(o->pipe_w);
+	}
+	o->fd = o->pipe_r = o->pipe_w = -1;
 	free(o->arena);
 	free(o->iov);
 	o->arena = NULL;

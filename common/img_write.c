@@ -322,7 +322,7 @@ int img_write_ex(const char *final_path, const struct img_header_info *h,
 	char tmp[PATH_MAX];
 	struct img_header_info info;
 	struct img_wctx *w = NULL;
-	struct wout o = {.out = {.fd = -1}};
+	struct wout o = {.out = {.fd = -1, .pipe_r = -1, .pipe_w = -1}};
 	int rc;
 
 	if (!final_path || !h || (nregs && !regs) || (nblobs && !blobs))
