@@ -103,6 +103,35 @@ static inline int wrap_p2p_is_recv_idx(unsigned idx)
 	       idx == WRAP_IDX_MPI_Imrecv || idx == WRAP_IDX_MPI_Imrecv_c;
 }
 
+/* 1 for the functions whose requests are point-to-point ones (non-blocking sends and receives,
+ * Imrecv, the persistent point-to-point *_init, and their _c forms): requests whose lower
+ * MPI_Request_get_status has no side effect and calls nothing of the application (no
+ * generalized request, no collective), so a wait may poll them one at a time. */
+static inline int wrap_p2p_is_p2p_idx(unsigned idx)
+{
+	switch (idx) {
+	case WRAP_IDX_MPI_Isend:
+	case WRAP_IDX_MPI_Isend_c:
+	case WRAP_IDX_MPI_Issend:
+	case WRAP_IDX_MPI_Issend_c:
+	case WRAP_IDX_MPI_Irsend:
+	case WRAP_IDX_MPI_Irsend_c:
+	case WRAP_IDX_MPI_Ibsend:
+	case WRAP_IDX_MPI_Ibsend_c:
+	case WRAP_IDX_MPI_Send_init:
+	case WRAP_IDX_MPI_Send_init_c:
+	case WRAP_IDX_MPI_Ssend_init:
+	case WRAP_IDX_MPI_Ssend_init_c:
+	case WRAP_IDX_MPI_Rsend_init:
+	case WRAP_IDX_MPI_Rsend_init_c:
+	case WRAP_IDX_MPI_Bsend_init:
+	case WRAP_IDX_MPI_Bsend_init_c:
+		return 1;
+	default:
+		return wrap_p2p_is_recv_idx(idx);
+	}
+}
+
 /* ---- the phase word (wrap_p2p_phase_word: the mailbox's, or a constant RUN word) -------- */
 
 /* 1 while a blocking call may go on spinning in the lower half (RUN or INTENT). */
@@ -136,6 +165,39 @@ static inline __attribute__((always_inline)) struct wrap_vh_obj *wrap_p2p_req_en
 		return NULL;
 	struct wrap_vh_obj *e = wrap_vh_at(WRAP_VH_REQUEST, u);
 	return e->live ? e : NULL;
+}
+
+/* The per-thread cache of free request (and message) indices of wrap_vh_request.c: entries
+ * are taken and given back without the lock; a full cache spills half of it under the lock. */
+#define WRAP_VH_TC_MAX 16
+struct wrap_vh_tcache {
+	uint32_t v[WRAP_VH_TC_MAX];
+	int n;
+};
+extern __thread struct wrap_vh_tcache wrap_vh_tcache[2] WRAP_HIDDEN
+    __attribute__((tls_model("initial-exec")));
+/* Give a full cache's older half back to the table (takes the lock). */
+void wrap_vh_tcache_spill(int kind) WRAP_HIDDEN;
+
+/* wrap_vh_request_release(e->vidx), inline for a plain request (no references, no copy on the
+ * heap, no saved status or message): the virtual handle dies (maps to MPI_REQUEST_NULL) and
+ * its index goes back to this thread's cache. Not on the lower TLS (touches TLS). */
+static inline __attribute__((always_inline)) void wrap_p2p_req_release(struct wrap_vh_obj *e)
+{
+	if (__builtin_expect(e->flags & (WRAP_VH_F_REFS | WRAP_VH_F_HEAPARGS | WRAP_P2P_F_DONE |
+					 WRAP_P2P_F_DRAINED),
+			     0) ||
+	    __builtin_expect(!e->live, 0)) {
+		wrap_vh_request_release(e->vidx);
+		return;
+	}
+	e->live = 0;
+	e->real = MPI_REQUEST_NULL;
+	e->aux = 0;
+	struct wrap_vh_tcache *t = &wrap_vh_tcache[0];
+	if (__builtin_expect(t->n == WRAP_VH_TC_MAX, 0))
+		wrap_vh_tcache_spill(WRAP_VH_REQUEST);
+	t->v[t->n++] = e->vidx;
 }
 
 /* The entry of a virtual message, or NULL. A matched message records in args[] what the drain
@@ -199,6 +261,10 @@ int wrap_p2p_waitall(int n, MPI_Request reqs[], MPI_Status sts[]) WRAP_HIDDEN;
  * when the wait is over. */
 typedef int (*wrap_p2p_poll)(void *f, void *c, int *done);
 
+#ifndef WRAP_P2P_YIELD_EVERY
+#define WRAP_P2P_YIELD_EVERY 1024 /* polls between two sched_yield in a spin (a power of 2) */
+#endif
+
 /* Spin on poll with the gate entered until it is done, fails, or the phase word says DRAIN
  * (the caller then leaves the lower half and steps out). Polls back to back, as MPICH's own
  * blocking calls drive its progress engine: no `pause` (it costs 120 ns in this VM, a pause
@@ -214,7 +280,7 @@ static inline __attribute__((always_inline)) int wrap_p2p_spin(wrap_p2p_poll pol
 		int r = poll(f, c, done);
 		if (r != MPI_SUCCESS || *done || !wrap_p2p_spinning(ph))
 			return r;
-		if ((++n & 1023) == 0) {
+		if ((++n & (WRAP_P2P_YIELD_EVERY - 1)) == 0) {
 			long ret; /* sched_yield */
 			__asm__ volatile("syscall" : "=a"(ret) : "0"(24L) : "rcx", "r11", "memory");
 		}

@@ -37,49 +37,56 @@
 #include "wrap.h"
 #include "wrap_p2p.h"
 
-#define TC_MAX 16
 #define TC_BATCH 8
 
-struct tcache {
-	uint32_t v[TC_MAX];
-	int n;
-};
-/* [0] requests, [1] messages */
-static __thread struct tcache tcache[2] __attribute__((tls_model("initial-exec")));
+/* [0] requests, [1] messages (struct wrap_vh_tcache: wrap_p2p.h, which releases inline) */
+__thread struct wrap_vh_tcache wrap_vh_tcache[2] __attribute__((tls_model("initial-exec")));
 
-static uint32_t take(int kind)
+/* Refill an empty cache with TC_BATCH indices under the lock; ~0u when out of indices. */
+static __attribute__((noinline)) uint32_t take_slow(int kind)
 {
-	struct tcache *t = &tcache[kind == WRAP_VH_MESSAGE];
-	if (__builtin_expect(t->n == 0, 0)) {
-		wrap_vh_lock();
-		while (t->n < TC_BATCH) {
-			uint32_t u = wrap_vh_alloc_index(kind);
-			if (u == ~0u)
-				break;
-			/* what never changes while the index serves this kind */
-			struct wrap_vh_obj *e = wrap_vh_at(kind, u);
-			e->vidx = u;
-			e->kind = (uint8_t)kind;
-			e->refs = 1;
-			e->app_refs = 1;
-			t->v[t->n++] = u;
-		}
-		wrap_vh_unlock();
-		if (t->n == 0)
-			return ~0u;
+	struct wrap_vh_tcache *t = &wrap_vh_tcache[kind == WRAP_VH_MESSAGE];
+	wrap_vh_lock();
+	while (t->n < TC_BATCH) {
+		uint32_t u = wrap_vh_alloc_index(kind);
+		if (u == ~0u)
+			break;
+		/* what never changes while the index serves this kind */
+		struct wrap_vh_obj *e = wrap_vh_at(kind, u);
+		e->vidx = u;
+		e->kind = (uint8_t)kind;
+		e->refs = 1;
+		e->app_refs = 1;
+		t->v[t->n++] = u;
 	}
+	wrap_vh_unlock();
+	if (t->n == 0)
+		return ~0u;
 	return t->v[--t->n];
+}
+
+static inline __attribute__((always_inline)) uint32_t take(int kind)
+{
+	struct wrap_vh_tcache *t = &wrap_vh_tcache[kind == WRAP_VH_MESSAGE];
+	if (__builtin_expect(t->n == 0, 0))
+		return take_slow(kind);
+	return t->v[--t->n];
+}
+
+void wrap_vh_tcache_spill(int kind)
+{
+	struct wrap_vh_tcache *t = &wrap_vh_tcache[kind == WRAP_VH_MESSAGE];
+	wrap_vh_lock();
+	while (t->n > WRAP_VH_TC_MAX - TC_BATCH)
+		wrap_vh_free_index(kind, t->v[--t->n]);
+	wrap_vh_unlock();
 }
 
 static void give(int kind, uint32_t u)
 {
-	struct tcache *t = &tcache[kind == WRAP_VH_MESSAGE];
-	if (__builtin_expect(t->n == TC_MAX, 0)) {
-		wrap_vh_lock();
-		while (t->n > TC_MAX - TC_BATCH)
-			wrap_vh_free_index(kind, t->v[--t->n]);
-		wrap_vh_unlock();
-	}
+	struct wrap_vh_tcache *t = &wrap_vh_tcache[kind == WRAP_VH_MESSAGE];
+	if (__builtin_expect(t->n == WRAP_VH_TC_MAX, 0))
+		wrap_vh_tcache_spill(kind);
 	t->v[t->n++] = u;
 }
 
@@ -106,6 +113,23 @@ static void arg_refs(struct wrap_vh_req *q, const struct wrap_vh_origin *org, in
 			wrap_vh_unref(kind, h);
 		q->o.flags |= WRAP_VH_F_REFS;
 	}
+}
+
+/* 1 when arg_refs has something to reference: every handle of a persistent request, the
+ * derived datatype of a receive (a predefined one is not in the table: no reference). */
+static inline __attribute__((always_inline)) int any_ref(struct wrap_vh_req *q,
+							 const struct wrap_vh_origin *org)
+{
+	if (org->persistent)
+		return 1;
+	const char *a = args_of(q);
+	for (int k = 0; k < org->nrefs; k++) {
+		uint32_t h = (uint32_t) * (const int *)(a + org->refs[k].off);
+		if (org->refs[k].kind == WRAP_VH_DATATYPE &&
+		    h - WRAP_VH_BASE_DATATYPE < WRAP_VH_SPAN)
+			return 1;
+	}
+	return 0;
 }
 
 static int new_entry(int kind, int real, const struct wrap_vh_origin *org, const void *args)
@@ -144,7 +168,7 @@ static int new_entry(int kind, int real, const struct wrap_vh_origin *org, const
 				org = NULL;
 			}
 		}
-		if (org && org->nrefs)
+		if (org && org->nrefs && any_ref(q, org))
 			arg_refs(q, org, 1);
 	}
 	__atomic_store_n(&q->o.live, 1, __ATOMIC_RELEASE);
