@@ -3,7 +3,7 @@
 # benchmark program run natively and through the MPI lower half, in ONE invocation.
 #
 #   mpi_overhead.sh [--bin BUILD_DIR] [--reps N] [--samples K] [--scale S] [--only LIST]
-#                   [--strict] [--keep]
+#                   [--ab OTHER_BUILD_DIR] [--strict] [--keep]
 #
 # The program (bench/mpi_overhead.c, built with Debian's mpicc: BUILD_DIR/bench/mpi_overhead,
 # or compiled here into the temp dir when the build has none) runs N times (default 5) as
@@ -37,13 +37,18 @@
 # Allreduce, 5 per stencil iteration + 1 Allreduce per 40), "best" the ratio that gives on
 # the native figure, "reach" whether the target can be met at all with one crossing per call
 # on this CPU (no: only a design with fewer crossings, or none, can meet it).
+# --ab OTHER_BUILD_DIR adds a third mode, split-B: the same program as a split process of the
+# other build (its dmtcp_launch, its MPI lower half and libmpich), in the same rotation (native,
+# split, split-B; each run pair of the table is still native i / split i), and a second table:
+# per row the split figures of both builds and split/split-B (median over the runs i, which ran
+# back to back): an A/B of two builds in one invocation, under the same load.
 # Exit: 0 when every run completed and its results checked (a missed target prints FAIL but
 # only --strict turns it into exit 3), 1 when something broke, 2 on usage errors, 77 when this
 # machine cannot run it (no mpicc/mpiexec, or a build without the MPI lower half). The temp dir
 # is removed on exit (--keep keeps it, with every run's output).
 set -u -o pipefail
 
-REPS=5 INNER=31 SCALE=1 ONLY="" BIN="" STRICT=0 KEEP=0
+REPS=5 INNER=31 SCALE=1 ONLY="" BIN="" STRICT=0 KEEP=0 AB=""
 usage() { sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -52,6 +57,7 @@ while [ $# -gt 0 ]; do
 	--samples) INNER=$2; shift 2 ;;
 	--scale) SCALE=$2; shift 2 ;;
 	--only) ONLY=$2; shift 2 ;;
+	--ab) AB=$2; shift 2 ;;
 	--strict) STRICT=1; shift ;;
 	--keep) KEEP=1; shift ;;
 	-h | --help) usage ;;
@@ -85,6 +91,13 @@ LAUNCH=$(find_bin dmtcp_launch launcher) || die "dmtcp_launch not found under $B
 # the MPI lower half sits next to dmtcp_launch in a build tree, in libexec when installed
 if [ -d "$BIN/lower-half" ] && [ ! -x "$BIN/lower-half/splitckpt-lh-mpi" ]; then
 	skip "this build has no MPI lower half ($BIN/lower-half/splitckpt-lh-mpi)"
+fi
+LAUNCH_B=""
+if [ -n "$AB" ]; then
+	for c in "$AB/dmtcp_launch" "$AB/launcher/dmtcp_launch"; do
+		[ -x "$c" ] && { LAUNCH_B=$c; break; }
+	done
+	[ -n "$LAUNCH_B" ] || die "--ab: dmtcp_launch not found under $AB"
 fi
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/mpi_bench.XXXXXX") || die "cannot make a temp dir"
@@ -128,6 +141,7 @@ run_one() { # run_one MODE I: one mpiexec, output in $T/MODE.I.out
 	case $mode in
 	native) cmd=("$MPIEXEC" -n 2 "$PROG" "${ARGS[@]}") ;;
 	split) cmd=("$MPIEXEC" -n 2 "$LAUNCH" --no-coordinator "$PROG" "${ARGS[@]}") ;;
+	splitb) cmd=("$MPIEXEC" -n 2 "$LAUNCH_B" --no-coordinator "$PROG" "${ARGS[@]}") ;;
 	esac
 	t0=$(now)
 	timeout -k 5 "$TMO" "${cmd[@]}" >"$T/$mode.$i.out" 2>"$T/$mode.$i.err" </dev/null
@@ -140,26 +154,36 @@ run_one() { # run_one MODE I: one mpiexec, output in $T/MODE.I.out
 	note "$mode run $i/$REPS: $(calc %.2f "$t1 - $t0") s"
 }
 
-note "program $PROG, dmtcp_launch $LAUNCH, UCX_TLS=$UCX_TLS, $REPS runs per mode, $INNER samples per run, scale $SCALE"
+note "program $PROG, dmtcp_launch $LAUNCH${AB:+ (split-B: $LAUNCH_B)}, UCX_TLS=$UCX_TLS, $REPS runs per mode, $INNER samples per run, scale $SCALE"
 for i in $(seq 1 "$REPS"); do
-	# alternate the order so that a drift of the machine's load hits both modes alike
-	if [ $((i % 2)) = 1 ]; then
-		run_one native "$i"
-		run_one split "$i"
+	# alternate the order so that a drift of the machine's load hits every mode alike
+	if [ -n "$AB" ]; then
+		case $((i % 3)) in
+		1) order="native split splitb" ;;
+		2) order="split splitb native" ;;
+		0) order="splitb native split" ;;
+		esac
+	elif [ $((i % 2)) = 1 ]; then
+		order="native split"
 	else
-		run_one split "$i"
-		run_one native "$i"
+		order="split native"
 	fi
+	for m in $order; do run_one "$m" "$i"; done
 done
 
 # the check_* lines (results of the Allreduce and of the stencil) are the same in both modes
 for i in $(seq 1 "$REPS"); do
 	a=$(grep '^check_' "$T/native.$i.out") b=$(grep '^check_' "$T/split.$i.out")
 	[ "$a" = "$b" ] || die "run $i: results differ: native '$a', split '$b'"
+	if [ -n "$AB" ]; then
+		c=$(grep '^check_' "$T/splitb.$i.out")
+		[ "$a" = "$c" ] || die "run $i: results differ: native '$a', split-B '$c'"
+	fi
 done
 
-pairs() { # pairs KEY EXPR: EXPR of (native, split) = ($1, $2) for every run pair, one a line
-	paste <(values native "$1") <(values split "$1") | awk "\$1 > 0 { print $2 }"
+pairs() { # pairs KEY EXPR [MODE_A MODE_B]: EXPR of ($1, $2) = (native, split) or (MODE_A,
+	# MODE_B) for every run pair, one a line
+	paste <(values "${3:-native}" "$1") <(values "${4:-split}" "$1") | awk "\$1 > 0 { print $2 }"
 }
 values() { # values MODE KEY: the per-run figures, one a line
 	local i
@@ -273,6 +297,20 @@ for r in "${ROWS[@]}"; do
 done
 echo "ratio = split/native (for bandwidth too: higher is better there), added = split - native: both the median over the $REPS run pairs (native and split run back to back); wall rows: the loops' actual wall time, noise included (no target)"
 echo "targets: $NPASS of $NTARGET PASS"
+if [ -n "$AB" ]; then
+	echo
+	echo "A/B: split = $BIN, split-B = $(cd "$AB" && pwd); ratio = split/split-B, median over the $REPS runs i (run back to back): above 1 for bandwidth, below 1 for times means the first build is faster"
+	FMTB='%-23s %-7s %10s %10s %7s %7s %7s\n'
+	printf "$FMTB" benchmark unit split split-B ratio s_sprd b_sprd
+	for r in "${ROWS[@]}"; do
+		IFS='|' read -r key label unit kind lim cross <<<"$r"
+		spl=$(values split "$key" | median) || continue
+		splb=$(values splitb "$key" | median) || die "split-B runs have no $key"
+		ratio=$(pairs "$key" '$2 / $1' splitb split | median | awk '{ printf "%.3f", $1 }')
+		printf "$FMTB" "$label" "$unit" "$spl" "$splb" "$ratio" "$(values split "$key" | spread)" \
+			"$(values splitb "$key" | spread)"
+	done
+fi
 OK=1
 [ "$STRICT" = 1 ] && [ "$NPASS" != "$NTARGET" ] && exit 3
 exit 0
