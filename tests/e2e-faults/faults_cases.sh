@@ -359,7 +359,7 @@ case_stale_tmp() {
 		wait_for 30 peers_are 1 || fail "the restarted job did not join"
 	else
 		# the application knows its writer died: it should remove what the writer left
-		wait_for 5 eval '[ ! -e "$tmp" ]' || fail "the application left its dead writer's $(basename "$tmp")"
+		wait_for 30 eval '[ ! -e "$tmp" ]' || fail "the application left its dead writer's $(basename "$tmp")"
 		note "the application removed its dead writer's .tmp"
 	fi
 	ckpt_ok

@@ -197,11 +197,11 @@ case_restarted_k() {
 case_keep() {
 	launch job --keep 2 --full-every 4
 	for g in 1 2 3 4; do nap 0.3; ckpt; done
-	wait_for 5 eval '[ "$(gens_in)" = "1 2 3 4 " ]' ||
+	wait_for 30 eval '[ "$(gens_in)" = "1 2 3 4 " ]' ||
 		fail "--keep 2 after 4 checkpoints (3, 4 build on 1) left: $(gens_in)"
 	note "after 4 checkpoints: generations $(gens_in)(3 and 4 need 1 and 2)"
 	for g in 5 6; do nap 0.3; ckpt; done
-	wait_for 5 eval '[ "$(gens_in)" = "5 6 " ]' || fail "--keep 2 after 6 checkpoints left: $(gens_in)"
+	wait_for 30 eval '[ "$(gens_in)" = "5 6 " ]' || fail "--keep 2 after 6 checkpoints left: $(gens_in)"
 	[ "$(parent_of "$(img_of 6)")" = 5 ] || fail "generation 6 is not incremental on 5"
 	note "after 6 checkpoints: generations $(gens_in)"
 	kill_job

@@ -10,7 +10,9 @@
 #            HARNESS lower half ($WRAP_PRELOAD, via LD_PRELOAD);
 #   none     PROGRAM alone (NPROCS is ignored), with our libmpich.so.12 and no lower half.
 # Passes when the run exits 0 within the time limit, stdout has "PASS NAME", nothing printed
-# "FAIL", and (with --stderr) stderr matches REGEX (grep -E).
+# "FAIL", and (with --stderr) stderr matches REGEX (grep -E). The time limit (timeout) is
+# generous, 100 s (RUN_MPI_TIMEOUT): these runs take 1-10 s, up to 16 s seen at load 25 on
+# 2 cores, and the limit is only there to end a hang.
 set -u
 mode=$1 nprocs=$2 name=$3
 shift 3
@@ -25,6 +27,7 @@ while [ $# -gt 0 ]; do
 done
 : "${WRAP_LIBDIR:?}" "${WRAP_PRELOAD:?}" "${WRAP_LAUNCH:?}"
 export UCX_TLS=${UCX_TLS:-self,sm} HWLOC_PLUGINS_PATH=/nonexistent
+TMO=${RUN_MPI_TIMEOUT:-100}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -34,17 +37,17 @@ for e in "${envs[@]}"; do
 done
 case "$mode" in
 none)
-	env "${envs[@]}" LD_LIBRARY_PATH="$WRAP_LIBDIR" timeout -k 3 20 "$@" \
+	env "${envs[@]}" LD_LIBRARY_PATH="$WRAP_LIBDIR" timeout -k 3 "$TMO" "$@" \
 		>"$tmp/out" 2>"$tmp/err"
 	rc=$?
 	;;
 harness)
 	genv+=(-genv LD_LIBRARY_PATH "$WRAP_LIBDIR" -genv LD_PRELOAD "$WRAP_PRELOAD")
-	timeout -k 3 25 mpiexec -n "$nprocs" "${genv[@]}" "$@" >"$tmp/out" 2>"$tmp/err"
+	timeout -k 3 "$TMO" mpiexec -n "$nprocs" "${genv[@]}" "$@" >"$tmp/out" 2>"$tmp/err"
 	rc=$?
 	;;
 lh)
-	timeout -k 3 25 mpiexec -n "$nprocs" "${genv[@]}" "$WRAP_LAUNCH" --no-coordinator "$@" \
+	timeout -k 3 "$TMO" mpiexec -n "$nprocs" "${genv[@]}" "$WRAP_LAUNCH" --no-coordinator "$@" \
 		>"$tmp/out" 2>"$tmp/err"
 	rc=$?
 	;;

@@ -13,7 +13,9 @@ fail() {
 	exit 1
 }
 
-# wait_for TIMEOUT_S COMMAND...: poll every 50 ms until COMMAND succeeds.
+# wait_for TIMEOUT_S COMMAND...: poll every 50 ms until COMMAND succeeds. A poll ends as soon
+# as its condition holds, so the drivers give generous deadlines (30 s where 5 s was enough
+# on a quiet machine: 2 cores at load 100 can starve the coordinator for seconds).
 wait_for() {
 	local limit=$(($1 * 20)) i=0
 	shift

@@ -91,7 +91,7 @@ case_basic() {
   wait "$COORD_PID"
   local rc=$?
   [ $rc -eq 0 ] || fail "coordinator exit status $rc after -q"
-  wait_for 5 has "$T/w11.out" "killed" || fail "worker not killed by -q"
+  wait_for 30 has "$T/w11.out" "killed" || fail "worker not killed by -q"
   test -e "$SPLITCKPT_STATE_DIR/coord-$PORT.secret" && fail "secret file left behind"
   cmd -s >"$T/none.out" 2>&1 && fail "-s succeeded without coordinator"
   has "$T/none.out" "dmtcp_command: no coordinator at localhost:$PORT (connection refused)" ||
@@ -167,7 +167,7 @@ case_ckpt() {
     local img
     img=$(ls "$T"/img/gen-000001/ckpt_fake_worker_*-$v-*.dmtcp) || fail "no image of $v"
     has "$s" "'$img'" || fail "script does not name $img"
-    wait_for 5 has "$T/w$v.out" "resume generation 1 committed=1" || fail "$v not resumed"
+    wait_for 30 has "$T/w$v.out" "resume generation 1 committed=1" || fail "$v not resumed"
   done
   # the script runs dmtcp_restart with the images (fake dmtcp_restart first on PATH)
   mkdir -p "$T/bin"
@@ -229,8 +229,8 @@ case_disconnect() {
   has "$T/bc.out" "checkpoint generation 1 failed: worker 302 (fake_worker on $(hostname)) disconnected while writing its image" ||
     fail "-bc message: $(cat "$T/bc.out")"
   test -e "$T/ckpt/dmtcp_restart_script.sh" && fail "script written for a failed checkpoint"
-  wait_for 5 has "$T/w301.out" "resume generation 1 committed=0" || fail "301 not resumed uncommitted"
-  wait_for 5 has "$T/w303.out" "resume generation 1 committed=0" || fail "303 not resumed uncommitted"
+  wait_for 30 has "$T/w301.out" "resume generation 1 committed=0" || fail "301 not resumed uncommitted"
+  wait_for 30 has "$T/w303.out" "resume generation 1 committed=0" || fail "303 not resumed uncommitted"
   cmd -s >"$T/s.out" || fail "coordinator gone after the failure"
   has "$T/s.out" "NUM_PEERS=2" || fail "NUM_PEERS after the failure"
   has "$T/s.out" "RUNNING=yes" || fail "not running after the failure"
@@ -239,14 +239,14 @@ case_disconnect() {
   cmd -bc >"$T/bc2.out" 2>&1 || fail "-bc failed although 304 only ended: $(cat "$T/bc2.out")"
   has "$T/bc2.out" "checkpoint generation 2 complete: 2 processes" ||
     fail "-bc message 2: $(cat "$T/bc2.out")"
-  wait_for 5 has "$T/coord.out" "ended before it was suspended" || fail "no log line for 304"
+  wait_for 30 has "$T/coord.out" "ended before it was suspended" || fail "no log line for 304"
   # a worker that reports a write error
   start_worker 305 --mode fail-write
   cmd -bc >"$T/bc3.out" 2>&1 && fail "-bc succeeded although 305 failed"
   has "$T/bc3.out" "worker 305 (fake_worker on $(hostname)) could not write its image: simulated failure of worker 305: No space left on device" ||
     fail "-bc message 3: $(cat "$T/bc3.out")"
   kill "$W305"
-  wait_for 5 sh -c "\"$CMD\" -p $PORT -s | grep -q NUM_PEERS=2" || fail "305 still counted"
+  wait_for 30 sh -c "\"$CMD\" -p $PORT -s | grep -q NUM_PEERS=2" || fail "305 still counted"
   # the survivors still checkpoint fine (generation numbers are not reused)
   cmd -bc >"$T/bc4.out" 2>&1 || fail "-bc after failures: $(cat "$T/bc4.out")"
   has "$T/bc4.out" "checkpoint generation 4 complete: 2 processes" || fail "bc4: $(cat "$T/bc4.out")"
@@ -290,7 +290,7 @@ case_exit_on_last() {
   sleep 0.3
   alive "$COORD_PID" || fail "exited while a worker remains"
   cmd -k >"$T/k.out" || fail "-k failed"
-  wait_for 5 has "$T/w502.out" "killed" || fail "502 not killed"
+  wait_for 30 has "$T/w502.out" "killed" || fail "502 not killed"
   wait_for 10 dead "$COORD_PID" || fail "coordinator did not exit on last"
   wait "$COORD_PID" || fail "exit status not 0"
 }
@@ -313,7 +313,7 @@ case_daemon() {
   [ $rc -eq 0 ] || fail "--daemon exit status $rc"
   test -s "$T/port" || fail "daemon wrote no port file"
   PORT=$(cat "$T/port")
-  wait_for 5 has "$T/coord.log" "listening on" || fail "log file lacks the start message"
+  wait_for 30 has "$T/coord.log" "listening on" || fail "log file lacks the start message"
   COORD_PID=$(sed -n 's/^\[splitckpt coord\] [^:]*:\([0-9]*\):.*/\1/p' "$T/coord.log" | head -1)
   [ -n "$COORD_PID" ] && PIDS+=("$COORD_PID")
   alive "$COORD_PID" || fail "daemon not running"
@@ -355,7 +355,7 @@ case_held() {
   SPLITCKPT_DEBUG=1 start_coord --ckptdir "$T/ckpt" # debug: it logs every command it gets
   start_worker 901 --slow-ms 300
   cmd -c >/dev/null || fail "-c"
-  wait_for 5 has "$T/w901.out" "suspend generation 1" || fail "no suspend"
+  wait_for 30 has "$T/w901.out" "suspend generation 1" || fail "no suspend"
   kill -STOP "$W901"
   start_worker 902
   cmd -l | grep -q "fake_worker\[902:.*JOINING" || fail "new worker not shown as JOINING"
@@ -383,17 +383,17 @@ case_keys() {
   PORT=$(cat "$T/port")
   start_worker 1001
   echo "s" >&9
-  wait_for 5 has "$T/coord.out" "NUM_PEERS=1" || fail "key s"
+  wait_for 30 has "$T/coord.out" "NUM_PEERS=1" || fail "key s"
   echo "l" >&9
-  wait_for 5 has "$T/coord.out" "fake_worker\[1001:" || fail "key l"
+  wait_for 30 has "$T/coord.out" "fake_worker\[1001:" || fail "key l"
   echo "i 12" >&9
-  wait_for 5 sh -c "\"$CMD\" -p $PORT -s | grep -q CKPT_INTERVAL=12" || fail "key i 12"
+  wait_for 30 sh -c "\"$CMD\" -p $PORT -s | grep -q CKPT_INTERVAL=12" || fail "key i 12"
   echo "i" >&9
-  wait_for 5 has "$T/coord.out" "checkpoint interval: 12 s" || fail "key i"
+  wait_for 30 has "$T/coord.out" "checkpoint interval: 12 s" || fail "key i"
   echo "c" >&9
-  wait_for 5 has "$T/w1001.out" "resume generation 1 committed=1" || fail "key c"
+  wait_for 30 has "$T/w1001.out" "resume generation 1 committed=1" || fail "key c"
   echo "?" >&9
-  wait_for 5 has "$T/coord.out" "kill all processes and quit" || fail "key ?"
+  wait_for 30 has "$T/coord.out" "kill all processes and quit" || fail "key ?"
   echo "q" >&9
   wait_for 10 dead "$COORD_PID" || fail "key q"
   has "$T/w1001.out" "killed" || fail "key q did not kill"
@@ -409,7 +409,7 @@ case_barrier() {
   start_worker 1103 --barrier restart:3
   local v
   for v in 1101 1102 1103; do
-    wait_for 5 has "$T/w$v.out" "barrier restart done" || fail "$v did not pass the barrier"
+    wait_for 30 has "$T/w$v.out" "barrier restart done" || fail "$v did not pass the barrier"
   done
   stop_coord
 }
