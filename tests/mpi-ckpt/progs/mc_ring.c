@@ -7,7 +7,8 @@
  * Output: "PID <rank> <pid>", "READY" per rank after the first step, then on rank 0
  * "ANSWER: <hex>" and PASS or FAIL. Usage: mc_ring [ITERS [MIB [fork]]]: MIB MiB per rank
  * of pseudo-random memory (checked at the end) to give the image a size; "fork": rank 0
- * forks a child after MPI_Init that only sleeps (no MPI) while the job is checkpointed.
+ * forks a child after MPI_Init that only sleeps (no MPI) while the job is checkpointed (20 s,
+ * or until the go file of CR_GO exists: the job's run ends when the child's does).
  * The 50 ms pause follows ../../progs/cr_go.h (CR_GO: none once the driver's go file exists,
  * a wait for it before the last quarter).
  */
@@ -52,8 +53,9 @@ int main(int argc, char **argv)
 	if (argc > 3 && !strcmp(argv[3], "fork") && rank == 0) {
 		signal(SIGCHLD, SIG_IGN); /* never waited for (not restarted with the ranks) */
 		pid_t c = fork();
-		if (c == 0) {
-			sleep(20);
+		if (c == 0) { /* 20 s, or less: until the go file exists (cr_go.h) */
+			for (int t = 0; t < 200 && !cr_go(); t++)
+				cr_sleep_us(100000);
 			_exit(0);
 		}
 		if (c < 0)
