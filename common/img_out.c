@@ -59,7 +59,8 @@ static int splice_full(struct img_out *o, const struct iovec *iov, int cnt, uint
 					continue;
 				if (w < 0 && (errno == ENOSPC || errno == EDQUOT || errno == EIO ||
 					      errno == EFBIG))
-					return -errno; /* the file's own error, as pwritev gives it */
+					return -errno; /* the file's own error, as pwritev gives it
+							*/
 				if (w <= 0)
 					goto give_up;
 				k -= w;
@@ -126,7 +127,8 @@ int img_out_open(struct img_out *o, const char *path, int aligned)
 			if (pipe2(pp, O_CLOEXEC) == 0) { /* without it: pwritev */
 				o->pipe_r = pp[0];
 				o->pipe_w = pp[1];
-				fcntl(pp[1], F_SETPIPE_SZ, 1 << 20); /* may be refused: then smaller */
+				fcntl(pp[1], F_SETPIPE_SZ,
+				      1 << 20); /* may be refused: then smaller */
 				int sz = fcntl(pp[1], F_GETPIPE_SZ);
 				o->psz = sz >= 4096 ? (size_t)sz : 4096;
 			}

@@ -7,12 +7,15 @@
  * entry, check the CRC of the stored bytes and inflate. A raw chunk being restored is read
  * straight into its destination (no copy); a compressed one is read into a per-thread buffer
  * and inflated into its destination; the destination pages are faulted in first, in one
- * madvise(MADV_POPULATE_WRITE). Every destination lies inside a region (img_open checked
+ * madvise(MADV_POPULATE_WRITE). In an aligned image (IMG_F_ALIGNED) the bytes of a large raw
+ * chunk start on a block boundary, so they are read with O_DIRECT: from the device into the
+ * destination without passing through the page cache. Every destination lies inside a region (img_open checked
  * it), so a damaged file can make a restore fail but never write outside the regions.
  * The first error stops all workers; its message names the file, chunk, region and offset.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +40,7 @@ struct rctx {
 	uint64_t ngroups;
 	uint64_t next; /* next chunk to take (atomic) */
 	int stop;      /* atomic */
+	int dfd;       /* aligned image being restored: opened with O_DIRECT, or -1 */
 	pthread_mutex_t mu;
 	int err;
 	char msg[512];
@@ -47,6 +51,7 @@ struct rthread {
 	pthread_t tid;
 	int started;
 	uint8_t *buf;	  /* chunk header + stored bytes */
+	uint8_t *hblk;	  /* direct reads: the block that ends with a chunk header */
 	uint8_t *scratch; /* inflate target when verifying */
 	int to_scratch;	  /* restoring part of a chunk: decode into scratch first */
 	z_stream z;
@@ -128,7 +133,23 @@ static int do_chunk(struct rthread *t, uint64_t i)
 
 	if (c->flags == IMG_CHUNK_PARENT) /* the parent image has these pages */
 		return 0;
-	if (t->x->restore && c->flags == IMG_CHUNK_RAW) {
+	int dfd = __atomic_load_n(&t->x->dfd, __ATOMIC_RELAXED);
+	if (t->x->restore && !t->to_scratch && c->flags == IMG_CHUNK_RAW && t->hblk && dfd >= 0 &&
+	    (e->file_off + sizeof(h)) % IMG_ALIGN == 0 && e->file_off + sizeof(h) >= IMG_ALIGN) {
+		/* aligned layout: the block that ends with the header, then the bytes straight
+		 * from the device into the destination (no page cache, no copy) */
+		struct iovec iov[2] = {{t->hblk, IMG_ALIGN}, {dst, c->raw_len}};
+		populate(dst, c->raw_len);
+		rc = preadv_full(dfd, iov, 2, e->file_off + sizeof(h) - IMG_ALIGN);
+		if (rc == -EINVAL) { /* the device wants other alignment: the page cache then */
+			__atomic_store_n(&t->x->dfd, -1, __ATOMIC_RELAXED);
+			struct iovec v2[2] = {{&h, sizeof(h)}, {dst, c->raw_len}};
+			rc = preadv_full(r->fd, v2, 2, e->file_off);
+		} else {
+			memcpy(&h, t->hblk + IMG_ALIGN - sizeof(h), sizeof(h));
+		}
+		payload = dst;
+	} else if (t->x->restore && c->flags == IMG_CHUNK_RAW) {
 		struct iovec iov[2] = {{&h, sizeof(h)}, {dst, c->raw_len}};
 		populate(dst, c->raw_len);
 		rc = preadv_full(r->fd, iov, 2, e->file_off);
@@ -175,6 +196,9 @@ static int do_chunk(struct rthread *t, uint64_t i)
 	return 0;
 }
 
+#ifndef IMG_DIRECT_READERS
+#define IMG_DIRECT_READERS 4 /* reader threads of an aligned image, at least */
+#endif
 #define RAW_PIECES_MAX 500 /* pieces of a raw chunk read in one preadv (2 iovecs each) */
 
 /* Part of a raw chunk: one preadv puts the needed pieces straight into memory and the gaps
@@ -278,7 +302,9 @@ static int rthread_init(struct rthread *t, struct rctx *x)
 	t->buf = malloc(sizeof(struct img_disk_chunk) + IMG_CHUNK_MAX);
 	if (!x->restore || x->groups)
 		t->scratch = malloc(IMG_CHUNK_MAX);
-	if (!t->buf || ((!x->restore || x->groups) && !t->scratch))
+	if (x->dfd >= 0)
+		t->hblk = aligned_alloc(IMG_ALIGN, IMG_ALIGN);
+	if (!t->buf || ((!x->restore || x->groups) && !t->scratch) || (x->dfd >= 0 && !t->hblk))
 		return -ENOMEM;
 	if (inflateInit2(&t->z, -15) != Z_OK)
 		return -ENOMEM;
@@ -296,7 +322,7 @@ static int rthread_init(struct rthread *t, struct rctx *x)
 static int run_chunks_x(struct img_reader *r, int restore, const struct rctx *px, int nthreads,
 			char *err, size_t errlen)
 {
-	struct rctx x = {.r = r, .restore = restore};
+	struct rctx x = {.r = r, .restore = restore, .dfd = -1};
 	struct rthread *ts;
 	int n = img_nthreads(nthreads), rc = 0, i;
 	uint64_t jobs = px ? px->ngroups : r->nchunks;
@@ -307,9 +333,20 @@ static int run_chunks_x(struct img_reader *r, int restore, const struct rctx *px
 	}
 	if ((uint64_t)n > jobs)
 		n = jobs ? (int)jobs : 1;
+	/* an aligned image: raw chunks are read with O_DIRECT (a filesystem without it: not) */
+	if (restore && r->hdr.version >= 2 && (r->hdr.flags & IMG_F_ALIGNED))
+		x.dfd = open(r->path, O_RDONLY | O_CLOEXEC | O_DIRECT);
+	int dfd = x.dfd; /* (a worker may give it up: x.dfd = -1) */
+	/* direct reads are synchronous: more of them in flight keep the device busy while one
+	 * thread checks a CRC (the threads mostly wait for the device) */
+	if (dfd >= 0 && nthreads <= 0 && n < IMG_DIRECT_READERS && IMG_DIRECT_READERS <= jobs)
+		n = IMG_DIRECT_READERS;
 	ts = calloc((size_t)n, sizeof(*ts));
-	if (!ts)
+	if (!ts) {
+		if (dfd >= 0)
+			close(dfd);
 		return img_fail(err, errlen, ENOMEM, "%s: out of memory", r->path);
+	}
 	pthread_mutex_init(&x.mu, NULL);
 	sigset_t all, old;
 	sigfillset(&all);
@@ -340,8 +377,11 @@ static int run_chunks_x(struct img_reader *r, int restore, const struct rctx *px
 #endif
 		free(ts[i].buf);
 		free(ts[i].scratch);
+		free(ts[i].hblk);
 	}
 	free(ts);
+	if (dfd >= 0)
+		close(dfd);
 	if (!rc && x.err)
 		rc = img_fail(err, errlen, x.err, "%s", x.msg);
 	pthread_mutex_destroy(&x.mu);
