@@ -112,6 +112,9 @@ struct img_write_opts {
 	int direct;
 };
 #define IMG_DIRECT_MIN (64ull << 20)
+/* Restores read the large raw chunks of an aligned image with O_DIRECT unless this is 0
+ * (SPLITCKPT_DIRECT_IO=off; process-wide). */
+extern int img_direct_reads;
 
 /* Codecs of compressed chunks (docs/decisions.md: zstd level 1 is the default when the build
  * has libzstd; zlib level 1 otherwise). */

@@ -32,6 +32,8 @@
 #include "img_internal.h"
 #include "log.h"
 
+int img_direct_reads = 1;
+
 struct rctx {
 	struct img_reader *r;
 	int restore;   /* 1: write memory, 0: verify only */
@@ -334,7 +336,7 @@ static int run_chunks_x(struct img_reader *r, int restore, const struct rctx *px
 	if ((uint64_t)n > jobs)
 		n = jobs ? (int)jobs : 1;
 	/* an aligned image: raw chunks are read with O_DIRECT (a filesystem without it: not) */
-	if (restore && r->hdr.version >= 2 && (r->hdr.flags & IMG_F_ALIGNED))
+	if (restore && img_direct_reads && r->hdr.version >= 2 && (r->hdr.flags & IMG_F_ALIGNED))
 		x.dfd = open(r->path, O_RDONLY | O_CLOEXEC | O_DIRECT);
 	int dfd = x.dfd; /* (a worker may give it up: x.dfd = -1) */
 	/* direct reads are synchronous: more of them in flight keep the device busy while one
