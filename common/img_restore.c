@@ -32,7 +32,7 @@
 #include "img_internal.h"
 #include "log.h"
 
-int img_direct_reads = 1;
+int img_direct_reads = 0;
 
 struct rctx {
 	struct img_reader *r;
