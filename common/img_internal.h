@@ -83,6 +83,21 @@ void img_make_section(struct img_disk_section *s, uint32_t type, uint32_t subtyp
 /* crc32 of a disk chunk header with hcrc taken as 0. */
 uint32_t img_chunk_hcrc(const struct img_disk_chunk *c);
 
+/* After a readv/writev-like call moved k bytes: drops the iovecs it finished and advances
+ * into the one it stopped in. */
+static inline void img_iov_advance(struct iovec **iov, int *cnt, size_t k)
+{
+	while (*cnt > 0 && k >= (*iov)->iov_len) {
+		k -= (*iov)->iov_len;
+		(*iov)++;
+		(*cnt)--;
+	}
+	if (*cnt > 0) {
+		(*iov)->iov_base = (char *)(*iov)->iov_base + k;
+		(*iov)->iov_len -= k;
+	}
+}
+
 /* pread exactly n bytes; -EIO style -errno, or -ENODATA if the file ends first. */
 int img_pread_full(int fd, void *p, size_t n, uint64_t off);
 

@@ -102,15 +102,7 @@ static int pwritev_full(struct img_out *o, struct iovec *iov, int cnt, uint64_t 
 			return -errno;
 		}
 		off += (uint64_t)k;
-		while (cnt > 0 && (size_t)k >= iov->iov_len) {
-			k -= (ssize_t)iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov->iov_base = (char *)iov->iov_base + k;
-			iov->iov_len -= (size_t)k;
-		}
+		img_iov_advance(&iov, &cnt, (size_t)k);
 	}
 	return 0;
 }
