@@ -20,15 +20,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ckpt_inproc.h"
 #include "mt.h"
 
 #define NT 6
 #define MID (1 << 18) /* ints: 1 MiB */
 #define BIG (1 << 20) /* ints: 4 MiB */
 
-typedef int (*cmd_fn)(int, unsigned, int, int, const unsigned long long *, int, unsigned *,
-		      int *, unsigned long long *, int, char *, int);
-typedef void (*door_fn)(unsigned[5]);
 
 static int rank, size, left, right;
 static MPI_Comm wdup;
@@ -103,82 +101,29 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-/* CHECK calls MPI_Comm_rank, which waits at a closed door: while the test holds the door
- * closed, failures are reported without MPI. */
-#define CHECK_CLOSED(cond, ...)                                                                    \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "FAIL rank %d %s:%d: ", rank, __FILE__, __LINE__);        \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fprintf(stderr, "\n");                                                     \
-			mt_ok = 0;                                                                 \
-		}                                                                                  \
-	} while (0)
-
-/* The lower half's part: SUSPEND, final TARGETS, checks at QUIESCED, RESUME. */
-static void checkpoint(cmd_fn ck, door_fn door)
-{
-	unsigned flags = 0, out[5];
-	int n = 0, rc;
-	unsigned long long rep[3 * 16], gt[2 * 16];
-	char text[256] = "";
-	/* Wait until every thread has entered MPI: a fixed sleep was too short once in CI
-	 * (2 cores, other tests running: 5 of 6 inside after 300 ms). (MPICH 4.0.2 over UCX,
-	 * natively too, sometimes ends an MPI_Ssend of a rendezvous-size message before its
-	 * receiver posted a receive: thread 1 may be done.) */
-	for (int ms = 0; ms < 60000; ms += 10) {
-		door(out);
-		if (out[1] + done[1] >= NT)
-			break;
-		usleep(10000);
-	}
-	usleep(50000); /* and let them reach their waits */
-	door(out);
-	CHECK_CLOSED(out[1] + done[1] >= NT, "before the checkpoint %u threads inside MPI, want %d",
-		     out[1], NT);
-	if (getenv("CKP2P_DEBUG"))
-		fprintf(stderr, "rank %d pid %d: inside %u, done %d%d%d%d%d%d\n", rank, getpid(), out[1], done[0],
-			done[1], done[2], done[3], done[4], done[5]);
-	rc = ck(1 /* SUSPEND */, 0, 0, 0, NULL, 30000, &flags, &n, rep, 16, text, sizeof(text));
-	CHECK_CLOSED(rc == 2 && (flags & 1), "SUSPEND: reply %d flags %u (%s)", rc, flags, text);
-	/* no collective runs now: every rank reports the same seqs, which are the targets */
-	for (int i = 0; i < n && i < 16; i++)
-		gt[2 * i] = rep[3 * i], gt[2 * i + 1] = rep[3 * i + 1];
-	rc = ck(2 /* TARGETS */, 1, 1, n, gt, 60000, NULL, NULL, NULL, 0, text, sizeof(text));
-	CHECK_CLOSED(rc == 3, "final TARGETS: reply %d, want REP_QUIESCED (%s)", rc, text);
-	door(out);
-	CHECK_CLOSED(out[4] == 2 && out[1] == 0, "at QUIESCED: phase %u, %u thread(s) inside MPI", out[4],
-	      out[1]);
-	usleep(20000);
-	for (int w = 0; w < NT; w++)
-		CHECK_CLOSED(!done[w] || w == 1, "thread %d finished while the door was closed", w);
-	if (getenv("CKP2P_DEBUG"))
-		fprintf(stderr, "rank %d: quiesced\n", rank);
-	rc = ck(3 /* RESUME */, 0, 0, 0, NULL, 30000, NULL, NULL, NULL, 0, text, sizeof(text));
-	CHECK_CLOSED(rc == 4, "RESUME: reply %d, want REP_RESUMED (%s)", rc, text);
-	door(out);
-	CHECK_CLOSED(out[4] == 0, "phase %u after RESUME", out[4]);
-}
-
 int main(int argc, char **argv)
 {
 	int provided, late[8][8];
 	pthread_t th[NT];
 	MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	ck_rank = rank;
 	MPI_Comm_size(MPI_COMM_WORLD, &size);
 	CHECK(provided == MPI_THREAD_MULTIPLE, "thread level %d", provided);
 	left = (rank + size - 1) % size, right = (rank + 1) % size;
 	CHECK_MPI(MPI_Comm_dup(MPI_COMM_WORLD, &wdup));
-	cmd_fn ck = (cmd_fn)dlsym(RTLD_DEFAULT, "SPLITCKPT_test_ckpt_command");
-	door_fn door = (door_fn)dlsym(RTLD_DEFAULT, "SPLITCKPT_test_door");
+	ckpt_cmd_fn ck = (ckpt_cmd_fn)dlsym(RTLD_DEFAULT, "SPLITCKPT_test_ckpt_command");
+	ckpt_door_fn door = (ckpt_door_fn)dlsym(RTLD_DEFAULT, "SPLITCKPT_test_door");
 
 	for (int w = 0; w < NT; w++)
 		pthread_create(&th[w], NULL, worker, (void *)(intptr_t)w);
 	if (!(ck && door))
 		usleep(300000); /* native run: let them block */
 	if (ck && door)
-		checkpoint(ck, door);
+		/* (MPICH 4.0.2 over UCX, natively too, sometimes ends an MPI_Ssend of a
+		 * rendezvous-size message before its receiver posted a receive: thread 1 may be
+		 * done) */
+		ckpt_inproc(ck, door, done, NT, 1, 50000);
 	else if (rank == 0)
 		printf("no SPLITCKPT_test_ckpt_command (native run): no checkpoint\n");
 

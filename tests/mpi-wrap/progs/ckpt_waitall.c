@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ckpt_inproc.h"
 #include "mt.h"
 
 /* GCC warns that MPI_Waitall(n, req, MPI_STATUSES_IGNORE) writes into a 0-byte array: a false
@@ -30,9 +31,6 @@
 #define NT 2
 #define BIG (1 << 20) /* ints: 4 MiB */
 
-typedef int (*cmd_fn)(int, unsigned, int, int, const unsigned long long *, int, unsigned *, int *,
-		      unsigned long long *, int, char *, int);
-typedef void (*door_fn)(unsigned[5]);
 
 static int rank, size, left, right;
 static volatile int done[NT];
@@ -80,64 +78,18 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-/* CHECK calls MPI_Comm_rank, which waits at a closed door: while the test holds the door
- * closed, failures are reported without MPI. */
-#define CHECK_CLOSED(cond, ...)                                                                    \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "FAIL rank %d %s:%d: ", rank, __FILE__, __LINE__);         \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fprintf(stderr, "\n");                                                     \
-			mt_ok = 0;                                                                 \
-		}                                                                                  \
-	} while (0)
-
-/* The lower half's part: SUSPEND, final TARGETS, checks at QUIESCED, RESUME. */
-static void checkpoint(cmd_fn ck, door_fn door)
-{
-	unsigned flags = 0, out[5];
-	int n = 0, rc;
-	unsigned long long rep[3 * 16], gt[2 * 16];
-	char text[256] = "";
-	for (int ms = 0; ms < 60000; ms += 10) { /* every thread inside MPI */
-		door(out);
-		if (out[1] >= NT)
-			break;
-		usleep(10000);
-	}
-	usleep(100000); /* and the first Irecv of thread 0 complete in its wait */
-	door(out);
-	CHECK_CLOSED(out[1] >= NT, "before the checkpoint %u threads inside MPI, want %d", out[1],
-		     NT);
-	rc = ck(1 /* SUSPEND */, 0, 0, 0, NULL, 30000, &flags, &n, rep, 16, text, sizeof(text));
-	CHECK_CLOSED(rc == 2 && (flags & 1), "SUSPEND: reply %d flags %u (%s)", rc, flags, text);
-	for (int i = 0; i < n && i < 16; i++)
-		gt[2 * i] = rep[3 * i], gt[2 * i + 1] = rep[3 * i + 1];
-	rc = ck(2 /* TARGETS */, 1, 1, n, gt, 60000, NULL, NULL, NULL, 0, text, sizeof(text));
-	CHECK_CLOSED(rc == 3, "final TARGETS: reply %d, want REP_QUIESCED (%s)", rc, text);
-	door(out);
-	CHECK_CLOSED(out[4] == 2 && out[1] == 0, "at QUIESCED: phase %u, %u thread(s) inside MPI",
-		     out[4], out[1]);
-	usleep(20000);
-	for (int w = 0; w < NT; w++)
-		CHECK_CLOSED(!done[w], "thread %d finished while the door was closed", w);
-	rc = ck(3 /* RESUME */, 0, 0, 0, NULL, 30000, NULL, NULL, NULL, 0, text, sizeof(text));
-	CHECK_CLOSED(rc == 4, "RESUME: reply %d, want REP_RESUMED (%s)", rc, text);
-	door(out);
-	CHECK_CLOSED(out[4] == 0, "phase %u after RESUME", out[4]);
-}
-
 int main(int argc, char **argv)
 {
 	int provided, early[8], late[3][8];
 	pthread_t th[NT];
 	MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	ck_rank = rank;
 	MPI_Comm_size(MPI_COMM_WORLD, &size);
 	CHECK(provided == MPI_THREAD_MULTIPLE, "thread level %d", provided);
 	left = (rank + size - 1) % size, right = (rank + 1) % size;
-	cmd_fn ck = (cmd_fn)dlsym(RTLD_DEFAULT, "SPLITCKPT_test_ckpt_command");
-	door_fn door = (door_fn)dlsym(RTLD_DEFAULT, "SPLITCKPT_test_door");
+	ckpt_cmd_fn ck = (ckpt_cmd_fn)dlsym(RTLD_DEFAULT, "SPLITCKPT_test_ckpt_command");
+	ckpt_door_fn door = (ckpt_door_fn)dlsym(RTLD_DEFAULT, "SPLITCKPT_test_door");
 
 	for (int w = 0; w < NT; w++)
 		pthread_create(&th[w], NULL, worker, (void *)(intptr_t)w);
@@ -145,7 +97,7 @@ int main(int argc, char **argv)
 	fill(early, 8, rank, 11);
 	CHECK_MPI(MPI_Send(early, 8, MPI_INT, right, 11, MPI_COMM_WORLD));
 	if (ck && door)
-		checkpoint(ck, door);
+		ckpt_inproc(ck, door, done, NT, -1, 100000);
 	else if (rank == 0)
 		printf("no SPLITCKPT_test_ckpt_command (native run): no checkpoint\n");
 
