@@ -4,6 +4,7 @@
  *
  *   memhog MiB random|zeros|mixed [--flag FILE] [--poll-us N] [--once] [--timeout S]
  *   memhog MiB random|mixed --emit    (write the same memory to stdout and exit)
+ *   memhog MiB random|zeros|mixed --stall FILE [--timeout S]
  *
  * random: every 8 bytes come from splitmix64 (incompressible: gzip cannot shrink it; the
  *         bench checks that with --emit).
@@ -23,6 +24,10 @@
  * and prints "VERIFIED OK <checksum>" or "FAIL: ...", then exits 0 or 1. Without FILE
  * appearing it exits 3 after --timeout seconds (default 3600), so a stray memhog never runs
  * for ever.
+ * With --stall FILE (bench/ckpt_stall.sh) it never sleeps after READY: it reads the clock in a
+ * loop, reading one word of its memory each turn, and keeps the longest gap between two turns
+ * (the time it was stopped: by a checkpoint, or by the scheduler). Once FILE exists it prints
+ * "STALL <longest gap in ms> <turns>", verifies its checksum as above and exits.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -142,7 +147,8 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: memhog MiB random|zeros|mixed [--flag FILE] [--poll-us N] [--once] "
 			"[--timeout S]\n"
-			"       memhog MiB random|mixed --emit\n");
+			"       memhog MiB random|mixed --emit\n"
+			"       memhog MiB random|zeros|mixed --stall FILE [--timeout S]\n");
 	return 2;
 }
 
@@ -160,7 +166,7 @@ int main(int argc, char **argv)
 	int random = strcmp(argv[2], "random") == 0, mixed = strcmp(argv[2], "mixed") == 0;
 	if (!random && !mixed && strcmp(argv[2], "zeros") != 0)
 		return usage();
-	const char *flag = NULL;
+	const char *flag = NULL, *stall = NULL;
 	int once = 0, do_emit = 0;
 	long timeout = 3600, poll_us = POLL_US;
 	for (int i = 3; i < argc; i++) {
@@ -168,6 +174,8 @@ int main(int argc, char **argv)
 			flag = argv[++i];
 		else if (strcmp(argv[i], "--once") == 0)
 			once = 1;
+		else if (strcmp(argv[i], "--stall") == 0 && i + 1 < argc)
+			stall = argv[++i];
 		else if (strcmp(argv[i], "--emit") == 0)
 			do_emit = 1;
 		else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
@@ -187,7 +195,7 @@ int main(int argc, char **argv)
 		return emit(nwords);
 	if (do_emit && !mixed)
 		return usage();
-	if (!once && !flag && !do_emit)
+	if (!once && !flag && !do_emit && !stall)
 		return usage();
 
 	double t0 = now_mono();
@@ -218,7 +226,29 @@ int main(int argc, char **argv)
 	printf("FILLED %.3f %016llx\n", now_mono() - t0, (unsigned long long)sum);
 	printf("READY\n");
 
-	if (!once) {
+	if (stall) { /* spin: the longest gap between two turns is the longest stop */
+		double last = now_mono(), worst = 0, end = last + (double)timeout, next_look = last;
+		uint64_t turns = 0, seen = 0;
+		for (;;) {
+			double t = now_mono();
+			if (t - last > worst)
+				worst = t - last;
+			last = t;
+			seen += buf[(turns * 4099) % nwords];
+			turns++;
+			if (t >= next_look) { /* the file, every millisecond */
+				if (access(stall, F_OK) == 0)
+					break;
+				if (t > end) {
+					printf("TIMEOUT: %s never appeared\n", stall);
+					return 3;
+				}
+				next_look = t + 0.001; /* (a stop inside access() counts too) */
+			}
+		}
+		printf("STALL %.3f %llu %llu\n", worst * 1000, (unsigned long long)turns,
+		       (unsigned long long)(seen & 1));
+	} else if (!once) {
 		long long polls = (long long)timeout * 1000000 / poll_us;
 		while (access(flag, F_OK) != 0) {
 			if (polls-- <= 0) {
