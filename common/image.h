@@ -112,9 +112,8 @@ struct img_write_opts {
 	int direct;
 };
 #define IMG_DIRECT_MIN (64ull << 20)
-/* 1: restores read the large raw chunks of an aligned image with O_DIRECT (process-wide;
- * SPLITCKPT_DIRECT_IO=on). Off by default: measured slower than the page cache's read-ahead
- * (2 GiB raw, quiet machine: 1.37-1.49 s against 1.01-1.06 s). */
+/* 1 (default): restores read the large raw chunks of an aligned image with O_DIRECT
+ * (process-wide; SPLITCKPT_DIRECT_IO=off sets 0). docs/decisions.md has the figures. */
 extern int img_direct_reads;
 
 /* Codecs of compressed chunks (docs/decisions.md: zstd level 1 is the default when the build

@@ -32,7 +32,7 @@
 #include "img_internal.h"
 #include "log.h"
 
-int img_direct_reads = 0;
+int img_direct_reads = 1;
 
 struct rctx {
 	struct img_reader *r;
@@ -191,7 +191,7 @@ static int do_chunk(struct rthread *t, uint64_t i)
 }
 
 #ifndef IMG_DIRECT_READERS
-#define IMG_DIRECT_READERS 4 /* reader threads of an aligned image, at least */
+#define IMG_DIRECT_READERS 8 /* reader threads of an aligned image, at least */
 #endif
 #define RAW_PIECES_MAX 500 /* pieces of a raw chunk read in one preadv (2 iovecs each) */
 

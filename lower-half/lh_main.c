@@ -84,7 +84,7 @@ void lh_config_load(void)
 	lhc.direct_io = !strcmp(dio, "on") || !strcmp(dio, "1")	   ? 1
 			: !strcmp(dio, "off") || !strcmp(dio, "0") ? -1
 								   : 0;
-	img_direct_reads = lhc.direct_io > 0;
+	img_direct_reads = lhc.direct_io >= 0;
 #ifdef LH_WITH_MPI
 	lhc.forked = 0; /* a copy of a rank must never touch the network state of MPICH */
 #endif

@@ -198,9 +198,9 @@ static void one_round(int compress, int wthreads, int rthreads, int direct,
 			 : !aligned,
 	      "direct=%d: aligned layout %s", direct, aligned ? "used" : "not used");
 	CHECK(img_verify(r, err, sizeof(err)) == 0, "img_verify: %s", err);
-	img_direct_reads = direct > 0; /* the O_DIRECT read path too */
+	img_direct_reads = direct > 0; /* direct=-1: the page cache path on an aligned image */
 	rc = img_restore_memory(r, rthreads, &rs, err, sizeof(err));
-	img_direct_reads = 0;
+	img_direct_reads = 1;
 	CHECK(rc == 0, "img_restore_memory threads=%d: %s", rthreads, err);
 	CHECK(rc || (rs.chunks == st.chunks && rs.data_bytes == st.data_bytes),
 	      "restore stats differ");
