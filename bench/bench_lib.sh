@@ -1,5 +1,5 @@
 # bench_lib.sh - shell helpers shared by the checkpoint benchmarks (sourced, not run):
-# ckpt_size_time.sh, ckpt_fixed_cost.sh, ckpt_incremental.sh.
+# ckpt_size_time.sh, ckpt_fixed_cost.sh, ckpt_incremental.sh, ckpt_stall.sh.
 #
 # The caller sets BIN (a build dir or bin dir), CMD (dmtcp_command) and PORT (its coordinator),
 # COORD_PID (the coordinator it started, or "") and SESSIONS (pids of the setsid'd job
@@ -13,6 +13,24 @@ find_bin() {
 		if [ -x "$c" ]; then echo "$c"; return 0; fi
 	done
 	return 1
+}
+
+# find_tools: LAUNCH, RESTART, COORD and CMD under $BIN, or die (the caller's die)
+find_tools() {
+	LAUNCH=$(find_bin dmtcp_launch launcher) || die "dmtcp_launch not found under $BIN"
+	RESTART=$(find_bin dmtcp_restart launcher) || die "dmtcp_restart not found under $BIN"
+	COORD=$(find_bin dmtcp_coordinator coordinator) || die "dmtcp_coordinator not found under $BIN"
+	CMD=$(find_bin dmtcp_command coordinator) || die "dmtcp_command not found under $BIN"
+}
+
+# make_tmp NAME: T = a new temp dir $BASE/NAME.XXXXXX with a private state dir for the jobs,
+# whose environment loses the coordinator and checkpoint settings of the caller's shell
+make_tmp() {
+	mkdir -p "$BASE" || die "cannot create $BASE"
+	T=$(mktemp -d "$BASE/$1.XXXXXX") || die "cannot make a temp dir in $BASE"
+	mkdir -m 700 "$T/state" || die "cannot create $T/state"
+	export SPLITCKPT_STATE_DIR="$T/state"
+	unset SPLITCKPT_SECRET DMTCP_GZIP DMTCP_CHECKPOINT_INTERVAL DMTCP_COORD_PORT DMTCP_COORD_HOST
 }
 
 # pids of every process whose session id is $1

@@ -47,17 +47,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 [ -n "$BIN" ] || BIN=$HERE/../build
 BIN=$(cd "$BIN" 2>/dev/null && pwd) || die "no such dir: $BIN (use --bin BUILD_DIR)"
 . "$HERE/bench_lib.sh"
-LAUNCH=$(find_bin dmtcp_launch launcher) || die "dmtcp_launch not found under $BIN"
-RESTART=$(find_bin dmtcp_restart launcher) || die "dmtcp_restart not found under $BIN"
-COORD=$(find_bin dmtcp_coordinator coordinator) || die "dmtcp_coordinator not found under $BIN"
-CMD=$(find_bin dmtcp_command coordinator) || die "dmtcp_command not found under $BIN"
+find_tools
 HOG=$(find_bin incrhog bench) || die "incrhog not found under $BIN"
 
-mkdir -p "$BASE" || die "cannot create $BASE"
-T=$(mktemp -d "$BASE/ckpt_incr.XXXXXX") || die "cannot make a temp dir in $BASE"
-mkdir -m 700 "$T/state" && mkdir "$T/ckpt" "$T/flags" "$T/run"
-export SPLITCKPT_STATE_DIR="$T/state"
-unset SPLITCKPT_SECRET DMTCP_GZIP DMTCP_CHECKPOINT_INTERVAL DMTCP_COORD_PORT DMTCP_COORD_HOST
+make_tmp ckpt_incr
+mkdir "$T/ckpt" "$T/flags" "$T/run"
 unset SPLITCKPT_FULL_EVERY DMTCP_FULL_EVERY
 COORD_PID="" PORT="" SESSIONS=() OK=0
 
