@@ -112,6 +112,27 @@ static void populate(void *dst, size_t len)
 		return; /* see above: nothing to do */
 }
 
+/* A raw chunk of an aligned image read with O_DIRECT: the block that ends with its header,
+ * then its bytes straight from the device into dst (no page cache, no copy). Returns 0 or
+ * -errno with *h filled, or 1 when this chunk or this file cannot be read that way (the
+ * device refused the alignment: direct reads are given up for the whole restore). */
+static int read_raw_direct(struct rthread *t, const struct img_disk_index *e, uint8_t *dst,
+			   struct img_disk_chunk *h)
+{
+	int dfd = __atomic_load_n(&t->x->dfd, __ATOMIC_RELAXED);
+	uint64_t data = e->file_off + sizeof(*h);
+	if (dfd < 0 || !t->hblk || t->to_scratch || data % IMG_ALIGN || data < IMG_ALIGN)
+		return 1;
+	struct iovec iov[2] = {{t->hblk, IMG_ALIGN}, {dst, e->c.raw_len}};
+	int rc = preadv_full(dfd, iov, 2, data - IMG_ALIGN);
+	if (rc == -EINVAL) {
+		__atomic_store_n(&t->x->dfd, -1, __ATOMIC_RELAXED);
+		return 1;
+	}
+	memcpy(h, t->hblk + IMG_ALIGN - sizeof(*h), sizeof(*h));
+	return rc;
+}
+
 static int do_chunk(struct rthread *t, uint64_t i)
 {
 	struct img_reader *r = t->x->r;
@@ -127,26 +148,13 @@ static int do_chunk(struct rthread *t, uint64_t i)
 
 	if (c->flags == IMG_CHUNK_PARENT) /* the parent image has these pages */
 		return 0;
-	int dfd = __atomic_load_n(&t->x->dfd, __ATOMIC_RELAXED);
-	if (t->x->restore && !t->to_scratch && c->flags == IMG_CHUNK_RAW && t->hblk && dfd >= 0 &&
-	    (e->file_off + sizeof(h)) % IMG_ALIGN == 0 && e->file_off + sizeof(h) >= IMG_ALIGN) {
-		/* aligned layout: the block that ends with the header, then the bytes straight
-		 * from the device into the destination (no page cache, no copy) */
-		struct iovec iov[2] = {{t->hblk, IMG_ALIGN}, {dst, c->raw_len}};
+	if (t->x->restore && c->flags == IMG_CHUNK_RAW) {
 		populate(dst, c->raw_len);
-		rc = preadv_full(dfd, iov, 2, e->file_off + sizeof(h) - IMG_ALIGN);
-		if (rc == -EINVAL) { /* the device wants other alignment: the page cache then */
-			__atomic_store_n(&t->x->dfd, -1, __ATOMIC_RELAXED);
-			struct iovec v2[2] = {{&h, sizeof(h)}, {dst, c->raw_len}};
-			rc = preadv_full(r->fd, v2, 2, e->file_off);
-		} else {
-			memcpy(&h, t->hblk + IMG_ALIGN - sizeof(h), sizeof(h));
+		rc = read_raw_direct(t, e, dst, &h);
+		if (rc == 1) { /* through the page cache */
+			struct iovec iov[2] = {{&h, sizeof(h)}, {dst, c->raw_len}};
+			rc = preadv_full(r->fd, iov, 2, e->file_off);
 		}
-		payload = dst;
-	} else if (t->x->restore && c->flags == IMG_CHUNK_RAW) {
-		struct iovec iov[2] = {{&h, sizeof(h)}, {dst, c->raw_len}};
-		populate(dst, c->raw_len);
-		rc = preadv_full(r->fd, iov, 2, e->file_off);
 		payload = dst;
 	} else {
 		rc = img_pread_full(r->fd, t->buf, sizeof(h) + c->stored_len, e->file_off);
