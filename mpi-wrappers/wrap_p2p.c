@@ -149,7 +149,7 @@ static inline void bsend_again(void);
 			bsend_again();                                                             \
 		WRAP_DOWN(r, NAME, buf, count, ld, dest, tag, lc, &lr);                            \
 		if (r == MPI_SUCCESS) {                                                            \
-			*request = wrap_vh_request_new(lr, &org_##NAME, NULL);                     \
+			*request = wrap_p2p_req_new(lr, &org_##NAME, NULL, datatype);              \
 			if (dest != MPI_PROC_NULL)                                                 \
 				wrap_p2p_count_sent(1);                                            \
 		}                                                                                  \
@@ -423,10 +423,10 @@ static MPI_Request recv_virtual(MPI_Request lr, int large, void *buf, MPI_Count 
 {
 	if (large) {
 		struct wrap_p2p_args_c a = {buf, count, dt, source, tag, comm};
-		return wrap_vh_request_new(lr, &wrap_p2p_org_irecv_c, &a);
+		return wrap_p2p_req_new(lr, &wrap_p2p_org_irecv_c, &a, dt);
 	}
 	struct wrap_p2p_args a = {buf, (int)count, dt, source, tag, comm};
-	return wrap_vh_request_new(lr, &wrap_p2p_org_irecv, &a);
+	return wrap_p2p_req_new(lr, &wrap_p2p_org_irecv, &a, dt);
 }
 
 static int recv_block(int large, void *buf, MPI_Count count, MPI_Datatype dt, int source, int tag,

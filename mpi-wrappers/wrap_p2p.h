@@ -67,6 +67,8 @@ static inline void wrap_door_step_out(void)
 #define WRAP_P2P_F_ORPHAN                                                                          \
 	0x1000 /* a pending receive the application freed: the drain                               \
 		  completes and counts it, then drops the entry */
+/* made by a point-to-point call (wrap_p2p_is_p2p_idx), so that a wait need not read the origin */
+#define WRAP_P2P_F_P2P 0x2000
 
 /* ---- counters ---------------------------------------------------------------------------- */
 
@@ -200,6 +202,42 @@ static inline __attribute__((always_inline)) void wrap_p2p_req_release(struct wr
 	t->v[t->n++] = e->vidx;
 }
 
+/* Creation order of the argument copies (wrap_vh_request.c; a restart posts pending receives
+ * again in that order). */
+extern uint64_t wrap_vh_post_serial WRAP_HIDDEN;
+
+/* wrap_vh_request_new(real, org, args) inline for the requests wrap_p2p.c makes: a send (args
+ * NULL: nothing to make again) or a receive (args: its struct wrap_p2p_args or _c, 32 bytes,
+ * datatype dt). The common case takes an index from this thread's cache and fills the entry;
+ * an empty cache, or a derived datatype (the entry must reference it), goes to
+ * wrap_vh_request_new. Not on the lower TLS (touches TLS). */
+static inline __attribute__((always_inline)) int
+wrap_p2p_req_new(int real, const struct wrap_vh_origin *org, const void *args, MPI_Datatype dt)
+{
+	struct wrap_vh_tcache *t = &wrap_vh_tcache[0];
+	if (!((uint32_t)real & 0x80000000u))
+		return real; /* null, or a builtin completed request (MPI_PROC_NULL) */
+	if (__builtin_expect(t->n == 0, 0) ||
+	    (args && (uint32_t)dt - WRAP_VH_BASE_DATATYPE < WRAP_VH_SPAN))
+		return wrap_vh_request_new(real, org, args);
+	uint32_t u = t->v[--t->n];
+	struct wrap_vh_req *q = (struct wrap_vh_req *)wrap_vh_at(WRAP_VH_REQUEST, u);
+	q->o.real = real;
+	q->o.desc = (void *)org;
+	q->o.aux = 0;
+	if (args) {
+		q->o.flags = WRAP_P2P_F_RECV | WRAP_P2P_F_P2P;
+		q->o.serial = __atomic_load_n(&wrap_vh_post_serial, __ATOMIC_RELAXED) + 1;
+		__atomic_store_n(&wrap_vh_post_serial, q->o.serial, __ATOMIC_RELAXED);
+		__builtin_memcpy(q->args, args, 32);
+	} else {
+		q->o.flags = WRAP_P2P_F_P2P;
+		q->o.serial = 0;
+	}
+	__atomic_store_n(&q->o.live, 1, __ATOMIC_RELEASE);
+	return (int)(WRAP_VH_BASE_REQUEST + u);
+}
+
 /* The entry of a virtual message, or NULL. A matched message records in args[] what the drain
  * needs to receive it: args[0] its length in bytes, args[1] source | tag << 32, args[2] its
  * virtual communicator (wrap_p2p.c, at MPI_Mprobe/Improbe). */
@@ -241,6 +279,8 @@ struct wrap_p2p_args_c {
 	int tag;
 	MPI_Comm comm;
 };
+_Static_assert(sizeof(struct wrap_p2p_args) == 32 && sizeof(struct wrap_p2p_args_c) == 32,
+	       "wrap_p2p_req_new copies 32 bytes");
 static inline void *wrap_p2p_args_of(struct wrap_vh_obj *e)
 {
 	struct wrap_vh_req *q = (struct wrap_vh_req *)e;

@@ -90,7 +90,7 @@ static void give(int kind, uint32_t u)
 	t->v[t->n++] = u;
 }
 
-static uint64_t post_serial;
+uint64_t wrap_vh_post_serial;
 
 static void *args_of(struct wrap_vh_req *q)
 {
@@ -145,13 +145,14 @@ static int new_entry(int kind, int real, const struct wrap_vh_origin *org, const
 	q->o.serial = 0;
 	q->o.desc = (void *)org;
 	q->o.aux = 0;
-	if (org && wrap_p2p_is_recv_idx(org->idx))
-		q->o.flags = WRAP_P2P_F_RECV;
+	if (org && wrap_p2p_is_p2p_idx(org->idx))
+		q->o.flags = wrap_p2p_is_recv_idx(org->idx) ? WRAP_P2P_F_RECV | WRAP_P2P_F_P2P
+							    : WRAP_P2P_F_P2P;
 	if (org && org->size && args) {
 		/* posting order; concurrent posts from two threads may tie (their order is not
 		 * defined anyway), so no locked instruction here */
-		q->o.serial = __atomic_load_n(&post_serial, __ATOMIC_RELAXED) + 1;
-		__atomic_store_n(&post_serial, q->o.serial, __ATOMIC_RELAXED);
+		q->o.serial = __atomic_load_n(&wrap_vh_post_serial, __ATOMIC_RELAXED) + 1;
+		__atomic_store_n(&wrap_vh_post_serial, q->o.serial, __ATOMIC_RELAXED);
 		if (org->size <= sizeof(q->args)) {
 			/* argument structs are multiples of 8 bytes (they hold pointers) */
 			const uint64_t *w = args;
