@@ -68,7 +68,14 @@ enum lh_mpi_reply {
 				  * inside MPI: seen at once, no timer */
 #define LH_MPI_REPORT_AT 8u	 /* (with QUIET) every seq >= its target: nothing can change
 				  * before new targets */
+/* after the final targets: no thread is inside MPI (report[] empty); the drain starts when
+ * every rank is OUT */
+#define LH_MPI_REPORT_OUT 16u
 #define LH_MPI_STALL_MS 20 /* fallback when a thread outside MPI may still come back */
+
+/* `final` of CMD_TARGETS / MPI_TARGETS (0: a round of targets) */
+#define LH_MPI_FINAL_OUT 1u   /* balanced: phase DRAIN, get every thread out, report OUT */
+#define LH_MPI_FINAL_DRAIN 2u /* every rank reported OUT: drain, then QUIESCED */
 
 /* One communicator of a report: gid names it identically on every member (docs/mpi-ckpt.md);
  * seq = collectives this rank entered on it; want = seq + 1 if a thread of this rank waits
@@ -106,9 +113,11 @@ struct lh_mpi_mailbox {
 	uint32_t to_upper; /* futex word */
 	uint32_t cmd;	   /* enum lh_mpi_cmd */
 	uint32_t round;	   /* CMD_TARGETS: round number (1, 2, ...) */
-	uint32_t final;	   /* CMD_TARGETS: 1 = balanced everywhere: drain now */
+	uint32_t final;	   /* CMD_TARGETS: 0, LH_MPI_FINAL_OUT or LH_MPI_FINAL_DRAIN */
 	uint32_t n_targets;
-	uint32_t pad0;
+	uint32_t stuck_s; /* CMD_SUSPEND: seconds a thread may stay inside MPI after the final
+			   * targets before the checkpoint is abandoned (SPLITCKPT_MPI_STUCK_S;
+			   * 0: the upper half's default, 10; was pad0) */
 
 	/* upper -> lower channel */
 	uint32_t to_lower; /* counter; the lower half is woken through efd */

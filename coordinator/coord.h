@@ -95,6 +95,7 @@ struct coord_worker {
 	char *mpi_info;
 	/* its latest report of the current round (replaced by each update) */
 	int mpi_reported;
+	int mpi_out; /* after the final targets: reported that no thread is inside MPI */
 	uint32_t mpi_flags, mpi_n;
 	struct lh_mpi_comm_seq *mpi_seqs;
 };
@@ -148,6 +149,8 @@ struct coord_ckpt {
 	/* MPI rounds of this checkpoint (coord_mpi.c; docs/mpi-ckpt.md section 3) */
 	int mpi_active;	 /* some participant is a registered MPI rank */
 	int mpi_final;	 /* final targets sent */
+	int mpi_go;	 /* every rank was out of MPI: the go for the drain sent */
+	size_t mpi_nout; /* ranks out of MPI after the final targets */
 	uint32_t mpi_round;
 	size_t mpi_nparts, mpi_nreported, mpi_nearly, mpi_nearly_resumed;
 	size_t mpi_nsettled; /* ranks whose latest report of the round is settled (AT/STALLED) */

@@ -11,8 +11,12 @@
  * decides as soon as they allow it: final when every rank is AT and every gid has one seq
  * on all members; else, when every rank is settled, the targets rise to the wants (the only
  * way forward then) and the next round starts; if there is nothing to raise it waits for
- * the next update (no new round, no message). Targets only grow. The ranks then drain,
- * park and answer SUSPENDED, and the rest of the checkpoint is the same as for any process.
+ * the next update (no new round, no message). Targets only grow. After the final targets
+ * each rank reports OUT once no thread of it is inside MPI; when all have, they get the go
+ * for the drain (final LH_MPI_FINAL_DRAIN), so that no rank enters the drain while another
+ * still has a thread inside MPI (which then abandons the checkpoint with MPI_ERROR after
+ * SPLITCKPT_MPI_STUCK_S). The ranks then drain, park and answer SUSPENDED, and the rest of
+ * the checkpoint is the same as for any process.
  *
  * A failure during the rounds (MPI_ERROR, a rank that disconnected) cannot wait for SUSPENDED
  * answers that will never come: the ranks still in their rounds get RESUME committed=0 at
@@ -102,7 +106,8 @@ void coord_mpi_ckpt_start(struct coord *co)
 {
 	struct coord_ckpt *ck = &co->ck;
 	ck->mpi_round = 0;
-	ck->mpi_final = 0;
+	ck->mpi_final = ck->mpi_go = 0;
+	ck->mpi_nout = 0;
 	ck->mpi_nparts = ck->mpi_nreported = ck->mpi_nearly = ck->mpi_nearly_resumed = 0;
 	ck->mpi_nsettled = 0;
 	ck->mpi_nreports = 0;
@@ -116,6 +121,7 @@ void coord_mpi_ckpt_start(struct coord *co)
 			continue;
 		c->w.mpi_early = 0;
 		c->w.mpi_reported = 0;
+		c->w.mpi_out = 0;
 		c->w.mpi_n = 0;
 		c->w.mpi_flags = 0;
 		if (is_mpi_part(c))
@@ -272,8 +278,10 @@ static void decide(struct coord *co)
 	if (balanced) {
 		ck->mpi_tfinal_us = coord_now_us();
 		log_info("checkpoint generation %u: %zu MPI ranks balanced on %zu communicators "
-			 "after %u round%s (%.1f ms, %llu reports); draining",
-			 ck->gen, ck->mpi_nparts, nout, ck->mpi_round, ck->mpi_round == 1 ? "" : "s",
+			 "after %u round%s (%.1f ms, %llu reports); every thread out of MPI, then "
+			 "drain",
+			 ck->gen, ck->mpi_nparts, nout, ck->mpi_round,
+			 ck->mpi_round == 1 ? "" : "s",
 			 (ck->mpi_tfinal_us - ck->mpi_t0_us) / 1000.0,
 			 (unsigned long long)ck->mpi_nreports);
 		drop_targets(ck);
@@ -361,10 +369,45 @@ void coord_mpi_maybe_round(struct coord *co)
 		ck->mpi_tsusp_us = coord_now_us();
 }
 
+/* After the final targets: rank c says none of its threads is inside MPI. When every rank
+ * has, all of them get the go for the drain (MPI_TARGETS final LH_MPI_FINAL_DRAIN), so that
+ * no rank enters the drain's collectives while another still has a thread inside MPI that
+ * may never come out (it then abandons the checkpoint with MPI_ERROR instead). */
+static void on_out(struct coord *co, struct coord_client *c)
+{
+	struct coord_ckpt *ck = &co->ck;
+	if (c->w.mpi_out || ck->mpi_go)
+		return;
+	c->w.mpi_out = 1;
+	if (++ck->mpi_nout < ck->mpi_nparts)
+		return;
+	struct proto_buf b;
+	proto_enc_mpi_targets(&b, ck->mpi_round + 1, LH_MPI_FINAL_DRAIN, 0, NULL);
+	if (proto_buf_finish(&b, 0) < 0) {
+		log_err("checkpoint generation %u: cannot encode the go for the MPI drain",
+			ck->gen);
+		proto_buf_free(&b);
+		coord_mpi_kick(co);
+		return;
+	}
+	ck->mpi_go = 1;
+	for (size_t i = 0; i < co->nclients; i++)
+		if (is_mpi_part(co->clients[i]))
+			send_msg(co, co->clients[i], &b);
+	proto_buf_free(&b);
+	log_debug("checkpoint generation %u: %zu MPI ranks out of MPI after %.1f ms; draining",
+		  ck->gen, ck->mpi_nparts, (coord_now_us() - ck->mpi_tfinal_us) / 1000.0);
+}
+
 static void on_report(struct coord *co, struct coord_client *c, struct proto_mpi *m)
 {
 	struct coord_ckpt *ck = &co->ck;
 	char name[400];
+	if ((m->flags & LH_MPI_REPORT_OUT) && ck->phase == CK_SUSPENDING && is_mpi_part(c) &&
+	    ck->mpi_final && !ck->failed && c->w.state == WS_SUSPENDING) {
+		on_out(co, c);
+		return;
+	}
 	if (ck->phase != CK_SUSPENDING || !is_mpi_part(c) || ck->mpi_final || ck->failed ||
 	    c->w.state != WS_SUSPENDING) {
 		log_debug("ignoring an MPI report (round %u) from %s: not in the MPI rounds", m->round,

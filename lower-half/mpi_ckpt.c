@@ -405,6 +405,25 @@ static int round_reply(struct coord_conn *c, struct lh_mpi_mailbox *mb, uint32_t
 	}
 }
 
+/* SPLITCKPT_MPI_STUCK_S (1..86400 s; 0 = the upper half's default) for the mailbox. */
+static uint32_t stuck_seconds(void)
+{
+	static int warned;
+	const char *e = getenv("SPLITCKPT_MPI_STUCK_S");
+	char *end;
+	if (!e || !*e)
+		return 0;
+	unsigned long v = strtoul(e, &end, 10);
+	if (*end || v < 1 || v > 86400) {
+		if (!warned++)
+			log_warn("SPLITCKPT_MPI_STUCK_S=%s is not a number of seconds from 1 to "
+				 "86400; the default (10) is used",
+				 e);
+		return 0;
+	}
+	return (uint32_t)v;
+}
+
 int lh_mpi_suspend(struct coord_conn *c, uint32_t gen)
 {
 	struct lh_mpi_mailbox *mb = lh_mpi_mailbox();
@@ -416,6 +435,7 @@ int lh_mpi_suspend(struct coord_conn *c, uint32_t gen)
 		send_register(c, mb);
 	efd_drain();
 	mb->gen = gen;
+	mb->stuck_s = stuck_seconds();
 	st.active = 1;
 	st.quiesced = 0;
 	lh_mpi_post(mb, LH_MPI_CMD_SUSPEND);

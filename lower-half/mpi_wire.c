@@ -74,7 +74,7 @@ int lh_mpi_recv_targets(const struct proto_msg *m, struct lh_mpi_mailbox *mb)
 				memcpy(mb->targets, d.targets, d.n * sizeof(*d.targets));
 			mb->n_targets = d.n;
 			mb->round = d.round;
-			mb->final = d.flags != 0;
+			mb->final = d.flags; /* 0, LH_MPI_FINAL_OUT, LH_MPI_FINAL_DRAIN */
 			rc = 0;
 		}
 	} else {

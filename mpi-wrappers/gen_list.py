@@ -64,6 +64,9 @@ HAND = {
     "MPI_Alloc_mem", "MPI_Free_mem", "MPI_Win_allocate", "MPI_Win_allocate_c",
     # an exposure epoch's wait as a Win_test loop that steps out at a checkpoint (wrap_vh_win.c)
     "MPI_Win_wait",
+    # an access epoch's start waits for the targets' posts in a loop that steps out at a
+    # checkpoint; the post tells its origins (wrap_vh_win.c)
+    "MPI_Win_post", "MPI_Win_start",
     # point-to-point under checkpointing (wrap_p2p.c, wrap_p2p_wait.c): blocking calls as
     # wait loops, counters, drained messages delivered first
     *("MPI_" + n for n in (

@@ -60,4 +60,15 @@ static inline void *wrap_lower_data(unsigned idx)
 		wrap_gate_leave(g_);                                                               \
 	} while (0)
 
+/* Threads inside a lower call that cannot step out for a checkpoint (it waits for another
+ * rank: MPI_Win_lock, Win_complete, Win_flush...), per function index; the generated
+ * wrappers of gen_wrappers.py's STEPLESS list and hand-written ones add 1 around the gate
+ * (relaxed atomics, on calls that cost microseconds). The service thread names the call when
+ * a checkpoint gives up waiting for such a thread (wrap_ckpt.c). */
+extern uint32_t wrap_ckpt_inside[] WRAP_HIDDEN;
+static inline void wrap_ckpt_inside_add(unsigned idx, int d)
+{
+	__atomic_fetch_add(&wrap_ckpt_inside[idx], (uint32_t)d, __ATOMIC_RELAXED);
+}
+
 #endif

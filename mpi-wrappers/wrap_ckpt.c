@@ -19,8 +19,13 @@
  *             STALLED (nothing changed for LH_MPI_STALL_MS while a thread is outside MPI) -
  *             and again only when what it says changes (also "moving again"), so nothing is
  *             repeated while nothing changes (docs/mpi-ckpt.md section 2);
- *   final     phase DRAIN, wait until no thread is inside MPI, wrap_drain_run (wrap_drain.c),
- *             wrap_vh_prepare_checkpoint, REP_QUIESCED;
+ *   final     (LH_MPI_FINAL_OUT) phase DRAIN, wait until no thread is inside MPI, report OUT,
+ *             then keep the lower MPI progressing (Iprobe) until the next command; a thread
+ *             still inside after SPLITCKPT_MPI_STUCK_S seconds (default 10) waits in a call
+ *             that cannot step out: REP_ERROR naming the call, and the coordinator abandons
+ *             the checkpoint (every rank resumes) instead of hanging;
+ *   drain     (LH_MPI_FINAL_DRAIN, every rank is out) wrap_drain_run (wrap_drain.c), RMA
+ *             epochs (wrap_vh_win_checkpoint), wrap_vh_prepare_checkpoint, REP_QUIESCED;
  *   RESUME    phase RUN, wake, REP_RESUMED (drops a report it was preparing);
  *   RESTARTED membarrier again, private communicator again, wrap_vh_rebuild_all, open fence
  *             epochs again (wrap_seq.c), phase RUN, wake, REP_RESUMED with the rebuild's
@@ -61,6 +66,14 @@ static uint32_t svc_state;
 
 static uint64_t t_suspend, t_final; /* ns, for quiesce_ns / drain_ns */
 static int suspend_seen;	    /* a SUSPEND since the last RESUME */
+
+uint32_t wrap_ckpt_inside[WRAP_NFUNCS]; /* wrap.h */
+
+/* Tag of the service thread's progress probes on the private communicator (never sent). */
+#define WRAP_CKPT_TAG_PROGRESS 7713
+/* Seconds a thread may stay inside MPI after the final targets when the lower half does not
+ * say (mailbox stuck_s, from SPLITCKPT_MPI_STUCK_S). */
+#define WRAP_CKPT_STUCK_S 10
 
 MPI_Comm wrap_ckpt_private_comm(void) { return private_comm; }
 
@@ -367,33 +380,74 @@ static void watch(uint32_t round)
 	}
 }
 
-static void do_final(void)
+/* The lower call some thread of this rank is inside and cannot step out of (wrap.h), or
+ * NULL when it is none of those counted. */
+static const char *stepless_call(void)
+{
+	for (unsigned i = 0; i < WRAP_NFUNCS; i++)
+		if (__atomic_load_n(&wrap_ckpt_inside[i], __ATOMIC_RELAXED))
+			return wrap_fn_name(i);
+	return NULL;
+}
+
+/* Final targets (LH_MPI_FINAL_OUT): close the door and wait until no thread is inside MPI
+ * (blocking loops step out), then report OUT; the drain starts only when every rank is out
+ * (LH_MPI_FINAL_DRAIN), so that no rank enters the drain's collectives while another may
+ * never join them. A thread that stays inside for stuck_s seconds waits in a call that
+ * cannot step out (an exclusive lock that a rank at the door holds...): the checkpoint is
+ * abandoned (REP_ERROR naming rank and call; the coordinator resumes every rank), never
+ * hung. While it waits for the others, the service thread keeps the lower MPI progressing
+ * (its threads are all out, so it may call MPI at any thread level): a peer's Win_lock,
+ * Win_flush or Win_complete may need this rank's progress to come out. */
+static void do_out(uint32_t round)
 {
 	struct state st;
-	char err[LH_MPI_TEXT] = "";
+	unsigned stuck_s = MB.stuck_s ? MB.stuck_s : WRAP_CKPT_STUCK_S;
 	t_final = now_ns();
 	MB.quiesce_ns = t_final - t_suspend;
 	set_phase(LH_MPI_DRAIN);
-	for (int told = 0;;) { /* threads in blocking calls step out through the door */
+	for (;;) { /* threads in blocking calls step out through the door */
 		look(&st);
 		if (st.c.inside == 0)
 			break;
 		if (new_command())
 			return;
-		if (!told && now_ns() - t_final > 10000000000ull) {
-			told = 1;
-			fprintf(
-			    stderr,
-			    "splitckpt: rank %d: checkpoint %u waits for %u thread(s) still inside "
-			    "MPI after 10 s (thread ids %u %u ...): a blocking call that cannot "
-			    "step "
-			    "out (MPI_Comm_create_group, Win_post/start/complete/wait, a passive "
-			    "RMA epoch?) holds the checkpoint back\n",
-			    MB.world_rank, MB.gen, st.c.inside, st.c.tid[0],
-			    st.c.inside > 1 ? st.c.tid[1] : 0);
+		if (now_ns() - t_final >= stuck_s * 1000000000ull) {
+			const char *call = stepless_call();
+			set_text(
+			    "rank %d: a thread (id %u) is inside %s, which cannot step out for "
+			    "a checkpoint (it waits for another rank; %u s waited, "
+			    "SPLITCKPT_MPI_STUCK_S); checkpoint abandoned, the job continues "
+			    "(checkpoint again once it has come out)",
+			    MB.world_rank, st.c.tid[0], call ? call : "an MPI call", stuck_s);
+			fprintf(stderr, "splitckpt: %s\n", MB.text);
+			reply(LH_MPI_REP_ERROR);
+			return;
 		}
 		sleep_ns(200000);
 	}
+	for (long spins = 0; !lower_took() && spins < 20000; spins++) { /* 2 s at most */
+		if (new_command())
+			return;
+		sleep_ns(100000);
+	}
+	MB.report_round = round;
+	MB.report_flags = LH_MPI_REPORT_OUT;
+	MB.n_report = 0;
+	reply(LH_MPI_REP_REPORT);
+	while (!new_command()) {
+		int r, flag = 0;
+		WRAP_DOWN(r, MPI_Iprobe, MPI_ANY_SOURCE, WRAP_CKPT_TAG_PROGRESS, private_comm,
+			  &flag, MPI_STATUS_IGNORE);
+		(void)r;
+		sleep_ns(200000);
+	}
+}
+
+/* Every rank is out of MPI (LH_MPI_FINAL_DRAIN): drain, complete the RMA epochs, QUIESCED. */
+static void do_drain(void)
+{
+	char err[LH_MPI_TEXT] = "";
 	if (wrap_drain_run(err, sizeof(err)) != 0) {
 		set_text("rank %d: drain failed: %s", MB.world_rank, err[0] ? err : "(no reason)");
 		reply(LH_MPI_REP_ERROR);
@@ -435,8 +489,10 @@ static void do_targets(void)
 			return;
 		}
 	wrap_door_wake();
-	if (MB.final)
-		do_final();
+	if (MB.final == LH_MPI_FINAL_DRAIN)
+		do_drain();
+	else if (MB.final)
+		do_out(round);
 	else
 		watch(round);
 }

@@ -26,8 +26,24 @@
 
 static int32_t saved_efd = -2;
 
+static void post(int cmd, unsigned round, uint32_t final, int n, const unsigned long long *gt)
+{
+	MB.round = round;
+	MB.final = final;
+	MB.n_targets = (uint32_t)n;
+	for (int i = 0; i < n; i++) {
+		MB.targets[i].gid = gt[2 * i];
+		MB.targets[i].target = gt[2 * i + 1];
+	}
+	__atomic_store_n(&MB.cmd, (uint32_t)cmd, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&MB.to_upper, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &MB.to_upper, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
 /* Send command cmd (with round/final/targets for LH_MPI_CMD_TARGETS: n pairs gid,target in
- * gt[2n]) and wait up to timeout_ms for the reply. Returns the reply (enum lh_mpi_reply), 0
+ * gt[2n]) and wait up to timeout_ms for the reply (final targets: the OUT report is answered
+ * with the go for the drain, LH_MPI_FINAL_DRAIN, as the coordinator would, and the reply is
+ * the drain's). Returns the reply (enum lh_mpi_reply), 0
  * when none came in time, -1 when MPI_Init* has not set up the mailbox. Replies that answer
  * an earlier command (update reports of an older round) are read and skipped, and `taken`
  * is set as the lower half does, so that the next report can come. For REP_REPORT,
@@ -55,16 +71,7 @@ WRAP_EXPORT int SPLITCKPT_test_ckpt_command(int cmd, unsigned round, int final, 
 	__atomic_store_n(&MB.taken, before, __ATOMIC_RELEASE);
 	if (cmd == LH_MPI_CMD_SUSPEND)
 		MB.gen++;
-	MB.round = round;
-	MB.final = (uint32_t) final;
-	MB.n_targets = (uint32_t)n;
-	for (int i = 0; i < n; i++) {
-		MB.targets[i].gid = gt[2 * i];
-		MB.targets[i].target = gt[2 * i + 1];
-	}
-	__atomic_store_n(&MB.cmd, (uint32_t)cmd, __ATOMIC_RELEASE);
-	__atomic_fetch_add(&MB.to_upper, 1, __ATOMIC_RELEASE);
-	syscall(SYS_futex, &MB.to_upper, FUTEX_WAKE, 1, NULL, NULL, 0);
+	post(cmd, round, (uint32_t) final, n, gt);
 
 	for (long waited = 0; waited < (long)timeout_ms * 10; waited++) {
 		uint32_t now = __atomic_load_n(&MB.to_lower, __ATOMIC_ACQUIRE);
@@ -80,6 +87,16 @@ WRAP_EXPORT int SPLITCKPT_test_ckpt_command(int cmd, unsigned round, int final, 
 					      MB.report_round == round);
 			if (r == LH_MPI_REP_ERROR)
 				ours = 1;
+			if (r == LH_MPI_REP_REPORT && (MB.report_flags & LH_MPI_REPORT_OUT) &&
+			    cmd == LH_MPI_CMD_TARGETS && final) {
+				/* every thread of this rank is out: the coordinator's part, for one
+				 * rank, is the go for the drain (every rank of the test gets there)
+				 */
+				before = now;
+				__atomic_store_n(&MB.taken, now, __ATOMIC_RELEASE);
+				post(LH_MPI_CMD_TARGETS, round + 1, LH_MPI_FINAL_DRAIN, 0, NULL);
+				continue;
+			}
 			if (!ours) { /* read as the lower half would: the next report may come */
 				before = now;
 				__atomic_store_n(&MB.taken, now, __ATOMIC_RELEASE);

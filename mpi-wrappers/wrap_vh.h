@@ -404,6 +404,11 @@ int wrap_seq_each_group(void (*fn)(struct wrap_seq *s, void *arg), void *arg) WR
  * Returns 0, or -1 with err filled (rank, window, why) when this checkpoint must be refused
  * (a window of MPI_Win_allocate_shared, an open post/start epoch, an MPI error). */
 int wrap_vh_win_checkpoint(int rank, char *err, size_t len) WRAP_HIDDEN;
+/* Note the post/start epochs of a window after a call that returned r_: bits set, then
+ * cleared (WRAP_VH_WIN_POST: exposure epoch open, WRAP_VH_WIN_START: access epoch open). */
+#define WRAP_VH_WIN_POST 1
+#define WRAP_VH_WIN_START 2
+void wrap_vh_win_pscw(int r_, MPI_Win win, int set, int clear) WRAP_HIDDEN;
 /* After a restart's rebuild and fences: open the passive-target epochs again. Returns the
  * number that failed (reported). */
 int wrap_vh_win_relock(void) WRAP_HIDDEN;

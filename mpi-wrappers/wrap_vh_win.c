@@ -18,12 +18,13 @@
  * MPI_Win_create over it; MPI_Free_mem frees it, MPI_Win_free frees the window's. (MPICH's
  * own would be lower-half memory, which a restart replaces.) The lower window's flavor is
  * then MPI_WIN_FLAVOR_CREATE; MPI_Win_get_attr (and MPII_Win_get_attr, Fortran's) answer
- * MPI_WIN_FLAVOR_ALLOCATE for such a window. MPI_Win_allocate_shared needs MPI's shared segment, mapped by
- * the lower MPICH where it chooses: it cannot come back at the same address, so a checkpoint
- * is refused (wrap_vh_win_checkpoint) while such a window exists.
+ * MPI_WIN_FLAVOR_ALLOCATE for such a window. MPI_Win_allocate_shared needs MPI's shared segment,
+ * mapped by the lower MPICH where it chooses: it cannot come back at the same address, so a
+ * checkpoint is refused (wrap_vh_win_checkpoint) while such a window exists.
  *
- * Epochs (hooks after MPI_Win_lock/unlock/lock_all/unlock_all/post/start/complete/test, and
- * MPI_Win_wait written here as a Win_test loop that steps out at a checkpoint;
+ * Epochs (hooks after MPI_Win_lock/unlock/lock_all/unlock_all/complete/test, MPI_Win_post and
+ * MPI_Win_start in wrap_win_pscw.c, and MPI_Win_wait written here as a Win_test loop that steps
+ * out at a checkpoint;
  * fence epochs: wrap_seq.c). At a checkpoint (wrap_vh_win_checkpoint, service thread, every
  * rank, after the drain): one MPI_Win_fence on every window with an open fence epoch (all its
  * members have it open: the fences are collective) and MPI_Win_flush_all on every window
@@ -31,9 +32,10 @@
  * then a barrier on the private communicator (targets make progress meanwhile). After a
  * restart (wrap_vh_win_relock, from wrap_seq_reopen_fences), the passive-target epochs are
  * opened again (MPI_Win_lock_all / MPI_Win_lock with the same lock type and assert: they were
- * granted before, so nobody holds a conflicting lock). Generalized active target (an exposure
- * epoch from MPI_Win_post not yet ended by Win_wait/Win_test, an access epoch from
- * MPI_Win_start not yet ended by Win_complete) is not made again: the checkpoint is refused,
+ * granted before, so nobody holds a conflicting lock), then a barrier on the private
+ * communicator, in which every target progresses until every lock is granted. Generalized active
+ * target (an exposure epoch from MPI_Win_post not yet ended by Win_wait/Win_test, an access epoch
+ * from MPI_Win_start not yet ended by Win_complete) is not made again: the checkpoint is refused,
  * naming the window and the call, and the application goes on.
  */
 #include <sched.h>
@@ -55,8 +57,8 @@ struct lockrec {
 	int rank, type, assert;
 };
 
-#define WIN_POST 1  /* exposure epoch open (MPI_Win_post) */
-#define WIN_START 2 /* access epoch open (MPI_Win_start) */
+#define WIN_POST WRAP_VH_WIN_POST
+#define WIN_START WRAP_VH_WIN_START
 
 struct win_desc {
 	int flavor, disp_unit, n, *ranks;
@@ -464,7 +466,7 @@ void wrap_hook_MPI_Win_unlock_all(int r_, MPI_Win win)
 	wrap_vh_unlock();
 }
 
-static void pscw(int r_, MPI_Win win, int set, int clear)
+void wrap_vh_win_pscw(int r_, MPI_Win win, int set, int clear)
 {
 	if (r_ != MPI_SUCCESS)
 		return;
@@ -475,20 +477,11 @@ static void pscw(int r_, MPI_Win win, int set, int clear)
 	wrap_vh_unlock();
 }
 
-void wrap_hook_MPI_Win_post(int r_, MPI_Group group, int assert, MPI_Win win)
-{
-	(void)group, (void)assert;
-	pscw(r_, win, WIN_POST, 0);
-}
-void wrap_hook_MPI_Win_start(int r_, MPI_Group group, int assert, MPI_Win win)
-{
-	(void)group, (void)assert;
-	pscw(r_, win, WIN_START, 0);
-}
-void wrap_hook_MPI_Win_complete(int r_, MPI_Win win) { pscw(r_, win, 0, WIN_START); }
+/* (MPI_Win_post and MPI_Win_start: wrap_win_pscw.c) */
+void wrap_hook_MPI_Win_complete(int r_, MPI_Win win) { wrap_vh_win_pscw(r_, win, 0, WIN_START); }
 void wrap_hook_MPI_Win_test(int r_, MPI_Win win, int *flag)
 {
-	pscw(r_, win, 0, flag && *flag ? WIN_POST : 0);
+	wrap_vh_win_pscw(r_, win, 0, flag && *flag ? WIN_POST : 0);
 }
 
 /* MPI_Win_wait as a loop on the lower MPI_Win_test that steps out of the lower half when a
@@ -510,7 +503,7 @@ WRAP_EXPORT int PMPI_Win_wait(MPI_Win win)
 		else if ((spin & 1023) == 0)
 			sched_yield();
 	}
-	pscw(r, win, 0, flag ? WIN_POST : 0);
+	wrap_vh_win_pscw(r, win, 0, flag ? WIN_POST : 0);
 	wrap_door_leave(d_);
 	return r;
 }
@@ -647,5 +640,17 @@ int wrap_vh_win_relock(void)
 	}
 	wrap_vh_unlock();
 	free(v);
+	/* every rank, windows or not: MPICH grants a lock in the target's progress, and a target
+	 * whose application computes outside MPI after the restart would keep this rank's
+	 * restart waiting until its next MPI call (seen: 60 s, test
+	 * mpiwrap_ckpt_winlock_progress_4); in the barrier every rank progresses until every lock
+	 * is granted */
+	WRAP_DOWN(r, MPI_Barrier, wrap_ckpt_private_comm());
+	if (r != MPI_SUCCESS) {
+		wrap_vh_warn("barrier after opening the passive-target epochs again failed (MPI "
+			     "error %d)",
+			     r);
+		fails++;
+	}
 	return fails;
 }
