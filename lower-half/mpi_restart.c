@@ -275,15 +275,31 @@ int lh_mpi_restart_begin(const struct img_reader *rd, const char *path)
 	MPI_Comm_size(MPI_COMM_WORLD, &rs.size);
 	char host[256] = "";
 	gethostname(host, sizeof(host) - 1);
-	if ((rs.b.world_size >= 0 && rs.b.world_size != rs.size) ||
-	    (rs.b.world_rank >= 0 && rs.b.world_rank != rs.rank)) {
+	int bad = (rs.b.world_size >= 0 && rs.b.world_size != rs.size) ||
+		  (rs.b.world_rank >= 0 && rs.b.world_rank != rs.rank);
+	if (bad)
 		log_err("%s is the image of MPI rank %d of a job of %d ranks, but this process on "
 			"%s is rank %d of %d: restart every rank r from the image of old rank r, "
 			"with as many ranks as the checkpointed job (e.g. mpiexec -n %d "
 			"dmtcp_restart --restartdir DIR); nothing was restored",
 			path, rs.b.world_rank, rs.b.world_size, host, rs.rank, rs.size,
 			rs.b.world_size);
+	/* Every rank learns whether one refused, and then all end through MPI_Finalize: an
+	 * MPI_Abort here could end the launch before mpiexec had forwarded the message above
+	 * (seen: 1 refused restart in 8 on 2 loaded cores lost its whole stderr). */
+	int anybad = 1;
+	if (MPI_Allreduce(&bad, &anybad, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS) {
+		log_err("MPI rank %d: the check of every rank's image failed; aborting the MPI job",
+			rs.rank);
 		MPI_Abort(MPI_COMM_WORLD, 1);
+		_exit(1);
+	}
+	if (anybad) {
+		if (!bad)
+			log_err("MPI rank %d on %s: another rank refused its image (see its message); "
+				"nothing was restored",
+				rs.rank, host);
+		MPI_Finalize();
 		_exit(1);
 	}
 	if (provided < level)
