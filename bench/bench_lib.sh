@@ -3,8 +3,9 @@
 #
 # The caller sets BIN (a build dir or bin dir), CMD (dmtcp_command) and PORT (its coordinator),
 # COORD_PID (the coordinator it started, or "") and SESSIONS (pids of the setsid'd job
-# launches). The functions only read or reset those; each script keeps its own temp dir,
-# cleanup trap and table.
+# launches), T (its temp dir, make_tmp), OK (1 once it succeeded), KEEP (--keep) and note().
+# The functions only read or reset those; each script keeps its own EXIT trap (which ends with
+# bench_leave) and table.
 
 # find_bin NAME SUBDIR: BIN/NAME or BIN/SUBDIR/NAME, the first executable one
 find_bin() {
@@ -100,5 +101,20 @@ wait_for() {
 		sleep 0.01
 	done
 }
+# bench_leave FILE...: the end of every EXIT trap, after the processes are gone: when the run
+# did not succeed (OK != 1) the last 20 lines of each non-empty FILE, then the temp dir removed
+# (kept with --keep)
+bench_leave() {
+	local f
+	if [ "$OK" != 1 ]; then
+		for f in "$@"; do
+			[ -s "$f" ] || continue
+			echo "---- ${f#$T/} (last 20 lines) ----" >&2
+			tail -n 20 "$f" | cut -c1-300 >&2
+		done
+	fi
+	if [ "$KEEP" = 1 ]; then note "kept $T"; else rm -rf "$T"; fi
+}
+
 has_line() { grep -aq "$1" "${@:2}" 2>/dev/null; }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; } # calc FORMAT EXPR

@@ -56,16 +56,11 @@ unset SPLITCKPT_FULL_EVERY DMTCP_FULL_EVERY
 COORD_PID="" PORT="" SESSIONS=() OK=0
 
 cleanup() {
-	local rc=$? f
+	local rc=$?
 	set +e
 	kill_job
-	if [ -n "$COORD_PID" ]; then kill -9 "$COORD_PID" 2>/dev/null; wait "$COORD_PID" 2>/dev/null; fi
-	if [ "$OK" != 1 ]; then
-		for f in "$T"/run/*.out "$T"/run/*.log; do
-			[ -f "$f" ] && { echo "---- ${f#$T/} ----" >&2; tail -n 15 "$f" | cut -c1-300 >&2; }
-		done
-	fi
-	if [ "$KEEP" = 1 ]; then note "kept $T"; else rm -rf "$T"; fi
+	stop_coord
+	bench_leave "$T"/run/*.out "$T"/run/*.log
 	exit $rc
 }
 trap cleanup EXIT

@@ -64,19 +64,12 @@ make_tmp ckpt_bench
 COORD_PID="" PORT="" SESSIONS=() BG_PIDS=() OK=0
 
 cleanup() {
-	local rc=$? p f
+	local rc=$? p
 	set +e
 	kill_job
 	for p in "${BG_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	stop_coord
-	if [ "$OK" != 1 ]; then
-		for f in "$T"/*/*.out "$T"/*/*.log; do
-			[ -f "$f" ] || continue
-			echo "---- ${f#$T/} (last 20 lines) ----" >&2
-			tail -n 20 "$f" | cut -c1-300 >&2
-		done
-	fi
-	if [ "$KEEP" = 1 ]; then note "kept $T"; else rm -rf "$T"; fi
+	bench_leave "$T"/*/*.out "$T"/*/*.log
 	exit $rc
 }
 trap cleanup EXIT

@@ -47,18 +47,11 @@ make_tmp ckpt_stall
 COORD_PID="" PORT="" SESSIONS=() OK=0
 
 cleanup() {
-	local rc=$? f
+	local rc=$?
 	set +e
 	kill_job
 	stop_coord
-	if [ "$OK" != 1 ]; then
-		for f in "$T"/*/*.out "$T"/*/*.log; do
-			[ -f "$f" ] || continue
-			echo "---- ${f#$T/} (last 20 lines) ----" >&2
-			tail -n 20 "$f" | cut -c1-300 >&2
-		done
-	fi
-	if [ "$KEEP" = 1 ]; then note "kept $T"; else rm -rf "$T"; fi
+	bench_leave "$T"/*/*.out "$T"/*/*.log
 	exit $rc
 }
 trap cleanup EXIT
