@@ -36,6 +36,22 @@ static int ck_rank;
 		}                                                                                  \
 	} while (0)
 
+/* polls for up to limit_ms until the nt workers are inside MPI or (may_finish) done. Polled
+ * also after the settle: the thread that may finish leaves the MPI call a moment before it
+ * sets done[], and on 2 loaded cores that moment is long enough to be seen (CI of d072d2a) */
+static unsigned ckpt_inside(ckpt_door_fn door, const volatile int *done, int nt, int may_finish,
+			    int limit_ms)
+{
+	unsigned out[5];
+	for (int ms = 0;; ms += 10) {
+		door(out);
+		unsigned extra = may_finish >= 0 ? (unsigned)done[may_finish] : 0;
+		if (out[1] + extra >= (unsigned)nt || ms >= limit_ms)
+			return out[1] + extra;
+		usleep(10000);
+	}
+}
+
 static void ckpt_inproc(ckpt_cmd_fn ck, ckpt_door_fn door, const volatile int *done, int nt,
 			int may_finish, useconds_t settle_us)
 {
@@ -43,20 +59,13 @@ static void ckpt_inproc(ckpt_cmd_fn ck, ckpt_door_fn door, const volatile int *d
 	int n = 0, rc;
 	unsigned long long rep[3 * 16], gt[2 * 16];
 	char text[256] = "";
-	unsigned extra = 0;
-	/* every thread inside MPI: polled, a fixed sleep was too short on 2 loaded cores */
-	for (int ms = 0; ms < 60000; ms += 10) {
-		door(out);
-		extra = may_finish >= 0 ? (unsigned)done[may_finish] : 0;
-		if (out[1] + extra >= (unsigned)nt)
-			break;
-		usleep(10000);
-	}
+	unsigned in;
+	(void)ckpt_inside(door, done, nt, may_finish, 60000); /* a fixed sleep was too short */
 	usleep(settle_us); /* and let them reach their waits */
+	in = ckpt_inside(door, done, nt, may_finish, 10000);
+	CHECK_CLOSED(in >= (unsigned)nt, "before the checkpoint %u threads inside MPI or done, want %d",
+		     in, nt);
 	door(out);
-	extra = may_finish >= 0 ? (unsigned)done[may_finish] : 0;
-	CHECK_CLOSED(out[1] + extra >= (unsigned)nt,
-		     "before the checkpoint %u threads inside MPI, want %d", out[1], nt);
 	if (getenv("CKP2P_DEBUG"))
 		fprintf(stderr, "rank %d pid %d: inside %u\n", ck_rank, getpid(), out[1]);
 	rc = ck(1 /* SUSPEND */, 0, 0, 0, NULL, 30000, &flags, &n, rep, 16, text, sizeof(text));
