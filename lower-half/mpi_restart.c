@@ -8,8 +8,8 @@
  * the checkpoint thread then sends CMD_RESTARTED and waits for REP_RESUMED (the upper half
  * rebuilds its MPI objects) before it joins the coordinator.
  *
- * Invariant: once MPI_Init ran, a failed restart ends with MPI_Abort, so the other ranks of
- * the job do not wait forever for this one.
+ * Invariant: once MPI_Init ran, a failed restart ends with MPI_Abort (once its message has
+ * left through stderr), so the other ranks of the job do not wait forever for this one.
  */
 #define LOG_PREFIX "lh"
 #include "mpi_ckpt.h"
@@ -28,6 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 
 #include <mpi.h>
 
@@ -61,20 +64,44 @@ int lh_mpi_restart_pending(void)
 	return rs.pending;
 }
 
+/* Before an MPI_Abort: wait (at most 2 s) until the launcher has read what this rank wrote
+ * to stderr (a pipe from mpiexec's proxy or a socket from slurmstepd), then 0.1 s for it to
+ * pass it on. Otherwise the abort can end the launch before the message that says why is
+ * forwarded (seen: 1 failed restart in 4 printed nothing but mpiexec's abort line). */
+static void stderr_out(void)
+{
+	struct stat st;
+	if (fstat(2, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+		for (int ms = 0; ms < 2000; ms += 5) {
+			int n = 0;
+			if (ioctl(2, S_ISFIFO(st.st_mode) ? FIONREAD : SIOCOUTQ, &n) < 0 || n <= 0)
+				break;
+			usleep(5000);
+		}
+	}
+	usleep(100000);
+}
+
+static void __attribute__((noreturn)) abort_job(void)
+{
+	stderr_out();
+	MPI_Abort(MPI_COMM_WORLD, 1);
+	_exit(1);
+}
+
 /* dmtcp_restart refused this rank's restart (its message is printed): take the other ranks
  * of the launch down with it instead of leaving them waiting in MPI_Init. */
 void lh_mpi_abort_job(void)
 {
 	if (MPI_Init(NULL, NULL) == MPI_SUCCESS)
-		MPI_Abort(MPI_COMM_WORLD, 1);
+		abort_job();
 	_exit(1);
 }
 
 void lh_mpi_restart_abort(void)
 {
 	log_err("MPI rank %d: restart failed; aborting the MPI job", rs.rank);
-	MPI_Abort(MPI_COMM_WORLD, 1);
-	_exit(1);
+	abort_job();
 }
 
 /* Descriptors held for the application (1) until restore_fds puts its own there. */
@@ -291,8 +318,7 @@ int lh_mpi_restart_begin(const struct img_reader *rd, const char *path)
 	if (MPI_Allreduce(&bad, &anybad, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS) {
 		log_err("MPI rank %d: the check of every rank's image failed; aborting the MPI job",
 			rs.rank);
-		MPI_Abort(MPI_COMM_WORLD, 1);
-		_exit(1);
+		abort_job();
 	}
 	if (anybad) {
 		if (!bad)

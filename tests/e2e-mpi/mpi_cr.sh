@@ -45,7 +45,9 @@
 #   --mangle KIND      before the restart: missing (remove one rank's image), mixed (one
 #                      rank's image from an older generation; takes 2 checkpoints) or
 #                      same-image (every rank started as `splitckpt-lh-mpi --restore` of rank
-#                      0's image: the lower half's own rank check must refuse it)
+#                      0's image: the lower half's own rank check must refuse it) or
+#                      flip-data (one byte in the middle of one rank's image flipped: that
+#                      rank fails after MPI_Init, while its memory is restored)
 #   --expect-fail RE   the restart must exit != 0 within 60 s, print RE, and no ANSWER
 #   --netns            the job runs on netns hosts A,B (scripts/netns-hosts.sh), N/2 ranks
 #                      on each, restarts on C,D; the coordinator listens in the root
@@ -435,6 +437,13 @@ if [ -n "$MANGLE" ]; then
 	case "$MANGLE" in
 	missing) rm -f "$GEN/$last" ;;
 	same-image) ;;
+	flip-data)
+		sz=$(stat -c %s "$GEN/$last")
+		off=$((sz / 2))
+		byte=$(od -An -tu1 -j $off -N1 "$GEN/$last" | tr -d ' ')
+		printf "$(printf '\\%03o' $(((byte ^ 0x10) & 255)))" |
+			dd of="$GEN/$last" bs=1 seek=$off conv=notrunc status=none
+		;;
 	mixed)
 		prev=$(ls -d "$T"/ckpt/gen-* | sort | tail -n 2 | head -n 1)
 		[ "$prev" != "$GEN" ] && [ -f "$prev/$last" ] || die "no older image of rank $((N - 1))"
