@@ -334,7 +334,10 @@ case_interval() {
   wait_for 10 test -e "$T/ckpt/dmtcp_restart_script.sh" || fail "no interval checkpoint"
   wait_for 10 has "$T/w801.out" "resume generation 2 committed=1" || fail "no second interval checkpoint"
   cmd -i 0 >/dev/null || fail "-i 0"
-  sleep 1 # let a checkpoint that was already running finish
+  # a checkpoint that was already running may still end: wait until the coordinator is idle
+  # (STATE=running: every worker has printed its resume line before it answered RESUMED)
+  wait_for 30 sh -c "\"$CMD\" -p $PORT -s | grep -q STATE=running" ||
+    fail "the coordinator did not come back to idle after -i 0"
   local n
   n=$(count_in "$T/w801.out" "committed=1")
   sleep 2
