@@ -205,6 +205,7 @@ newest_gen() { # highest gen-NNNNNN under DIR (default $T/ckpt) that holds an im
 	echo $best
 }
 gen_at_least() { [ "$(newest_gen)" -ge "$1" ]; }
+ckpt_idle() { coord_cmd -s 2>/dev/null | grep -q 'STATE=running'; } # no checkpoint under way
 
 # ---- cases --------------------------------------------------------------------------------------
 kill_coordinator_while_running() { # shared start of coord_killed and coord_replaced
@@ -374,7 +375,9 @@ case_interval_stop() {
 	note "dmtcp_command -i 0: $out"
 	[ "$(status_field CKPT_INTERVAL)" = 0 ] ||
 		fail "after -i 0 the status says CKPT_INTERVAL=$(status_field CKPT_INTERVAL)"
-	sleep 1.5 # a checkpoint that had already started may finish
+	# a checkpoint that had already started may still finish: wait until the coordinator is
+	# idle (STATE=running: its images are final), not a fixed 1.5 s a loaded machine can outlast
+	wait_for 60 ckpt_idle || fail "the coordinator did not come back to idle after -i 0: $(coord_cmd -s 2>&1 | grep STATE)"
 	local g
 	g=$(newest_gen)
 	sleep 4
