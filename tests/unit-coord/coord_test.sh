@@ -198,7 +198,7 @@ case_ckpt() {
   # non-blocking -c
   cmd -c >"$T/c.out" 2>&1 || fail "-c failed"
   has "$T/c.out" "generation 3 started (3 processes)" || fail "-c output: $(cat "$T/c.out")"
-  wait_for 10 has "$T/w103.out" "resume generation 3 committed=1" || fail "-c checkpoint did not finish"
+  wait_for 30 has "$T/w103.out" "resume generation 3 committed=1" || fail "-c checkpoint did not finish"
   stop_coord
 }
 
@@ -334,8 +334,8 @@ case_daemon() {
 case_interval() {
   start_coord -i 1 --ckptdir "$T/ckpt"
   start_worker 801
-  wait_for 10 test -e "$T/ckpt/dmtcp_restart_script.sh" || fail "no interval checkpoint"
-  wait_for 10 has "$T/w801.out" "resume generation 2 committed=1" || fail "no second interval checkpoint"
+  wait_for 30 test -e "$T/ckpt/dmtcp_restart_script.sh" || fail "no interval checkpoint"
+  wait_for 30 has "$T/w801.out" "resume generation 2 committed=1" || fail "no second interval checkpoint"
   cmd -i 0 >/dev/null || fail "-i 0"
   # a checkpoint that was already running may still end: wait until the coordinator is idle
   # (STATE=running: every worker has printed its resume line before it answered RESUMED)
