@@ -76,6 +76,18 @@ nh_remove_index() {
 
 nh_index_of() { sed -n 's/^NH_INDEX=//p' "$1/env.sh" 2>/dev/null; }
 
+# nh_lock / nh_unlock: one set is claimed (bridge made and owned) or reaped at a time; the
+# lock is this script file's own (no lock file to leave behind)
+NH_LOCKFD="" NH_SELF=$(readlink -f "${BASH_SOURCE[0]}")
+nh_lock() {
+	exec {NH_LOCKFD}<"$NH_SELF" || { nh_log "cannot open $NH_SELF to lock it"; return 1; }
+	flock -w 60 "$NH_LOCKFD" || { nh_log "waited 60 s for the lock on $NH_SELF"; exec {NH_LOCKFD}<&-; NH_LOCKFD=""; return 1; }
+}
+nh_unlock() {
+	[ -n "$NH_LOCKFD" ] && exec {NH_LOCKFD}<&-
+	NH_LOCKFD=""
+}
+
 nh_up() {
 	local dir=$1 n=${2:-4} x k ns addr root hosts=""
 	[ "$n" -ge 1 ] && [ "$n" -le 200 ] 2>/dev/null || { nh_log "bad host count '$n'"; return 2; }
@@ -84,17 +96,22 @@ nh_up() {
 	mkdir -p "$dir" && dir=$(cd "$dir" && pwd) || return 1
 	[ ! -e "$dir/env.sh" ] || { nh_log "$dir already holds a set (netns-hosts.sh down $dir)"; return 1; }
 	NH_OWNER=${NH_OWNER:-$$}
-	# the first free index: creating the bridge is the atomic claim
+	# the first free index: creating the bridge is the atomic claim; it gets its owner under
+	# the lock that `reap` takes too, which would otherwise see an ownerless bridge and remove
+	# it (two netns tests at once under ctest -j2)
+	nh_lock || return 1
 	for x in $(seq 1 250); do
 		ip link add "sckbr$x" type bridge 2>/dev/null && break
 		x=""
 	done
-	[ -n "$x" ] || { nh_log "no free set index (sckbr1..250 all exist?)"; return 1; }
+	[ -n "$x" ] || { nh_unlock; nh_log "no free set index (sckbr1..250 all exist?)"; return 1; }
 	root=127.100.$x.254
 	# written first, so that `down DIR` finds what a failing `up` leaves
 	printf 'NH_INDEX=%s\nNH_DIR=%s\n' "$x" "$dir" >"$dir/env.sh"
-	ip link set "sckbr$x" alias "netns-hosts owner=$NH_OWNER:$(nh_starttime "$NH_OWNER") dir=$dir" &&
-		ip link set "sckbr$x" up &&
+	ip link set "sckbr$x" alias "netns-hosts owner=$NH_OWNER:$(nh_starttime "$NH_OWNER") dir=$dir"
+	k=$?
+	nh_unlock
+	[ $k = 0 ] && ip link set "sckbr$x" up &&
 		sysctl -qw "net.ipv4.conf.sckbr$x.route_localnet=1" &&
 		ip addr add "$root/24" dev "sckbr$x" &&
 		ip route add "127.100.$x.0/24" dev "sckbr$x" table local src "$root" ||
@@ -169,6 +186,7 @@ nh_check_index() {
 
 nh_reap() {
 	local l x owner pid st
+	nh_lock || return 1
 	ip -o link show type bridge 2>/dev/null | grep -oE 'sckbr[0-9]+' | sort -u | while read -r l; do
 		x=${l#sckbr}
 		owner=$(ip -d link show "$l" 2>/dev/null | sed -n 's/.*alias netns-hosts owner=\([0-9]*:[0-9]*\).*/\1/p')
@@ -177,6 +195,7 @@ nh_reap() {
 		nh_log "reaping set $x (owner ${owner:-unknown} gone)"
 		nh_remove_index "$x"
 	done
+	nh_unlock
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -34,12 +34,17 @@ set -u
 
 ms__log() { echo "minislurm: $*" >&2; }
 
-# A TCP port that nothing listens on and that this cluster has not taken yet.
+# A TCP port that nothing listens on and that this cluster has not taken yet, below the
+# kernel's ephemeral range (32768-60999 here; net.ipv4.ip_local_port_range), from which the
+# coordinators of `-p 0` and every outgoing connection take theirs in the time between the
+# pick and slurmctld/slurmd binding it.
 ms__free_port() {
-	local p used
+	local p used lo
+	lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+	[ "${lo:-0}" -gt 12000 ] 2>/dev/null || lo=32768
 	used=$(ss -Htan 2>/dev/null | awk '{print $4}' | sed 's/.*://' | sort -u)
 	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % (lo - 10000)))
 		if ! grep -qx "$p" <<<"$used" && ! grep -qw "$p" <<<"${MS__TAKEN:-}"; then
 			MS__TAKEN="${MS__TAKEN:-} $p"
 			echo "$p"
