@@ -135,12 +135,11 @@ static void print_regions(FILE *out, const struct img_reader *r)
 
 static void print_totals(FILE *out, const struct img_reader *r)
 {
-	uint64_t mem = 0, raw_chunks = 0;
+	uint64_t mem = 0;
 	char b[64];
 	for (size_t i = 0; i < r->nregs; i++) {
 		if (!(r->regs[i].flags & IMG_REG_NODATA))
 			mem += r->regs[i].len;
-		raw_chunks += r->usage[i].raw_chunks;
 	}
 	uint64_t data = r->trl.data_bytes, stored = r->trl.stored_bytes, par = 0;
 	for (size_t i = 0; i < r->nregs; i++)
@@ -158,10 +157,21 @@ static void print_totals(FILE *out, const struct img_reader *r)
 	fprintf(out, "  %-14s %llu (%s, not stored)\n", "zero pages",
 		(unsigned long long)(mem > data ? mem - data : 0),
 		human(mem > data ? mem - data : 0, b, sizeof(b)));
-	fprintf(out, "  %-14s %llu (%s) in %llu chunks (%llu raw, %llu zlib)\n", "stored",
+	uint64_t nk[4] = {0}, npar = 0; /* by codec (enum img_chunk_flags), parent */
+	for (uint64_t i = 0; i < r->nchunks; i++) {
+		uint32_t f = r->index[i].c.flags;
+		if (f == IMG_CHUNK_PARENT)
+			npar++;
+		else if (f < 4)
+			nk[f]++;
+	}
+	fprintf(out, "  %-14s %llu (%s) in %llu chunks (%llu raw, %llu zlib, %llu zstd", "stored",
 		(unsigned long long)stored, human(stored, b, sizeof(b)),
-		(unsigned long long)r->nchunks, (unsigned long long)raw_chunks,
-		(unsigned long long)(r->nchunks - raw_chunks));
+		(unsigned long long)(r->nchunks - npar), (unsigned long long)nk[IMG_CHUNK_RAW],
+		(unsigned long long)nk[IMG_CHUNK_ZLIB], (unsigned long long)nk[IMG_CHUNK_ZSTD]);
+	if (npar)
+		fprintf(out, "; %llu chunks as in the parent", (unsigned long long)npar);
+	fprintf(out, ")\n");
 	fprintf(out, "  %-14s %.2f:1 (non-zero memory / stored bytes)\n", "compression",
 		stored ? (double)data / (double)stored : 1.0);
 	fprintf(out, "  %-14s %.2f:1 (memory / file size)\n", "overall ratio",
