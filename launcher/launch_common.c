@@ -204,10 +204,14 @@ int lc_opts_apply(struct lc_opts *o, int id, const char *arg)
 		o->open_files_set = 1;
 		return 0;
 	case LC_OPT_CKPT_SIGNAL:
+		/* not SIGKILL/SIGSTOP (cannot be caught), SIGSYS (the lower half's system-call
+		 * trap) or 32/33 (glibc's own thread signals in the application) */
 		if (lc_parse_int(arg, 1, 64, &o->ckpt_signal) || o->ckpt_signal == SIGKILL ||
-		    o->ckpt_signal == SIGSTOP) {
+		    o->ckpt_signal == SIGSTOP || o->ckpt_signal == SIGSYS || o->ckpt_signal == 32 ||
+		    o->ckpt_signal == 33) {
 			lc_error(o,
-				 "bad checkpoint signal '%s' (a signal number 1-64, not 9 or 19)",
+				 "bad checkpoint signal '%s' (a signal number 1-64, not 9, 19, 31, "
+				 "32 or 33: those cannot be caught or are taken by splitckpt and glibc)",
 				 arg);
 			return -1;
 		}

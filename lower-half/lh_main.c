@@ -91,8 +91,14 @@ void lh_config_load(void)
 	snprintf(lhc.tmpdir, sizeof(lhc.tmpdir), "%s", env_or("SPLITCKPT_TMPDIR", "/tmp"));
 	lh.ckpt_sig = atoi(env_or("SPLITCKPT_CKPT_SIGNAL", "12"));
 	if (lh.ckpt_sig <= 0 || lh.ckpt_sig > 64 || lh.ckpt_sig == SIGKILL ||
-	    lh.ckpt_sig == SIGSTOP || lh.ckpt_sig == SIGSYS)
+	    lh.ckpt_sig == SIGSTOP || lh.ckpt_sig == SIGSYS || lh.ckpt_sig == 32 ||
+	    lh.ckpt_sig == 33) {
+		/* (dmtcp_launch refuses these; only a hand-set environment gets here) */
+		log_warn("SPLITCKPT_CKPT_SIGNAL=%s cannot be the checkpoint signal; using %d "
+			 "(SIGUSR2)",
+			 env_or("SPLITCKPT_CKPT_SIGNAL", ""), SIGUSR2);
 		lh.ckpt_sig = SIGUSR2;
+	}
 	if (!getcwd(lhc.launch_cwd, sizeof(lhc.launch_cwd)))
 		snprintf(lhc.launch_cwd, sizeof(lhc.launch_cwd), "/tmp");
 	log_set_quiet(lhc.quiet);
