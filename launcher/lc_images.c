@@ -70,6 +70,19 @@ static int load_one(const struct lc_opts *o, const char *path, struct lc_image *
 	(void)o;
 	snprintf(img->path, sizeof(img->path), "%s", real);
 	img->h = *img_header(r);
+	if (img->h.parent_id) {
+		/* an incremental image: its parents must be there and be the right ones, checked
+		 * here before a coordinator is started or a lower half runs (headers only) */
+		struct img_chain *c = NULL;
+		why[0] = '\0';
+		rc = img_chain_open(real, &c, why, sizeof(why));
+		if (rc < 0) {
+			img_close(r);
+			snprintf(err, errlen, "%s", why[0] ? why : strerror(-rc));
+			return -1;
+		}
+		img_chain_close(c);
+	}
 	const void *mb;
 	uint64_t mblen;
 	img->mpi = img_blob(r, LH_BLOB_MPI, &mb, &mblen) == 0;

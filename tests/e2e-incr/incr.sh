@@ -127,6 +127,18 @@ case_damaged() {
 	restart_refused truncated "$p3" "needs its parent image .*gen-000002/ckpt_.*truncated"
 	rm -f "$p1"
 	restart_refused missing "$p3" "needs its parent image .*gen-000002/ckpt_.*No such file"
+	# refused before anything starts: no coordinator of its own is left behind
+	local rc
+	(cd "$T" && timeout 30 "$RESTART" -p 0 --port-file "$T/refused-own.port" "$p3") \
+		>"$T/refused-own.log" 2>&1 </dev/null
+	rc=$?
+	[ $rc != 0 ] && [ $rc != 124 ] || fail "restart with a missing parent and its own coordinator: exit $rc"
+	grep -Eq "needs its parent image .*gen-000002/ckpt_.*No such file" "$T/refused-own.log" ||
+		fail "restart with its own coordinator: no parent message: $(cat "$T/refused-own.log")"
+	if grep -q "started a coordinator" "$T/refused-own.log" || [ -s "$T/refused-own.port" ]; then
+		timeout 5 "$CMD" -h localhost -p "$(cat "$T/refused-own.port" 2>/dev/null)" -q >/dev/null 2>&1
+		fail "a restart refused for its missing parent started a coordinator first"
+	fi
 	cp "$(img_of 1)" "$p1"
 	restart_refused wrong "$p3" "gen-000002/ckpt_.* not the image this one was made against"
 	cp "$T/saved2" "$p1"
