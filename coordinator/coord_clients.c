@@ -313,9 +313,9 @@ static void worker_left(struct coord *co, struct coord_client *c)
 	coord_barrier_leave(co, c);
 	coord_ckpt_worker_gone(co, c);
 	co->nworkers--;
-	log_info("%s left: %s (%zu process%s remain)", name,
+	log_info("%s left: %s (%zu process%s remain%s)", name,
 		 c->drop_reason ? c->drop_reason : "disconnected", co->nworkers,
-		 co->nworkers == 1 ? "" : "es");
+		 co->nworkers == 1 ? "" : "es", co->nworkers == 1 ? "s" : "");
 	if (co->nworkers == 0 && co->ever_joined && co->opt.exit_on_last && !co->quitting) {
 		log_info("last process gone and --exit-on-last given: exiting");
 		coord_begin_quit(co);

@@ -210,15 +210,15 @@ static void on_cmd(struct coord *co, struct coord_client *c, const struct proto_
 		coord_reply(co, c, 0, line, 0, 0, 0);
 		break;
 	case CMD_KILL:
-		snprintf(line, sizeof(line), "killing the %zu processes of the job\n",
-			 co->nworkers);
+		snprintf(line, sizeof(line), "killing the %zu process%s of the job\n",
+			 co->nworkers, co->nworkers == 1 ? "" : "es");
 		coord_do_kill(co);
 		coord_reply(co, c, 0, line, 0, 0, 0);
 		break;
 	case CMD_QUIT:
 		snprintf(line, sizeof(line),
-			 "killing the %zu processes of the job; the coordinator exits\n",
-			 co->nworkers);
+			 "killing the %zu process%s of the job; the coordinator exits\n",
+			 co->nworkers, co->nworkers == 1 ? "" : "es");
 		coord_reply(co, c, 0, line, 0, 0, 0);
 		log_info("quit requested by %s", c->peer);
 		coord_do_quit(co);

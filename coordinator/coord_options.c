@@ -22,7 +22,7 @@ static const char usage_text[] =
     "  --ckptdir DIR           where the restart script goes and the default image\n"
     "                          directory for the processes (env DMTCP_CHECKPOINT_DIR);\n"
     "                          created if missing\n"
-    "  --tmpdir DIR            directory for temporary files (env DMTCP_TMPDIR)\n"
+    "  --tmpdir DIR            accepted for DMTCP compatibility; unused (env DMTCP_TMPDIR)\n"
     "  -i, --interval SECS     checkpoint every SECS seconds (env\n"
     "                          DMTCP_CHECKPOINT_INTERVAL); 0 = only on request\n"
     "  --exit-on-last          exit when the last process of the job disconnects\n"

@@ -230,11 +230,18 @@ static int open_session(const struct cmd_opts *o, struct coord_conn *c, int quie
 		char path[4200];
 		if (secret_path(o->port, path, sizeof(path)) < 0)
 			snprintf(path, sizeof(path), "~/.splitckpt/coord-%d.secret", o->port);
-		fprintf(stderr,
-			"dmtcp_command: cannot get the job secret of the coordinator at %s:%d: %s: "
-			"%s (set SPLITCKPT_SECRET, or run where that file is)\n",
-			o->host, o->port, getenv("SPLITCKPT_SECRET") ? "SPLITCKPT_SECRET" : path,
-			strerror(-rc));
+		const char *env = getenv("SPLITCKPT_SECRET");
+		if (env && *env)
+			fprintf(stderr,
+				"dmtcp_command: SPLITCKPT_SECRET is set but is not a job secret (%d "
+				"hex digits, as in the coordinator's file %s); unset it to use that "
+				"file\n",
+				SECRET_HEX_LEN, path);
+		else
+			fprintf(stderr,
+				"dmtcp_command: cannot get the job secret of the coordinator at "
+				"%s:%d: %s: %s (set SPLITCKPT_SECRET, or run where that file is)\n",
+				o->host, o->port, path, strerror(-rc));
 		return -1;
 	}
 	rc = coord_hello_cmd(c, secret, NULL, err, sizeof(err),

@@ -115,7 +115,7 @@ int lc_opts_init(struct lc_opts *o, const char *tool)
 	if ((v = getenv("DMTCP_GZIP")) && *v) {
 		int b = parse_bool(v);
 		if (b < 0) {
-			lc_error(o, "DMTCP_GZIP='%s' must be 0 or 1", v);
+			lc_error(o, "DMTCP_GZIP='%s' must be 0 or 1 (or no/yes, false/true)", v);
 			return -1;
 		}
 		o->gzip = b;
