@@ -247,6 +247,12 @@ static int capture(uint32_t gen, uint32_t nprocs, struct capture *c, char *err, 
 		rc = lh_collect_zombies(&zombies, &zombies_len);
 	if (zombies)
 		add_blob(c, LH_BLOB_ZOMBIES, zombies, zombies_len);
+	void *settings = NULL;
+	size_t settings_len = 0;
+	if (rc == 0)
+		rc = lh_collect_settings(&settings, &settings_len);
+	if (settings)
+		add_blob(c, LH_BLOB_SETTINGS, settings, settings_len);
 #ifdef LH_WITH_MPI
 	void *mpib = NULL;
 	size_t mpib_len = 0;

@@ -14,6 +14,8 @@
 #define LH_BLOB_FILEIDS 8
 /* zombies.c: children that ended but were not reaped at capture */
 #define LH_BLOB_ZOMBIES 9
+/* settings.c: the launch settings a restart keeps */
+#define LH_BLOB_SETTINGS 10
 
 struct lh_fileid {
 	uint64_t start;
@@ -88,5 +90,9 @@ int lh_restore_proc(const void *blob, uint64_t len);
 int lh_collect_zombies(void **blob, size_t *len);
 int lh_zombies_recreate(const void *blob, uint64_t len);
 int lh_restore_fds(const void *blob, uint64_t len, const void *filedata, uint64_t fdlen);
+/* settings.c: --keep, compression, --ckpt-open-files, --ckpt-threads, --no-forked-ckpt as
+ * text (0 or -ENOMEM), and at restart each one the restart's environment does not set. */
+int lh_collect_settings(void **blob, size_t *len);
+void lh_restore_settings(const void *blob, uint64_t len);
 
 #endif

@@ -210,6 +210,10 @@ int lh_restore(const char *path, int strict)
 	set_prot(reg, nreg);
 	/* incremental checkpoints: the next image may build on this one, with the job's K */
 	lh_dirty_image_full_every(h->full_every);
+	const void *sblob = NULL;
+	uint64_t slen = 0;
+	if (img_blob(rd, LH_BLOB_SETTINGS, &sblob, &slen) == 0)
+		lh_restore_settings(sblob, slen); /* the launch's --keep, --compress, ... */
 	lh_dirty_restored(h->generation, h->image_id, img_chain_length(chain), reg, nreg);
 	if (arena_load(as, (const struct arena_range *)(as + 1), as->nranges) < 0) {
 		log_err("%s: bad arena table", path);

@@ -23,6 +23,9 @@
 #   restarted_k  --full-every 3: generations 1, 2, kill, restart of 2 WITHOUT --full-every: the
 #            job keeps K from the image header, so 3 is incremental on 2 and 4 (a chain of 3)
 #            is full; the header says "full every 3"; generation 3 restarts and PASSes.
+#   restarted_settings  --keep 0 --compress=none: generations 1, 2, kill, restart of 2 with no
+#            option: 3 and 4 are raw and 1-4 all remain; then a restart of 4 with --keep 1
+#            (the restart's option wins): only 5 remains; generation 5 restarts and PASSes.
 #   keep     --keep 2 --full-every 4: after 4 checkpoints all of 1..4 remain (3 and 4 build on
 #            1); after 6 only 5 and 6 remain; generation 6 restarts and PASSes.
 # Uses the process/coordinator helpers of tests/e2e-faults/faults_lib.sh (own ports, own temp
@@ -206,6 +209,34 @@ case_restarted_k() {
 	restart_pass gen3 "$(img_of 3)"
 }
 
+case_restarted_settings() { # the launch's --keep and --compress hold after a plain restart
+	launch job --keep 0 --compress=none
+	for g in 1 2; do nap 0.3; ckpt; done
+	kill_job
+	start_session restarted "$T/restarted.out" "$RESTART" -h localhost -p "$PORT" "$(img_of 2)"
+	wait_for 30 peers_are 1 || fail "the restarted process did not join"
+	for g in 3 4; do nap 0.3; ckpt; done
+	[ "$(gens_in)" = "1 2 3 4 " ] ||
+		fail "launched with --keep 0 and restarted without it: generations $(gens_in)left, want 1 2 3 4 (the default keeps 2)"
+	local st
+	st=$("$RESTART" --inspect "$(img_of 4)" 2>/dev/null | sed -n 's/^  stored .* chunks (\(.*\))$/\1/p')
+	case $st in
+	"0 raw"* | *" 0 raw"* | "") fail "generation 4 after the restart is compressed or unreadable: ($st)" ;;
+	*"0 zlib, 0 zstd"*) ;;
+	*) fail "launched with --compress=none, generation 4 after the restart has compressed chunks: ($st)" ;;
+	esac
+	note "after a plain restart: generations $(gens_in)kept (--keep 0), generation 4 stored ($st)"
+	# an option given to the restart wins over the launch's
+	kill_job
+	start_session restarted2 "$T/restarted2.out" "$RESTART" -h localhost -p "$PORT" --keep 1 "$(img_of 4)"
+	wait_for 30 peers_are 1 || fail "the second restarted process did not join"
+	nap 0.3
+	ckpt
+	wait_for 30 eval '[ "$(gens_in)" = "5 " ]' || fail "restarted with --keep 1: generations $(gens_in)left, want 5"
+	kill_job
+	restart_pass gen5 "$(img_of 5)"
+}
+
 case_keep() {
 	launch job --keep 2 --full-every 4
 	for g in 1 2 3 4; do nap 0.3; ckpt; done
@@ -224,7 +255,7 @@ native
 start_coord coord
 native_answer
 case $CASE in
-chain | damaged | kill9 | keep | restarted | restarted_k) "case_$CASE" ;;
+chain | damaged | kill9 | keep | restarted | restarted_k | restarted_settings) "case_$CASE" ;;
 *) fail "unknown case $CASE" ;;
 esac
 PASSED=1
