@@ -119,7 +119,9 @@ int coord_loop_init(struct coord *co)
 	    watch(co, co->timer_fd, &co->ev_timer, EV_TIMER) < 0 ||
 	    watch(co, co->sweep_fd, &co->ev_sweep, EV_SWEEP) < 0)
 		return -1;
-	struct itimerspec sweep = {.it_value.tv_sec = 5, .it_interval.tv_sec = 5};
+	/* every 5 s; every second while an --exit-if-unused below that may still fire */
+	time_t every = co->opt.exit_unused && co->opt.exit_unused < 5 ? 1 : 5;
+	struct itimerspec sweep = {.it_value.tv_sec = every, .it_interval.tv_sec = every};
 	timerfd_settime(co->sweep_fd, 0, &sweep, NULL);
 	co->stdin_fd = -1;
 	if (stdin_usable(co) && watch(co, 0, &co->ev_stdin, EV_STDIN) == 0)
