@@ -3,7 +3,7 @@
  * the SPLITCKPT_* environment handed to the lower half (docs/INTERFACES.md, "Launch → lower
  * half"). Front-end code: it may allocate, print and exit paths are the caller's.
  */
-#define LOG_PREFIX "launch"
+#define LOG_PREFIX lc_log_prefix /* "launch" or "restart": shared by both tools */
 #include "image.h"
 #include "launch_common.h"
 
@@ -83,8 +83,11 @@ static int parse_bool(const char *s)
 	return -1;
 }
 
+const char *lc_log_prefix = "launch";
+
 int lc_opts_init(struct lc_opts *o, const char *tool)
 {
+	lc_log_prefix = tool && strstr(tool, "restart") ? "restart" : "launch";
 	memset(o, 0, sizeof(*o));
 	o->tool = tool;
 	o->mpi = -1;

@@ -104,6 +104,8 @@ int lc_bad_option(const struct lc_opts *o, char **argv, void (*usage)(FILE *));
  * DMTCP_CHECKPOINT_DIR, DMTCP_TMPDIR, DMTCP_GZIP, DMTCP_CHECKPOINT_INTERVAL, DMTCP_QUIET,
  * DMTCP_SIGCKPT). Returns -1 (error printed) on a malformed variable. */
 int lc_opts_init(struct lc_opts *o, const char *tool);
+/* The log prefix of the code both tools share: set by lc_opts_init from tool. */
+extern const char *lc_log_prefix;
 
 /* Apply one parsed option shared by both programs (getopt_long code `id`, argument `arg`).
  * Returns 0 if applied, 1 if `id` is not a shared option, -1 on a bad argument (printed). */

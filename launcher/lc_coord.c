@@ -8,7 +8,7 @@
  * file names a port that accepts connections, and fail with its exit status if it dies.
  * Only a coordinator on this host can be started.
  */
-#define LOG_PREFIX "launch"
+#define LOG_PREFIX lc_log_prefix /* "launch" or "restart": shared by both tools */
 #include "launch_common.h"
 
 #include <errno.h>
