@@ -4,8 +4,9 @@
  * half"). Front-end code: it may allocate, print and exit paths are the caller's.
  */
 #define LOG_PREFIX lc_log_prefix /* "launch" or "restart": shared by both tools */
-#include "image.h"
 #include "launch_common.h"
+#include "ckpt_signal.h"
+#include "image.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -207,15 +208,13 @@ int lc_opts_apply(struct lc_opts *o, int id, const char *arg)
 		o->open_files_set = 1;
 		return 0;
 	case LC_OPT_CKPT_SIGNAL:
-		/* not SIGKILL/SIGSTOP (cannot be caught), SIGSYS (the lower half's system-call
-		 * trap) or 32/33 (glibc's own thread signals in the application) */
-		if (lc_parse_int(arg, 1, 64, &o->ckpt_signal) || o->ckpt_signal == SIGKILL ||
-		    o->ckpt_signal == SIGSTOP || o->ckpt_signal == SIGSYS || o->ckpt_signal == 32 ||
-		    o->ckpt_signal == 33) {
-			lc_error(o,
-				 "bad checkpoint signal '%s' (a signal number 1-64, not 9, 19, 31, "
-				 "32 or 33: those cannot be caught or are taken by splitckpt and glibc)",
-				 arg);
+		if (lc_parse_int(arg, 1, 64, &o->ckpt_signal) ||
+		    !ckpt_signal_usable(o->ckpt_signal)) {
+			lc_error(
+			    o,
+			    "bad checkpoint signal '%s' (a signal number 1-64, not 9, 19, 31, "
+			    "32 or 33: those cannot be caught or are taken by splitckpt and glibc)",
+			    arg);
 			return -1;
 		}
 		o->ckpt_signal_set = 1;
@@ -462,7 +461,8 @@ int lc_find_lower_half(const struct lc_opts *o, char *out, size_t n)
 	}
 	const char *rel[] = {o->mpi > 0 ? "../" SPLITCKPT_LIBEXEC_REL "/splitckpt-lh-mpi"
 					: "../" SPLITCKPT_LIBEXEC_REL "/splitckpt-lh",
-			     o->mpi > 0 ? "../lower-half/splitckpt-lh-mpi" : "../lower-half/splitckpt-lh"};
+			     o->mpi > 0 ? "../lower-half/splitckpt-lh-mpi"
+					: "../lower-half/splitckpt-lh"};
 	char tried[2][LC_MAX_PATH] = {"", ""};
 	for (size_t i = 0; i < 2; i++) {
 		if (lc_path_join(tried[i], sizeof(tried[i]), dir, rel[i]))
@@ -470,8 +470,7 @@ int lc_find_lower_half(const struct lc_opts *o, char *out, size_t n)
 		if (!access(tried[i], X_OK))
 			return copy_str(out, n, tried[i]) ? -1 : 0;
 	}
-	lc_error(o,
-		 "cannot find the lower half %s (tried %s and %s); set %s to its path",
+	lc_error(o, "cannot find the lower half %s (tried %s and %s); set %s to its path",
 		 o->mpi > 0 ? "splitckpt-lh-mpi" : "splitckpt-lh", tried[0], tried[1],
 		 o->mpi > 0 ? "SPLITCKPT_LH_MPI" : "SPLITCKPT_LH");
 	return -1;

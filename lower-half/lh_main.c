@@ -12,6 +12,7 @@
 #define LOG_PREFIX "lh"
 #include "arena.h"
 #include "ckpt.h"
+#include "ckpt_signal.h"
 #include "image.h"
 #include "launch.h"
 #include "lh.h"
@@ -90,9 +91,7 @@ void lh_config_load(void)
 #endif
 	snprintf(lhc.tmpdir, sizeof(lhc.tmpdir), "%s", env_or("SPLITCKPT_TMPDIR", "/tmp"));
 	lh.ckpt_sig = atoi(env_or("SPLITCKPT_CKPT_SIGNAL", "12"));
-	if (lh.ckpt_sig <= 0 || lh.ckpt_sig > 64 || lh.ckpt_sig == SIGKILL ||
-	    lh.ckpt_sig == SIGSTOP || lh.ckpt_sig == SIGSYS || lh.ckpt_sig == 32 ||
-	    lh.ckpt_sig == 33) {
+	if (!ckpt_signal_usable(lh.ckpt_sig)) {
 		/* (dmtcp_launch refuses these; only a hand-set environment gets here) */
 		log_warn("SPLITCKPT_CKPT_SIGNAL=%s cannot be the checkpoint signal; using %d "
 			 "(SIGUSR2)",

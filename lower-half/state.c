@@ -10,6 +10,7 @@
 #define LOG_PREFIX "lh"
 #include "arena.h"
 #include "ckpt.h"
+#include "ckpt_signal.h"
 #include "lh.h"
 #include "log.h"
 #include "sys_nolibc.h"
@@ -233,8 +234,7 @@ int lh_restore_proc(const void *blob, uint64_t len)
 	lh.vppid = b->vppid;
 	/* The checkpoint signal stays the one the process was launched with, unless the restart
 	 * names another. */
-	if (!getenv("SPLITCKPT_CKPT_SIGNAL") && b->ckpt_sig > 0 && b->ckpt_sig <= 64 &&
-	    b->ckpt_sig != SIGKILL && b->ckpt_sig != SIGSTOP && b->ckpt_sig != SIGSYS)
+	if (!getenv("SPLITCKPT_CKPT_SIGNAL") && ckpt_signal_usable(b->ckpt_sig))
 		lh.ckpt_sig = b->ckpt_sig;
 	umask(b->umask);
 	if (b->cwd[0] && chdir(b->cwd) < 0)
